@@ -1,0 +1,93 @@
+"""The library's one exception family: every error a user can cause is a BootstrapError.
+
+Contract: `message` is one line saying what went wrong in the user's terms; `hint` (optional)
+says what to do about it. The CLI prints `error: <message>` and `hint: <hint>` and exits with
+`exit_code`; nothing else in the library exits or prints tracebacks for these.
+"""
+from __future__ import annotations
+
+
+class BootstrapError(Exception):
+    """Base class: a failure a user can cause or fix."""
+
+    exit_code = 1
+
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class UsageError(BootstrapError):
+    """Bad command-line input (unknown option value, conflicting flags)."""
+
+    exit_code = 2
+
+
+class ConfigError(BootstrapError):
+    """A profile, repos.d file or mirror setting is missing or wrong."""
+
+    exit_code = 2
+
+
+class ProfileNotFound(ConfigError):
+    """The profile name matches no known release."""
+
+
+class FetchError(BootstrapError):
+    """A download failed: unreachable mirror, HTTP error, file missing."""
+
+    exit_code = 3
+
+
+class ChecksumError(FetchError):
+    """A downloaded file does not match the digest its index gives."""
+
+
+class VerificationError(BootstrapError):
+    """A signature is missing, bad, or made by a key that is not trusted."""
+
+    exit_code = 4
+
+
+class RepositoryIndexError(BootstrapError):
+    """A repository index cannot be parsed or lacks what the release needs."""
+
+    exit_code = 3
+
+
+class ResolveError(BootstrapError):
+    """Dependencies cannot be satisfied; the message names the chain."""
+
+    exit_code = 5
+
+
+class UnpackError(BootstrapError):
+    """A payload is corrupt or tries to write outside the root."""
+
+    exit_code = 6
+
+
+class UnsafePathError(UnpackError):
+    """An archive entry would land outside the root (`..`, absolute path, symlink escape)."""
+
+
+class ConfigureError(BootstrapError):
+    """The second stage inside the root failed (maintainer script, package DB)."""
+
+    exit_code = 7
+
+
+class PackError(BootstrapError):
+    """Writing the output failed (full disk, unwritable path)."""
+
+    exit_code = 8
+
+
+class Interrupted(BootstrapError):
+    """The user pressed Ctrl-C; everything was cleaned up."""
+
+    exit_code = 130

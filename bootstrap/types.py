@@ -1,0 +1,229 @@
+"""The data that flows between the pipeline's stages: frozen, typed, family-agnostic.
+
+Every stage speaks these types and nothing else, so an adapter for a new distribution family
+only has to turn its index into `Package` records and its payloads into `FileEntry` manifests.
+
+Conventions shared by every module:
+- Relation operators are normalised to `<`, `<=`, `=`, `>=`, `>` (apt's `<<`/`>>`, rpm's
+  LT/LE/EQ/GE/GT and apk's forms are translated by the adapter) plus apk's fuzzy `~`.
+- Paths in a `FileEntry` are relative to the root, without a leading `./` or `/`
+  (`usr/bin/sh`); the root directory itself is `.`.
+- Architectures are the distribution's own words (`amd64`, `i686`, `x86_64`, `noarch`, `all`).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, Mapping
+
+OPERATORS = ("<", "<=", "=", ">=", ">", "~")
+
+
+@dataclass(frozen=True)
+class Relation:
+    """One atom of a dependency: a name, optionally constrained by a version.
+
+    `arch` carries a Debian architecture qualifier (`any`, `native`, or an architecture name).
+    A name starting with `/` is an rpm file dependency: some package must contain that path.
+    """
+
+    name: str
+    op: str | None = None
+    version: str | None = None
+    arch: str | None = None
+
+    def __post_init__(self) -> None:
+        if (self.op is None) != (self.version is None):
+            raise ValueError(f"relation {self.name!r}: op and version go together")
+        if self.op is not None and self.op not in OPERATORS:
+            raise ValueError(f"relation {self.name!r}: unknown operator {self.op!r}")
+
+    @property
+    def is_file(self) -> bool:
+        """True for rpm-style file dependencies (`/bin/sh`)."""
+        return self.name.startswith("/")
+
+    def __str__(self) -> str:
+        text = self.name if self.arch is None else f"{self.name}:{self.arch}"
+        return text if self.op is None else f"{text} ({self.op} {self.version})"
+
+
+# One dependency is a list of alternatives: satisfied when any one of them is.
+Dependency = tuple[Relation, ...]
+
+
+def format_dependency(dep: Dependency) -> str:
+    """`a (>= 1) | b`: how users read alternatives."""
+    return " | ".join(str(r) for r in dep)
+
+
+@dataclass(frozen=True)
+class Checksum:
+    """A digest the index publishes for a file; `algo` is a hashlib name (sha256, sha1, md5...)."""
+
+    algo: str
+    hexdigest: str
+
+
+@dataclass(frozen=True)
+class Package:
+    """One binary package as an index describes it.
+
+    `depends` are the hard requirements (Depends + Pre-Depends, Requires, apk D:), each a list of
+    alternatives; `pre_depends` repeats the Pre-Depends so installers can order by them.
+    `conflicts` are the relations this package cannot be installed with (Conflicts + Breaks,
+    rpm Conflicts, apk `!name`). `files` holds the paths the index lists for the package (used to
+    satisfy file dependencies). `location` is the absolute URL of the payload; `checksums` the
+    digests that the index gives for that file (empty when the format has none, as apk, whose
+    adapter checks the control stream digest itself). `fields` keeps the index's raw stanza for
+    writing the package database (dpkg status, apk installed) exactly as the distribution would.
+    """
+
+    name: str
+    version: str
+    arch: str
+    depends: tuple[Dependency, ...] = ()
+    pre_depends: tuple[Dependency, ...] = ()
+    recommends: tuple[Dependency, ...] = ()
+    provides: tuple[Relation, ...] = ()
+    conflicts: tuple[Relation, ...] = ()
+    obsoletes: tuple[Relation, ...] = ()
+    replaces: tuple[Relation, ...] = ()
+    install_if: tuple[Relation, ...] = ()
+    files: tuple[str, ...] = ()
+    essential: bool = False
+    priority: str = ""
+    multi_arch: str = ""
+    provider_priority: int = 0
+    size: int = 0
+    installed_size: int = 0
+    location: str = ""
+    checksums: tuple[Checksum, ...] = ()
+    repo: str = ""
+    section: str = ""
+    fields: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def key(self) -> str:
+        """A unique, readable identity: `name=version.arch`."""
+        return f"{self.name}={self.version}.{self.arch}"
+
+    @property
+    def filename(self) -> str:
+        """The payload's file name (last component of its location)."""
+        return self.location.rstrip("/").rsplit("/", 1)[-1]
+
+    def field(self, name: str, default: str = "") -> str:
+        """The raw index field `name` (case-insensitive), or `default`."""
+        lname = name.lower()
+        for key, value in self.fields:
+            if key.lower() == lname:
+                return value
+        return default
+
+
+@dataclass(frozen=True)
+class VersionScheme:
+    """How a family orders versions and matches architectures; given to the resolver.
+
+    `compare(a, b)` returns <0, 0, >0. `satisfies(version, op, wanted)` defaults to comparing
+    with `compare` but can be replaced (apk's `~` fuzzy match). `arch_rank(pkg_arch)` returns
+    None when a package of that architecture cannot be installed on the target, otherwise a
+    rank where higher is preferred (i686 over i386 on an i386 tree).
+    """
+
+    compare: Callable[[str, str], int]
+    arch_rank: Callable[[str], int | None]
+    satisfies: Callable[[str, str, str], bool] | None = None
+
+    def matches(self, version: str, op: str, wanted: str) -> bool:
+        """Whether `version op wanted` holds in this family's ordering."""
+        if self.satisfies is not None:
+            return self.satisfies(version, op, wanted)
+        c = self.compare(version, wanted)
+        return {"<": c < 0, "<=": c <= 0, "=": c == 0, ">=": c >= 0, ">": c > 0}.get(op, False)
+
+
+@dataclass(frozen=True)
+class FileEntry:
+    """One entry of an unpacked payload, as the packer must write it.
+
+    `path` is root-relative (`usr/bin/passwd`). `type` is one of file, dir, symlink, hardlink,
+    char, block, fifo. `mode` holds permission bits including setuid/setgid/sticky (0o7777 mask).
+    `linkname` is the symlink's target as stored, or the root-relative path a hard link points
+    to. `digest` is the sha256 hex of a regular file's content ("" otherwise).
+    """
+
+    path: str
+    type: str
+    mode: int
+    uid: int
+    gid: int
+    mtime: int
+    size: int = 0
+    linkname: str = ""
+    devmajor: int = 0
+    devminor: int = 0
+    xattrs: tuple[tuple[str, bytes], ...] = ()
+    package: str = ""
+    digest: str = ""
+    uname: str = ""
+    gname: str = ""
+
+
+@dataclass(frozen=True)
+class Repository:
+    """One enabled source of packages, after profile and mirror substitution.
+
+    For apt: `url` is the archive root, `suite` the distribution, `components` the sections.
+    For yum: `url` is the directory holding repodata/. For apk: `url` is the directory holding
+    `<arch>/APKINDEX.tar.gz`. `keyrings` are files the signatures are checked against; `verify`
+    False only when the user said `--no-verify`.
+    """
+
+    id: str
+    family: str
+    url: str
+    suite: str = ""
+    components: tuple[str, ...] = ()
+    keyrings: tuple[str, ...] = ()
+    verify: bool = True
+    priority: int = 0
+    mirrorlist: str = ""
+    alternates: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Profile:
+    """A distribution release as users name it (`debian-bookworm`, `centos4.3`, `alpine3.16`)."""
+
+    name: str
+    family: str
+    vendor: str
+    release: str
+    arch: str
+    repositories: tuple[Repository, ...]
+    variants: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    default_variant: str = "default"
+    command: tuple[str, ...] = ("/bin/sh",)
+    options: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class LockEntry:
+    """One package a lock pins: enough to fetch and verify it without resolving again."""
+
+    name: str
+    version: str
+    arch: str
+    location: str
+    checksums: tuple[Checksum, ...]
+    size: int = 0
+
+
+@dataclass(frozen=True)
+class Lock:
+    """What resolve chose for a profile: a build from it gets exactly these packages."""
+
+    profile: str
+    arch: str
+    packages: tuple[LockEntry, ...]
