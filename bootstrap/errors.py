@@ -59,6 +59,10 @@ class RepositoryIndexError(BootstrapError):
     exit_code = 3
 
 
+class RepositoryNotFound(RepositoryIndexError):
+    """The mirror has no such repository (no Release/InRelease, no repomd.xml, no APKINDEX)."""
+
+
 class ResolveError(BootstrapError):
     """Dependencies cannot be satisfied; the message names the chain."""
 

@@ -177,7 +177,9 @@ class Repository:
     For apt: `url` is the archive root, `suite` the distribution, `components` the sections.
     For yum: `url` is the directory holding repodata/. For apk: `url` is the directory holding
     `<arch>/APKINDEX.tar.gz`. `keyrings` are files the signatures are checked against; `verify`
-    False only when the user said `--no-verify`.
+    False only when the user said `--no-verify`. `alternates` are failover URLs (yum's several
+    baseurls). `optional` repositories that do not exist on the mirror are skipped with a notice
+    (a mirror without `-updates`); a missing required one is an error.
     """
 
     id: str
@@ -190,6 +192,12 @@ class Repository:
     priority: int = 0
     mirrorlist: str = ""
     alternates: tuple[str, ...] = ()
+    optional: bool = False
+    options: tuple[tuple[str, str], ...] = ()
+
+    def option(self, name: str, default: str = "") -> str:
+        """A repos.d key of this repository (`gpgcheck`, `repo_gpgcheck`...), already substituted."""
+        return dict(self.options).get(name, default)
 
 
 @dataclass(frozen=True)
