@@ -1,0 +1,169 @@
+"""The command line: `rootfs-bootstrap PROFILE [options]`, `list`, `resolve`.
+
+The only module that imports click and the only place that exits: every BootstrapError becomes
+`error: <message>` (+ `hint: ...`) on stderr and its exit code, with no traceback.
+"""
+from __future__ import annotations
+
+import errno
+import sys
+from pathlib import Path
+from typing import Any, Callable
+
+import click
+
+from bootstrap import __version__
+from bootstrap.errors import BootstrapError
+
+COMMANDS = ("build", "list", "resolve")
+
+
+def _csv(ctx: click.Context, param: click.Parameter, value: tuple[str, ...]) -> tuple[str, ...]:
+    """--include a,b --include c → (a, b, c)."""
+    return tuple(name.strip() for item in value for name in item.split(",") if name.strip())
+
+
+class _DefaultToBuild(click.Group):
+    """`rootfs-bootstrap debian-bookworm ...` means `rootfs-bootstrap build debian-bookworm ...`."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if args and args[0] not in self.commands and args[0] not in ("--help", "-h", "--version"):
+            args = ["build"] + args
+        return super().parse_args(ctx, args)
+
+
+def _emitter(quiet: bool) -> Callable[[str], None]:
+    def emit(line: str) -> None:
+        if not quiet or line.startswith(("W:", "E:")):
+            click.echo(line, err=True)
+    return emit
+
+
+def _common(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Options shared by build and resolve (what selects the packages)."""
+    options = [
+        click.argument("profile"),
+        click.option("--include", multiple=True, callback=_csv, help="Extra packages (comma-separated; repeatable)."),
+        click.option("--exclude", multiple=True, callback=_csv, help="Packages never to install."),
+        click.option("--variant", help="minbase, buildd, default, custom... (`list` shows each profile's)."),
+        click.option("--arch", help="Target architecture in the distribution's words (amd64, i386, x86_64...)."),
+        click.option("--mirror", help="Root of the distribution's mirror; its layout is kept."),
+        click.option("--keyring", "keyrings", multiple=True, type=click.Path(exists=True, dir_okay=False),
+                     help="Trust these keys instead of the shipped ones (repeatable)."),
+        click.option("--no-verify", is_flag=True, help="Do not check index signatures (printed as a warning)."),
+        click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path),
+                     help="Download cache shared by runs."),
+        click.option("--jobs", "-j", default=4, show_default=True, type=click.IntRange(1, 64),
+                     help="Parallel downloads."),
+        click.option("-q", "--quiet", is_flag=True, help="Only warnings and errors."),
+        click.option("-v", "--verbose", is_flag=True, help="Say more; tracebacks for internal errors."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+@click.group(cls=_DefaultToBuild, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="rootfs-bootstrap")
+def cli() -> None:
+    """Build a Linux root filesystem from a distribution's package mirror.
+
+    \b
+    rootfs-bootstrap debian-bookworm -o bookworm.tar.gz
+    rootfs-bootstrap centos4.3 --include gcc-c++,bash -o centos4.3.tar.xz
+    rootfs-bootstrap list
+    """
+
+
+@cli.command()
+@_common
+@click.option("-o", "--output", required=True, help="FILE.tar[.gz|.xz|.zst], DIR/ for a directory, - for stdout.")
+@click.option("--format", "fmt", type=click.Choice(["tar", "dir", "oci"]), help="Output kind (default from -o).")
+@click.option("--compress", type=click.Choice(["auto", "none", "gzip", "xz", "zstd", "bzip2"]), default="auto",
+              show_default=True, help="Tar compression (auto: from the output name; gzip otherwise).")
+@click.option("--mode", type=click.Choice(["auto", "root", "unshare", "extract"]), default="auto", show_default=True,
+              help="root: chroot + maintainer scripts; unshare: same without root; extract: no scripts.")
+@click.option("--hook-extract", multiple=True, help="Command run after unpacking, with the root as $1.")
+@click.option("--hook-customize", multiple=True, help="Command run after configuring, with the root as $1.")
+@click.option("--dockerfile", is_flag=True, help="Write a FROM scratch / ADD / CMD Dockerfile beside the tarball.")
+def build(**kw: Any) -> None:
+    """Build PROFILE into the output."""
+    from bootstrap.pipeline import BuildOptions, Reporter, build as run_build
+
+    fmt = kw["fmt"] or ("dir" if kw["output"].endswith("/") else "tar")
+    opts = BuildOptions(
+        profile=kw["profile"], output=kw["output"], include=kw["include"], exclude=kw["exclude"],
+        variant=kw["variant"], arch=kw["arch"], mirror=kw["mirror"], keyrings=kw["keyrings"],
+        verify=not kw["no_verify"], fmt=fmt, compress=kw["compress"], mode=kw["mode"],
+        cache_dir=kw["cache_dir"], jobs=kw["jobs"], hook_extract=kw["hook_extract"],
+        hook_customize=kw["hook_customize"], dockerfile=kw["dockerfile"],
+        progress=not kw["quiet"] and sys.stderr.isatty())
+    report = Reporter(_emitter(kw["quiet"]), verbose=kw["verbose"])
+    out = _guard(lambda: run_build(opts, report), kw["verbose"])
+    report.info(f"wrote {out if out is not None else 'standard output'}")
+
+
+@cli.command("list")
+def list_cmd() -> None:
+    """Every profile and release this tool knows."""
+    from bootstrap.config import list_profiles
+
+    for info in _guard(list_profiles, False):
+        aliases = f" ({', '.join(info.aliases)})" if info.aliases else ""
+        click.echo(f"{info.name:<22} {info.family:<4} {info.release:<10} {info.description}{aliases}")
+
+
+@cli.command("resolve")
+@_common
+@click.option("--why", "why", help="Print the chain of dependencies that pulled PKG in.")
+def resolve_cmd(**kw: Any) -> None:
+    """Print the packages PROFILE would install, with versions; downloads no package."""
+    from bootstrap.pipeline import BuildOptions, Reporter, resolve_only
+
+    opts = BuildOptions(profile=kw["profile"], include=kw["include"], exclude=kw["exclude"],
+                        variant=kw["variant"], arch=kw["arch"], mirror=kw["mirror"],
+                        keyrings=kw["keyrings"], verify=not kw["no_verify"], cache_dir=kw["cache_dir"],
+                        jobs=kw["jobs"])
+    report = Reporter(_emitter(kw["quiet"]), verbose=kw["verbose"])
+    the_plan = _guard(lambda: resolve_only(opts, report), kw["verbose"])
+    if kw["why"]:
+        chosen = {p.name for p in the_plan.packages}
+        if kw["why"] not in chosen:
+            _fail(BootstrapError(f"{kw['why']} is not among the packages {opts.profile} would install"))
+        click.echo(" → ".join(the_plan.reasons.get(kw["why"], (kw["why"],))))
+        return
+    for pkg in sorted(the_plan.packages, key=lambda p: p.name):
+        click.echo(f"{pkg.name} {pkg.version} {pkg.arch}")
+
+
+def _guard(func: Callable[[], Any], verbose: bool) -> Any:
+    """Run `func`, turning every failure a user can cause into one line and an exit code."""
+    try:
+        return func()
+    except BootstrapError as exc:
+        _fail(exc)
+    except KeyboardInterrupt:
+        click.echo("error: interrupted; nothing was written", err=True)
+        sys.exit(130)
+    except OSError as exc:
+        if exc.errno == errno.ENOSPC:
+            _fail(BootstrapError("no space left on the device", hint="free space or use --cache-dir elsewhere"))
+        if verbose:
+            raise
+        _fail(BootstrapError(f"{exc.strerror or exc}: {exc.filename or ''}".rstrip(": ")))
+    except Exception as exc:  # a bug: say so in one line, with the traceback on request
+        if verbose:
+            raise
+        _fail(BootstrapError(f"internal error: {type(exc).__name__}: {exc}", hint="run with -v for the traceback"))
+
+
+def _fail(exc: BootstrapError) -> None:
+    click.echo(f"error: {exc.message}", err=True)
+    if exc.hint:
+        click.echo(f"hint: {exc.hint}", err=True)
+    sys.exit(exc.exit_code)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    cli(prog_name="rootfs-bootstrap")

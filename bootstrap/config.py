@@ -1,0 +1,233 @@
+"""Profiles and repositories: profiles/*.ini and repos.d/*.ini into frozen `Profile` records.
+
+A profile section (`[debian-bookworm]`, `[centos4.3]`) names a release of a vendor; the vendor's
+repos.d file says where its repositories live. Every key of the profile section (defaults
+included) is a `$variable` in repos.d templates, with `$release`, `$releasever`, `$basearch`,
+`$arch`, `$major`, `$minor` and `$mirror` always defined.
+
+No mirror host of Debian is written here or in the data files: the Debian mirror comes from
+`--mirror`, the vendor's environment variable, or the host's own apt sources (read at run time).
+"""
+from __future__ import annotations
+
+import configparser
+import difflib
+import os
+import platform
+from dataclasses import dataclass
+from pathlib import Path
+from string import Template
+from typing import Mapping
+
+from bootstrap import hostapt
+from bootstrap.errors import ConfigError, ProfileNotFound
+from bootstrap.types import Profile, Repository
+
+DATA_ROOT = Path(os.environ.get("ROOTFS_BOOTSTRAP_DATA") or Path(__file__).resolve().parent.parent)
+
+# The host machine's architecture in each family's words (used when a profile says arch = host).
+_HOST_ARCH = {
+    "apt": {"x86_64": "amd64", "i686": "i386", "aarch64": "arm64", "armv7l": "armhf", "ppc64le": "ppc64el",
+            "s390x": "s390x", "riscv64": "riscv64"},
+    "yum": {"x86_64": "x86_64", "i686": "i386", "aarch64": "aarch64", "ppc64le": "ppc64le", "s390x": "s390x"},
+    "apk": {"x86_64": "x86_64", "i686": "x86", "aarch64": "aarch64", "armv7l": "armv7", "ppc64le": "ppc64le",
+            "s390x": "s390x", "riscv64": "riscv64"},
+}
+
+
+@dataclass(frozen=True)
+class ProfileInfo:
+    """One line of `rootfs-bootstrap list`."""
+
+    name: str
+    family: str
+    vendor: str
+    release: str
+    aliases: tuple[str, ...]
+    description: str
+
+
+@dataclass(frozen=True)
+class Overrides:
+    """What the command line changes in a profile."""
+
+    arch: str | None = None
+    mirror: str | None = None
+    keyrings: tuple[str, ...] = ()
+    verify: bool = True
+
+
+def _read_ini(path: Path) -> configparser.ConfigParser:
+    parser = configparser.ConfigParser(interpolation=None, default_section="DEFAULT")
+    parser.optionxform = str  # keys are case-sensitive variables ($basearch, packages.minbase)
+    try:
+        parser.read(path, encoding="utf-8")
+    except configparser.Error as exc:
+        raise ConfigError(f"{path}: {exc.message.splitlines()[0]}") from None
+    return parser
+
+
+def _profile_sections(data_root: Path) -> dict[str, tuple[Path, str]]:
+    """Every profile name and alias → (file, section)."""
+    names: dict[str, tuple[Path, str]] = {}
+    for path in sorted((data_root / "profiles").glob("*.ini")):
+        parser = _read_ini(path)
+        for section in parser.sections():
+            names[section] = (path, section)
+            for alias in parser[section].get("aliases", "").split():
+                names.setdefault(alias, (path, section))
+    return names
+
+
+def list_profiles(data_root: Path = DATA_ROOT) -> list[ProfileInfo]:
+    """Every profile the data files define, sorted by file then order of appearance."""
+    infos = []
+    for path in sorted((data_root / "profiles").glob("*.ini")):
+        parser = _read_ini(path)
+        for section in parser.sections():
+            sec = parser[section]
+            vendor = sec.get("vendor", path.stem)
+            infos.append(ProfileInfo(section, _vendor_family(data_root, vendor), vendor,
+                                     sec.get("release", ""), tuple(sec.get("aliases", "").split()),
+                                     sec.get("description", "")))
+    return infos
+
+
+def _vendor_family(data_root: Path, vendor: str) -> str:
+    parser = _read_ini(data_root / "repos.d" / f"{vendor}.ini")
+    return parser.get("vendor", "family", fallback="?")
+
+
+def load_profile(name: str, overrides: Overrides = Overrides(), *, data_root: Path = DATA_ROOT,
+                 environ: Mapping[str, str] | None = None) -> Profile:
+    """The profile `name` (or alias) with repositories resolved for `overrides`.
+
+    Raises ProfileNotFound with close matches, ConfigError when a mirror or key is missing.
+    """
+    environ = os.environ if environ is None else environ
+    sections = _profile_sections(data_root)
+    if name not in sections:
+        close = difflib.get_close_matches(name, sections, n=3, cutoff=0.5)
+        hint = f"did you mean {', '.join(close)}? " if close else ""
+        raise ProfileNotFound(f"unknown profile {name!r}", hint=hint + "`rootfs-bootstrap list` shows them all")
+    path, section = sections[name]
+    sec = dict(_read_ini(path)[section])
+    vendor = sec.get("vendor", path.stem)
+    vparser = _read_ini(data_root / "repos.d" / f"{vendor}.ini")
+    if not vparser.has_section("vendor"):
+        raise ConfigError(f"repos.d/{vendor}.ini has no [vendor] section")
+    vsec = dict(vparser["vendor"])
+    family = vsec.get("family", "")
+    variables = _variables(section, sec, vsec, family, overrides, environ)
+    repos = _repositories(vparser, sec, variables, family, overrides, data_root)
+    variants = {key.split(".", 1)[1]: tuple(_subst(value, variables).split())
+                for key, value in sec.items() if key.startswith("packages.")}
+    for variant in sec.get("variants", "").split():
+        variants.setdefault(variant, ())
+    return Profile(name=section, family=family, vendor=vendor, release=variables["release"],
+                   arch=variables["arch"], repositories=tuple(repos), variants=variants,
+                   default_variant=sec.get("variant", "default"),
+                   command=tuple(sec.get("command", "/bin/sh").split()),
+                   options={k: _subst(v, variables) for k, v in sec.items()} | {
+                       k: v for k, v in variables.items() if k not in sec})
+
+
+def _variables(section: str, sec: Mapping[str, str], vsec: Mapping[str, str], family: str,
+               overrides: Overrides, environ: Mapping[str, str]) -> dict[str, str]:
+    """Template variables of a profile: its keys plus the always-defined ones."""
+    arch = overrides.arch or sec.get("arch", "host")
+    if arch == "host":
+        machine = platform.machine()
+        arch = _HOST_ARCH.get(family, {}).get(machine, machine)
+    release = sec.get("release", section)
+    variables = {k: v for k, v in sec.items()}
+    variables.update(profile=section, arch=arch, release=release,
+                     releasever=sec.get("releasever", release),
+                     basearch=_basearch(family, arch, sec),
+                     major=release.split(".")[0], minor=(release.split(".") + [""])[1])
+    mirror, security = _mirrors(vsec, overrides, environ)
+    if mirror:
+        variables["mirror"] = mirror.rstrip("/")
+    if security:
+        variables["security_mirror"] = security.rstrip("/")
+    return variables
+
+
+def _basearch(family: str, arch: str, sec: Mapping[str, str]) -> str:
+    """yum's $basearch: i386 for i486/i586/i686 trees; elsewhere the arch itself."""
+    if "basearch" in sec:
+        return sec["basearch"]
+    if family == "yum" and arch in ("i486", "i586", "i686"):
+        return "i386"
+    return arch
+
+
+def _mirrors(vsec: Mapping[str, str], overrides: Overrides,
+             environ: Mapping[str, str]) -> tuple[str | None, str | None]:
+    """The mirror root, in order: --mirror, the vendor's environment variable, the vendor's
+    default, the host's own apt sources (for vendors that say `mirror_from_host`)."""
+    env_name = vsec.get("mirror_env", "")
+    sec_env = vsec.get("security_mirror_env", "")
+    host_kind = vsec.get("mirror_from_host", "")
+    host = hostapt.host_mirrors(host_kind) if host_kind else (None, None)
+    security = environ.get(sec_env) if sec_env else None
+    if overrides.mirror:
+        return overrides.mirror, security
+    if env_name and environ.get(env_name):
+        return environ[env_name], security or host[1]
+    if vsec.get("mirror"):
+        return vsec["mirror"], security or vsec.get("security_mirror")
+    return host[0], security or host[1]
+
+
+def _subst(text: str, variables: Mapping[str, str]) -> str:
+    return Template(text).safe_substitute(variables)
+
+
+def _repositories(vparser: configparser.ConfigParser, sec: Mapping[str, str],
+                  variables: Mapping[str, str], family: str, overrides: Overrides,
+                  data_root: Path) -> list[Repository]:
+    repo_ids = sec.get("repos", "").split()
+    default_keys = vparser.get("vendor", "keys", fallback="")
+    repos = []
+    for repo_id in repo_ids:
+        if not vparser.has_section(repo_id):
+            raise ConfigError(f"profile enables repository {repo_id!r}, which repos.d/{sec.get('vendor')}.ini lacks")
+        rsec = {k: _subst(v, variables) for k, v in vparser[repo_id].items()}
+        if rsec.get("enabled", "1") == "0":
+            continue
+        urls = (rsec.get("baseurl") or rsec.get("url") or "").split()
+        optional = rsec.get("optional", "0") == "1"
+        if not urls or any("$" in u for u in urls):
+            if optional:
+                continue  # e.g. a security archive when only --mirror was given: skipped, not guessed
+            raise _no_mirror(vparser, repo_id)
+        keys = overrides.keyrings or tuple(_key_path(k, data_root) for k in
+                                           (rsec.get("gpgkey") or _subst(default_keys, variables)).split())
+        repos.append(Repository(
+            id=repo_id, family=family, url=urls[0], alternates=tuple(urls[1:]),
+            suite=rsec.get("suite", ""), components=tuple(rsec.get("components", "").split()),
+            keyrings=keys, verify=overrides.verify, priority=int(rsec.get("priority", "0")),
+            mirrorlist=rsec.get("mirrorlist", ""), optional=optional,
+            options=tuple(sorted(rsec.items()))))
+    return repos
+
+
+def _key_path(key: str, data_root: Path) -> str:
+    """A key named in repos.d: a URL stays a URL; anything else is a file under keys/."""
+    if "://" in key:
+        return key.removeprefix("file://") if key.startswith("file://") else key
+    path = Path(key) if key.startswith("/") else data_root / "keys" / key
+    return str(path)
+
+
+def _no_mirror(vparser: configparser.ConfigParser, repo_id: str) -> ConfigError:
+    name = vparser.get("vendor", "name", fallback="the distribution")
+    env_name = vparser.get("vendor", "mirror_env", fallback="")
+    hint = "pass --mirror URL"
+    if env_name:
+        hint += f" or set {env_name}"
+    if vparser.get("vendor", "mirror_from_host", fallback=""):
+        hint += f", or configure a {name} mirror in the host's apt sources"
+    return ConfigError(f"no {name} mirror is configured for repository {repo_id!r}", hint=hint)
+

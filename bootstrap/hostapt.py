@@ -1,0 +1,73 @@
+"""The host's own apt sources: where a Debian (or Ubuntu) mirror comes from when none is given.
+
+Reads `/etc/apt/sources.list.d/*.sources` (deb822) and `/etc/apt/sources.list` (one-line
+format) at run time, so no mirror host is ever written in this project.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from debian.deb822 import Deb822
+
+APT_ETC = Path("/etc/apt")
+
+
+@dataclass(frozen=True)
+class HostSource:
+    """One `deb` source of the host: its URI, suites and the keyring it is signed by."""
+
+    uri: str
+    suites: tuple[str, ...]
+    signed_by: str
+
+
+def host_sources(etc: Path = APT_ETC) -> list[HostSource]:
+    """Every `deb` (binary) source configured on this host, in apt's reading order."""
+    sources: list[HostSource] = []
+    listfile = etc / "sources.list"
+    for path in [listfile] + sorted((etc / "sources.list.d").glob("*.list")):
+        if path.is_file():
+            sources += _one_line_sources(path.read_text(errors="replace"))
+    for path in sorted((etc / "sources.list.d").glob("*.sources")):
+        with path.open(encoding="utf-8", errors="replace") as handle:
+            for para in Deb822.iter_paragraphs(handle):
+                if "deb" not in para.get("Types", "").split() or para.get("Enabled", "yes") == "no":
+                    continue
+                for uri in para.get("URIs", "").split():
+                    sources.append(HostSource(uri, tuple(para.get("Suites", "").split()),
+                                              para.get("Signed-By", "")))
+    return sources
+
+
+def _one_line_sources(text: str) -> list[HostSource]:
+    found = []
+    for line in text.splitlines():
+        words = line.split("#", 1)[0].split()
+        if not words or words[0] != "deb":
+            continue
+        options = ""
+        if len(words) > 1 and words[1].startswith("["):
+            end = next(i for i, w in enumerate(words) if w.endswith("]"))
+            options, words = " ".join(words[1:end + 1]), [words[0]] + words[end + 1:]
+        if len(words) >= 3:
+            found.append(HostSource(words[1], (words[2],), options))
+    return found
+
+
+def host_mirrors(kind: str, etc: Path = APT_ETC) -> tuple[str | None, str | None]:
+    """(archive mirror, security mirror) of the host for `kind` ("debian" or "ubuntu").
+
+    A source counts for `kind` when its keyring or its URI names it; the security mirror is
+    the one serving `*-security` suites. Either may be None.
+    """
+    mirror = security = None
+    for source in host_sources(etc):
+        if kind not in source.signed_by and kind not in source.uri:
+            continue
+        is_security = any(s.endswith("-security") or s.endswith("/updates") for s in source.suites)
+        if is_security and security is None:
+            security = source.uri
+        elif not is_security and mirror is None:
+            mirror = source.uri
+    return mirror, security

@@ -1,0 +1,350 @@
+"""The ordered phases of a build, with user hooks between them: the only module that knows
+the whole flow.
+
+    profile → index → resolve → fetch → unpack → [hook-extract] → configure →
+    [hook-customize] → cleanup → pack
+
+Each phase is timed and reported through `Reporter`. The root is built in a temporary directory
+that is always removed (after making sure nothing is still mounted inside it); the output is
+written under a temporary name and renamed by the packer, so a failed or interrupted build
+leaves nothing at the output path.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterator, Sequence
+
+from bootstrap import config
+from bootstrap.adapters import Installed, RepoAdapter, get_adapter
+from bootstrap.errors import (BootstrapError, ConfigError, ConfigureError, RepositoryNotFound,
+                              UsageError)
+from bootstrap.types import Dependency, Package, Profile, Relation
+
+# Architectures a 64-bit host runs under a 32-bit personality (setarch linux32).
+_PERSONALITY32 = {"i386", "i486", "i586", "i686", "x86", "armhf", "armel", "armv7", "armv7hl"}
+# Which target architectures each host machine can execute natively.
+_RUNNABLE = {
+    "x86_64": {"amd64", "x86_64", "i386", "i486", "i586", "i686", "x86", "all", "noarch"},
+    "aarch64": {"arm64", "aarch64", "armhf", "armv7", "armv7hl", "armel"},
+}
+
+
+@dataclass(frozen=True)
+class BuildOptions:
+    """Everything the command line can say about one build."""
+
+    profile: str
+    output: str = ""
+    include: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
+    variant: str | None = None
+    arch: str | None = None
+    mirror: str | None = None
+    keyrings: tuple[str, ...] = ()
+    verify: bool = True
+    fmt: str = "tar"
+    compress: str = "auto"
+    mode: str = "auto"
+    cache_dir: Path | None = None
+    jobs: int = 4
+    hook_extract: tuple[str, ...] = ()
+    hook_customize: tuple[str, ...] = ()
+    dockerfile: bool = False
+    progress: bool = False
+
+
+class Reporter:
+    """Where the pipeline says what it does: phases with timings, notices, warnings."""
+
+    def __init__(self, emit: Callable[[str], None] | None = None, verbose: bool = False) -> None:
+        self.emit = emit or (lambda line: None)
+        self.verbose = verbose
+        self.timings: list[tuple[str, float]] = []
+
+    def info(self, message: str) -> None:
+        self.emit(f"I: {message}")
+
+    def debug(self, message: str) -> None:
+        if self.verbose:
+            self.emit(f"D: {message}")
+
+    @contextmanager
+    def phase(self, name: str) -> Iterator[None]:
+        """Time one phase and report its duration when it ends."""
+        start = time.monotonic()
+        self.debug(f"{name}: starting")
+        yield
+        elapsed = time.monotonic() - start
+        self.timings.append((name, elapsed))
+        self.info(f"{name}: done in {elapsed:.1f}s")
+
+
+@dataclass
+class Plan:
+    """What resolve chose for a profile: enough to fetch and install."""
+
+    profile: Profile
+    adapter: RepoAdapter
+    variant: str
+    universe: list[Package]
+    packages: list[Package]
+    reasons: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    warnings: tuple[str, ...] = ()
+    seeded: list[Installed] = field(default_factory=list)
+
+
+def _split_request(text: str) -> Relation:
+    """`name`, `name=version` or `name>=version` from --include."""
+    for op in (">=", "<=", "=", ">", "<"):
+        if op in text:
+            name, version = text.split(op, 1)
+            return Relation(name.strip(), op, version.strip())
+    return Relation(text.strip())
+
+
+def load_profile(opts: BuildOptions) -> Profile:
+    """The profile with the command line's overrides applied."""
+    keyrings = tuple(str(Path(k).resolve()) for k in opts.keyrings)
+    return config.load_profile(opts.profile, config.Overrides(
+        arch=opts.arch, mirror=opts.mirror, keyrings=keyrings, verify=opts.verify))
+
+
+def make_adapter(profile: Profile) -> RepoAdapter:
+    """The family's adapter, told which profile it serves (merged-/usr, sources to write)."""
+    adapter = get_adapter(profile.family)
+    setattr(adapter, "profile", profile)
+    return adapter
+
+
+def load_universe(profile: Profile, adapter: RepoAdapter, fetcher: object,
+                  report: Reporter) -> list[Package]:
+    """Every package of every enabled repository (optional ones that do not exist are skipped)."""
+    universe: list[Package] = []
+    for repo in profile.repositories:
+        if not repo.verify:
+            report.emit(f"W: not verifying the signature of repository {repo.id} ({repo.url}): --no-verify was given")
+        try:
+            found = adapter.load(repo, profile.arch, fetcher, report.info)
+        except RepositoryNotFound:
+            if not repo.optional:
+                raise
+            report.info(f"repository {repo.id} ({repo.url} {repo.suite}) is not on the mirror: skipped")
+            continue
+        report.debug(f"{repo.id}: {len(found)} packages")
+        universe.extend(found)
+    if not universe:
+        raise ConfigError(f"no packages found in any repository of {profile.name}")
+    return universe
+
+
+def requested(opts: BuildOptions, profile: Profile, adapter: RepoAdapter,
+              universe: Sequence[Package], variant: str) -> list[Dependency]:
+    """The requests of a build: the variant's base set, the profile's names, then --include."""
+    if variant not in profile.variants and variant != "custom":
+        raise UsageError(f"profile {profile.name} has no variant {variant!r}",
+                         hint=f"variants: {', '.join(profile.variants) or 'default'}")
+    names: list[str] = []
+    if variant != "custom":
+        names += adapter.base_packages(universe, variant)
+    names += profile.variants.get(variant, ())
+    names += opts.include
+    expand = getattr(adapter, "expand_requests", None)
+    if expand is not None:
+        names = list(expand(names, universe))
+    seen: set[str] = set()
+    deps: list[Dependency] = []
+    for name in names:
+        if name and name not in seen and name not in opts.exclude:
+            seen.add(name)
+            deps.append((_split_request(name),))
+    if not deps:
+        raise UsageError("nothing to install", hint="--variant custom needs --include PKG,...")
+    return deps
+
+
+def plan(opts: BuildOptions, fetcher: object, report: Reporter, *,
+         root: Path | None = None) -> Plan:
+    """Profile, index and resolve phases. With `root`, an adapter that seeds the root from a
+    base tarball (Alpine's minirootfs) does so, and what it installed counts as chosen."""
+    from bootstrap.resolve import resolve
+
+    with report.phase("profile"):
+        profile = load_profile(opts)
+        adapter = make_adapter(profile)
+        variant = opts.variant or profile.default_variant
+        report.info(f"profile {profile.name}: {profile.family} {profile.release} {profile.arch}, variant {variant}")
+    seeded: list[Installed] = []
+    seed = getattr(adapter, "seed", None)
+    if seed is not None and root is not None:
+        with report.phase("seed"):
+            seeded = list(seed(profile, profile.arch, fetcher, root, report.info))
+    with report.phase("index"):
+        universe = load_universe(profile, adapter, fetcher, report)
+        report.info(f"index: {len(universe)} packages in {len(profile.repositories)} repositories")
+    with report.phase("resolve"):
+        requests = requested(opts, profile, adapter, universe, variant)
+        seeded_pkgs = [i.package for i in seeded]
+        result = resolve(list(universe) + seeded_pkgs, requests + [(Relation(p.name),) for p in seeded_pkgs],
+                         adapter.version_scheme(profile.arch), exclude=opts.exclude)
+        have = {p.name for p in seeded_pkgs}
+        packages = [p for p in result.packages if p.name not in have]
+        for warning in result.warnings:
+            report.emit(f"W: {warning}")
+        report.info(f"resolve: {len(packages)} packages to install")
+    return Plan(profile, adapter, variant, universe, packages, dict(result.reasons),
+                tuple(result.warnings), seeded)
+
+
+def _make_fetcher(opts: BuildOptions, report: Reporter) -> object:
+    from bootstrap.fetch import Fetcher
+
+    return Fetcher(opts.cache_dir, jobs=opts.jobs, progress=opts.progress, log=report.debug)
+
+
+def resolve_only(opts: BuildOptions, report: Reporter) -> Plan:
+    """`rootfs-bootstrap resolve`: what would be installed, downloading no package."""
+    return plan(opts, _make_fetcher(opts, report), report)
+
+
+def personality(arch: str) -> str | None:
+    """linux32 for 32-bit targets on a 64-bit host, so `uname -m` and configure agree."""
+    return "linux32" if arch in _PERSONALITY32 and os.uname().machine in ("x86_64", "aarch64") else None
+
+
+def choose_mode(requested_mode: str, arch: str, report: Reporter) -> str:
+    """The configure mode: as asked, or for `auto` the best this machine allows."""
+    from bootstrap.configure import detect_mode
+
+    runnable = arch in _RUNNABLE.get(os.uname().machine, {arch})
+    if requested_mode == "auto" and not runnable:
+        report.info(f"mode: extract ({arch} binaries cannot run on this {os.uname().machine} host)")
+        return "extract"
+    if requested_mode in ("root", "unshare") and not runnable:
+        raise UsageError(f"mode {requested_mode} needs to run {arch} binaries, which this host cannot",
+                         hint="use --mode extract")
+    return detect_mode(requested_mode, report.info)
+
+
+def run_hooks(kind: str, commands: Sequence[str], root: Path, report: Reporter) -> None:
+    """mmdebstrap's hooks: each command runs on the host with the root directory as $1."""
+    for command in commands:
+        report.info(f"hook-{kind}: {command}")
+        done = subprocess.run(["sh", "-c", command, "hook", str(root)], env={**os.environ, "ROOT": str(root)})
+        if done.returncode != 0:
+            raise ConfigureError(f"--hook-{kind} command failed (exit {done.returncode}): {command}")
+
+
+def build(opts: BuildOptions, report: Reporter) -> Path | None:
+    """The whole build; returns the output path (None for stdout)."""
+    if not opts.output:
+        raise UsageError("no output given", hint="pass -o FILE.tar.gz, -o DIR/ or -o -")
+    fetcher = _make_fetcher(opts, report)
+    with _build_root(opts) as root:
+        the_plan = plan(opts, fetcher, report, root=root)
+        mode = choose_mode(opts.mode, the_plan.profile.arch, report)
+        installed = _fetch_and_unpack(the_plan, fetcher, root, report)
+        run_hooks("extract", opts.hook_extract, root, report)
+        _configure(the_plan, installed, root, mode, report)
+        run_hooks("customize", opts.hook_customize, root, report)
+        with report.phase("cleanup"):
+            the_plan.adapter.cleanup(root)
+        with report.phase("pack"):
+            out = _pack(opts, the_plan, installed, root, mode)
+    if opts.dockerfile and out is not None and opts.fmt == "tar":
+        write_dockerfile(out, the_plan.profile)
+    return out
+
+
+def _fetch_and_unpack(the_plan: Plan, fetcher: object, root: Path,
+                      report: Reporter) -> list[Installed]:
+    from bootstrap.fetch import FetchItem
+
+    adapter = the_plan.adapter
+    with report.phase("fetch"):
+        items = [FetchItem(p.location, p.checksums, p.size, p.key) for p in the_plan.packages]
+        paths = fetcher.get_many(items)  # type: ignore[attr-defined]
+        for pkg, path in zip(the_plan.packages, paths):
+            adapter.check_payload(pkg, path)
+        total = sum(p.size for p in the_plan.packages)
+        report.info(f"fetch: {len(paths)} packages, {total / 1e6:.1f} MB")
+    installed = list(the_plan.seeded)
+    with report.phase("unpack"):
+        adapter.prepare_root(root)
+        for pkg, path in zip(the_plan.packages, paths):
+            installed.append(adapter.unpack(pkg, path, root))
+    return installed
+
+
+def _configure(the_plan: Plan, installed: list[Installed], root: Path, mode: str,
+               report: Reporter) -> None:
+    from bootstrap.configure import ChrootRunner
+
+    adapter, arch = the_plan.adapter, the_plan.profile.arch
+    with report.phase("configure"):
+        adapter.register(root, installed, arch)
+        if mode == "extract":
+            report.info("configure: mode extract, maintainer scripts not run")
+            return
+        with ChrootRunner(root, mode=mode, personality=personality(arch), log=report.debug) as runner:
+            adapter.configure(root, installed, runner)
+
+
+def _pack(opts: BuildOptions, the_plan: Plan, installed: list[Installed], root: Path,
+          mode: str) -> Path | None:
+    from bootstrap.pack import ImageConfig, write_output
+
+    overrides = None
+    if os.geteuid() != 0:
+        # Unprivileged extract: the disk holds our uid, the manifest holds the packages' owners.
+        overrides = {e.path: e for i in installed for e in i.manifest}
+    epoch = os.environ.get("SOURCE_DATE_EPOCH")
+    image = ImageConfig(arch=the_plan.profile.arch, cmd=the_plan.profile.command)
+    return write_output(root, opts.output, fmt=opts.fmt, compress=opts.compress, overrides=overrides,
+                        source_date_epoch=int(epoch) if epoch else None, config=image)
+
+
+def write_dockerfile(tarball: Path, profile: Profile) -> Path:
+    """`FROM scratch` + `ADD` + `CMD` beside the tarball, for `docker build`/`podman build`."""
+    cmd = ", ".join(f'"{word}"' for word in profile.command)
+    path = tarball.parent / "Dockerfile"
+    path.write_text(f"FROM scratch\nADD {tarball.name} /\nCMD [{cmd}]\n")
+    return path
+
+
+@contextmanager
+def _build_root(opts: BuildOptions) -> Iterator[Path]:
+    """A fresh directory for the root, removed at the end whatever happens.
+
+    For directory output it lives beside the output so the packer can rename it into place.
+    """
+    parent = None
+    if opts.fmt == "dir" or opts.output.endswith("/"):
+        parent = Path(opts.output.rstrip("/") or ".").resolve().parent
+        parent.mkdir(parents=True, exist_ok=True)
+    root = Path(tempfile.mkdtemp(prefix=".rootfs-bootstrap.", dir=parent))
+    os.chmod(root, 0o755)
+    try:
+        yield root
+    finally:
+        _remove_root(root)
+
+
+def _remove_root(root: Path) -> None:
+    """Delete the build root, never while something is mounted inside it (that would delete
+    the host's /dev or /proc contents through the mount)."""
+    if not root.exists():
+        return
+    prefix = str(root.resolve()) + "/"
+    with open("/proc/self/mounts", encoding="utf-8") as mounts:
+        busy = [line.split()[1] for line in mounts if line.split()[1].startswith(prefix)]
+    if busy:
+        raise BootstrapError(f"{busy[0]} is still mounted; left {root} in place",
+                             hint="unmount it by hand, then remove the directory")
+    shutil.rmtree(root, ignore_errors=True)
