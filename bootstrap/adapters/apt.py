@@ -1,0 +1,102 @@
+"""The apt family (Debian, Ubuntu): the RepoAdapter that ties the index, the unpacker and
+dpkg's database together. Formats live in deb_index (Release/Packages) and dpkg_db (status,
+maintainer scripts); this module only decides what a Debian user expects of each phase.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+from bootstrap.adapters import Installed, Log, Runner
+from bootstrap.adapters import deb_index, dpkg_db
+from bootstrap.types import Package, Profile, Repository, VersionScheme
+
+# debootstrap's variants, by the Priority values they take from the index.
+_PRIORITIES = {
+    "minbase": ("required",),
+    "buildd": ("required",),
+    "default": ("required", "important"),
+}
+
+
+class AptAdapter:
+    """Debian and Ubuntu: InRelease/Packages, .deb payloads, dpkg's database."""
+
+    family = "apt"
+
+    def __init__(self, profile: Profile | None = None) -> None:
+        self.profile = profile
+        self._unpackers: dict[Path, object] = {}
+
+    def version_scheme(self, arch: str) -> VersionScheme:
+        return deb_index.debian_version_scheme(arch)
+
+    def load(self, repo: Repository, arch: str, fetcher: object, log: Log) -> list[Package]:
+        return deb_index.load_apt_repository(repo, arch, fetcher, log)
+
+    def base_packages(self, universe: Sequence[Package], variant: str) -> list[str]:
+        """debootstrap's choice: every package of the variant's priorities (the profile adds apt,
+        build-essential...). Only packages of the target's architecture or `all` count."""
+        wanted = _PRIORITIES.get(variant, ())
+        arch = self.profile.arch if self.profile else None
+        names = {p.name for p in universe
+                 if p.priority in wanted and (arch is None or p.arch in (arch, "all"))}
+        return sorted(names)
+
+    def check_payload(self, pkg: Package, path: Path) -> None:
+        """Nothing beyond the fetcher's SHA256 check: a .deb carries no signature apt checks."""
+
+    def prepare_root(self, root: Path) -> None:
+        merged = (self.profile.options.get("merged_usr", "yes") if self.profile else "yes") == "yes"
+        dpkg_db.prepare_root(root, merged_usr=merged)
+
+    def unpack(self, pkg: Package, path: Path, root: Path) -> Installed:
+        from bootstrap.unpack import Unpacker
+
+        unpacker = self._unpackers.get(root)
+        if unpacker is None:
+            unpacker = self._unpackers[root] = Unpacker(root)
+        control, manifest = unpacker.extract_deb(path, pkg.name)  # type: ignore[attr-defined]
+        return Installed(pkg, manifest, control)
+
+    def register(self, root: Path, installed: Sequence[Installed], arch: str) -> None:
+        dpkg_db.register(root, installed, arch)
+        if self.profile is not None:
+            write_sources(root, self.profile)
+
+    def configure(self, root: Path, installed: Sequence[Installed], runner: Runner) -> None:
+        dpkg_db.configure(root, installed, runner)
+
+    def cleanup(self, root: Path) -> None:
+        dpkg_db.cleanup(root)
+
+
+def write_sources(root: Path, profile: Profile) -> None:
+    """The image's own apt sources: the repositories it was built from, so `apt-get update`
+    works inside: deb822 `.sources` where the profile says `sources_format = deb822` (what
+    Debian 12+ and Ubuntu 24.04+ images carry), else the one-line sources.list every apt reads."""
+    repos = [r for r in profile.repositories if r.family == "apt"]
+    etc = root / "etc" / "apt"
+    (etc / "sources.list.d").mkdir(parents=True, exist_ok=True)
+    keyring = _image_keyring(root, profile.vendor)
+    if profile.options.get("sources_format") == "deb822":
+        stanzas = []
+        for repo in repos:
+            lines = [f"Types: deb", f"URIs: {repo.url}", f"Suites: {repo.suite}",
+                     f"Components: {' '.join(repo.components)}"]
+            if keyring:
+                lines.append(f"Signed-By: {keyring}")
+            stanzas.append("\n".join(lines) + "\n")
+        (etc / "sources.list.d" / f"{profile.vendor}.sources").write_text("\n".join(stanzas))
+        return
+    lines = [f"deb {repo.url} {repo.suite} {' '.join(repo.components)}" for repo in repos]
+    (etc / "sources.list").write_text("\n".join(lines) + "\n")
+
+
+def _image_keyring(root: Path, vendor: str) -> str:
+    """The archive keyring the image's own keyring package installs, if it does."""
+    base = vendor.split("-")[0]
+    for name in (f"usr/share/keyrings/{base}-archive-keyring.gpg",):
+        if (root / name).exists():
+            return "/" + name
+    return ""
