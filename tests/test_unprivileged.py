@@ -1,0 +1,68 @@
+"""Mode extract as an unprivileged user (uid 65534): the tar still carries the packages' owners
+and setuid bits, taken from the manifest since the disk holds the user's own uid.
+
+The test's interpreter lives under /root (mode 0700), out of the user's reach, so the tool runs
+from a copy of the source tree with Debian's python3 and a virtual environment holding the
+dependencies, both made world-readable under /var/cache.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tarfile
+from pathlib import Path
+
+import pytest
+
+from tests.test_debian_real import CACHE, _mirror_reachable
+
+REPO = Path(__file__).resolve().parent.parent
+VENV = Path("/var/cache/rootfs-bootstrap-tests/venv-unprivileged")
+DEPS = ["requests", "libarchive-c", "tqdm", "click", "python-debian", "cryptography", "zstandard"]
+pytestmark = [pytest.mark.network, pytest.mark.slow]
+
+
+def _venv() -> Path:
+    python = VENV / "bin" / "python"
+    if not python.exists():
+        subprocess.run(["/usr/bin/python3", "-m", "venv", str(VENV)], check=True, capture_output=True)
+        subprocess.run([str(python), "-m", "pip", "install", "-q", *DEPS], check=True, capture_output=True)
+    return python
+
+
+def test_extract_as_nobody_keeps_owners_and_setuid(tmp_path: Path) -> None:
+    if os.geteuid() != 0 or shutil.which("setpriv") is None:
+        pytest.skip("needs root to switch to uid 65534 with setpriv")
+    if not Path("/usr/bin/python3").exists():
+        pytest.skip("needs Debian's /usr/bin/python3 (python3-venv)")
+    if _mirror_reachable() is None:
+        pytest.skip("the host's Debian mirror (from its apt sources) is not reachable")
+    python = _venv()
+    tree = tmp_path / "src"
+    for part in ("bootstrap", "repos.d", "profiles", "keys"):
+        shutil.copytree(REPO / part, tree / part)
+    cache = tmp_path / "cache"
+    if CACHE.is_dir():
+        shutil.copytree(CACHE, cache)
+    cache.mkdir(exist_ok=True)
+    out = tmp_path / "out"
+    out.mkdir()
+    for path in (tmp_path, *tmp_path.rglob("*")):
+        os.chown(path, 65534, 65534, follow_symlinks=False)
+    os.chmod(tmp_path, 0o755)
+    done = subprocess.run(
+        ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", str(python), "-m", "bootstrap",
+         "debian-bookworm", "--variant", "minbase", "--mode", "extract", "--cache-dir", str(cache),
+         "-o", str(out / "x.tar.gz")],
+        cwd=tree, capture_output=True, text=True, timeout=1200,
+        env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "PYTHONPATH": str(tree)})
+    assert done.returncode == 0, done.stderr
+    assert "mode extract" in done.stderr or "extract" in done.stderr
+    with tarfile.open(out / "x.tar.gz") as tar:
+        members = tar.getmembers()
+    # The building user's own id never leaks into the image: owners come from the packages.
+    assert [m.name for m in members if m.uid == 65534 or m.gid == 65534] == []
+    owners = {m.name: m for m in members}
+    assert owners["./usr/bin/passwd"].mode & 0o4000 and owners["./usr/bin/passwd"].uid == 0
+    assert owners["./etc/passwd"].uid == 0 and owners["./etc"].uid == 0
