@@ -1,0 +1,144 @@
+#!/usr/bin/env python3
+"""`make bench`: rootfs-bootstrap against mmdebstrap and debootstrap on one local mirror.
+
+1. Resolve debian-bookworm minbase against the host's Debian mirror, download exactly those
+   .debs with apt-get, and make of them a signed one-suite archive served on 127.0.0.1.
+2. Time, alternating the tools within each round (so drifts in the machine hit all alike):
+   rootfs-bootstrap (root mode, .tar, cold cache), mmdebstrap (root mode, .tar),
+   debootstrap (directory), rootfs-bootstrap --mode extract, and `dpkg-deb -x` of the same
+   packages (the floor for extract mode).
+3. Write the medians, the machine and the date to RESULTS.md.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from tests.aptrepo import Server, build_repo, make_key  # noqa: E402  (shared test plumbing)
+
+
+def sh(*argv: str, **kw) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(list(argv), check=True, text=True, capture_output=True, **kw)
+
+
+def make_mirror(work: Path) -> tuple[Path, Path, list[Path]]:
+    """A signed bookworm subset holding exactly the minbase set; returns (mirror, keyring, debs)."""
+    listing = sh(sys.executable, "-m", "bootstrap", "resolve", "debian-bookworm", "--variant", "minbase", "-q").stdout
+    wanted = [line.split()[:2] for line in listing.splitlines() if line.strip()]
+    debs_dir = work / "debs"
+    debs_dir.mkdir()
+    sh("apt-get", "download", *[f"{name}={version}" for name, version in wanted], cwd=debs_dir)
+    debs = sorted(debs_dir.glob("*.deb"))
+    keyring = make_key(work / "gnupg", "Bench Archive")
+    build_repo(work / "mirror", debs, work / "gnupg")
+    return work / "mirror", keyring, debs
+
+
+def timed(argv: list[str], cleanup: Path | None = None) -> float:
+    start = time.monotonic()
+    subprocess.run(argv, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    elapsed = time.monotonic() - start
+    if cleanup is not None:
+        shutil.rmtree(cleanup, ignore_errors=True) if cleanup.is_dir() else cleanup.unlink(missing_ok=True)
+    return elapsed
+
+
+def contenders(url: str, keyring: Path, debs: list[Path], work: Path) -> dict[str, callable]:
+    tool = [sys.executable, "-m", "bootstrap", "debian-bookworm", "--variant", "minbase", "--mirror", url,
+            "--keyring", str(keyring), "-q"]
+
+    def ours(mode: str):
+        def run() -> float:
+            cache = Path(tempfile.mkdtemp(dir=work))
+            out = work / f"ours-{mode}.tar"
+            took = timed(tool + ["--mode", mode, "--cache-dir", str(cache), "-o", str(out)], out)
+            shutil.rmtree(cache)
+            return took
+        return run
+
+    def mmdebstrap() -> float:
+        out = work / "mmdebstrap.tar"
+        return timed(["mmdebstrap", "--quiet", "--mode=root", "--variant=minbase", f"--keyring={keyring}",
+                      "bookworm", str(out), url], out)
+
+    def debootstrap() -> float:
+        target = work / "debootstrap-root"
+        return timed(["debootstrap", "--variant=minbase", f"--keyring={keyring}", "bookworm", str(target), url],
+                     target)
+
+    def dpkg_deb_x() -> float:
+        target = work / "dpkg-deb-x"
+        target.mkdir()
+        start = time.monotonic()
+        for deb in debs:
+            subprocess.run(["dpkg-deb", "-x", str(deb), str(target)], check=True)
+        took = time.monotonic() - start
+        shutil.rmtree(target)
+        return took
+
+    return {"rootfs-bootstrap (root mode)": ours("root"), "mmdebstrap (root mode)": mmdebstrap,
+            "debootstrap": debootstrap, "rootfs-bootstrap --mode extract": ours("extract"),
+            "dpkg-deb -x of the same packages": dpkg_deb_x}
+
+
+def machine() -> str:
+    model = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                  if line.startswith("model name")), platform.machine())
+    mem = int(Path("/proc/meminfo").read_text().split()[1]) // 1024 // 1024
+    return f"{os.cpu_count()} cores ({model}), {mem} GiB, {platform.platform()}"
+
+
+def write_results(path: Path, medians: dict[str, float], rounds: int, npkgs: int) -> None:
+    ours, mm = medians["rootfs-bootstrap (root mode)"], medians["mmdebstrap (root mode)"]
+    ext, floor = medians["rootfs-bootstrap --mode extract"], medians["dpkg-deb -x of the same packages"]
+    lines = [
+        "# Benchmarks", "",
+        f"debian-bookworm minbase ({npkgs} packages) from a local mirror on 127.0.0.1; "
+        f"median of {rounds} rounds, tools alternated within each round.", "",
+        f"- Date: {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC",
+        f"- Machine: {machine()}", "",
+        "| build | median wall time (s) |", "| --- | ---: |",
+        *[f"| {name} | {value:.1f} |" for name, value in medians.items()], "",
+        f"- configured minbase: rootfs-bootstrap / mmdebstrap = {ours / mm:.2f} (target ≤ 0.5)",
+        f"- extract mode / dpkg-deb -x = {ext / floor:.2f} (target ≤ 1.5)", "",
+        "rootfs-bootstrap runs with an empty cache each time, so it downloads like the others.", "",
+    ]
+    path.write_text("\n".join(lines))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--results", type=Path, default=REPO / "benchmarks" / "RESULTS.md")
+    args = parser.parse_args()
+    if os.geteuid() != 0:
+        sys.exit("bench: needs root (mmdebstrap and debootstrap in root mode)")
+    with tempfile.TemporaryDirectory(prefix="rootfs-bench.") as tmp:
+        work = Path(tmp)
+        mirror, keyring, debs = make_mirror(work)
+        with Server(mirror) as server:
+            runs = contenders(server.url, keyring, debs, work)
+            times: dict[str, list[float]] = {name: [] for name in runs}
+            for round_no in range(args.rounds):
+                for name, run in runs.items():
+                    times[name].append(run())
+                    print(f"round {round_no + 1}: {name}: {times[name][-1]:.1f}s", flush=True)
+    medians = {name: statistics.median(values) for name, values in times.items()}
+    write_results(args.results, medians, args.rounds, len(debs))
+    print(args.results.read_text())
+
+
+if __name__ == "__main__":
+    main()
