@@ -22,8 +22,9 @@ class HostSource:
     signed_by: str
 
 
-def host_sources(etc: Path = APT_ETC) -> list[HostSource]:
+def host_sources(etc: Path | None = None) -> list[HostSource]:
     """Every `deb` (binary) source configured on this host, in apt's reading order."""
+    etc = APT_ETC if etc is None else etc
     sources: list[HostSource] = []
     listfile = etc / "sources.list"
     for path in [listfile] + sorted((etc / "sources.list.d").glob("*.list")):
@@ -55,7 +56,7 @@ def _one_line_sources(text: str) -> list[HostSource]:
     return found
 
 
-def host_mirrors(kind: str, etc: Path = APT_ETC) -> tuple[str | None, str | None]:
+def host_mirrors(kind: str, etc: Path | None = None) -> tuple[str | None, str | None]:
     """(archive mirror, security mirror) of the host for `kind` ("debian" or "ubuntu").
 
     A source counts for `kind` when its keyring or its URI names it; the security mirror is
