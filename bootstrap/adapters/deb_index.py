@@ -10,7 +10,7 @@ Contract of `load_apt_repository(repo, arch, fetcher, log, now=None)`:
   is logged). Valid-Until is enforced against `now` unless the repository's repos.d options say
   `check_valid_until = no` (archived releases).
 - For each component, binary-<arch>/Packages is fetched in the best compression the Release
-  lists (xz, gz, bz2, plain), checked with its strongest digest (by-hash URL first when the
+  lists (xz, zst, gz, bz2, plain), checked with its strongest digest (by-hash URL first when the
   Release says Acquire-By-Hash), and parsed; binary-all/Packages too unless the Release says
   `No-Support-for-Architecture-all: Packages` (then arch:all packages are already in the
   per-architecture index). The same package listed twice is returned once.
@@ -192,7 +192,19 @@ def _decompress(raw: bytes, path: str, dist: str) -> bytes:
             return gzip.decompress(raw)
         if path.endswith(".bz2"):
             return bz2.decompress(raw)
+        if path.endswith(".zst"):
+            return _unzstd(raw)
     except (lzma.LZMAError, OSError, EOFError, zlib.error, ValueError) as exc:
         raise RepositoryIndexError(f"{dist}{path}: cannot decompress ({exc})",
                                    hint="the mirror serves a corrupt index") from None
     return raw
+
+
+def _unzstd(raw: bytes) -> bytes:
+    """zstd indexes are rare (some third-party archives): the module loads only for them."""
+    import zstandard
+
+    try:
+        return zstandard.ZstdDecompressor().decompressobj().decompress(raw)
+    except zstandard.ZstdError as exc:
+        raise ValueError(str(exc)) from None

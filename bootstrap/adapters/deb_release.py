@@ -24,7 +24,7 @@ BY_HASH_DIR = {"md5": "MD5Sum", "sha1": "SHA1", "sha256": "SHA256", "sha512": "S
 # Strongest first: an index is fetched (and checked) with the best digest the Release gives.
 DIGEST_PREFERENCE = ("sha512", "sha256", "sha1", "md5")
 # Compressions apt knows, in the order we prefer them (smallest download first).
-COMPRESSIONS = (".xz", ".gz", ".bz2", "")
+COMPRESSIONS = (".xz", ".zst", ".gz", ".bz2", "")
 
 
 @dataclass(frozen=True)
@@ -73,8 +73,8 @@ class Release:
         return "packages" in self.field("no-support-for-architecture-all").lower().split()
 
     def index_candidates(self, path: str) -> list[ReleaseFile]:
-        """The listed variants of index `path` (`main/binary-amd64/Packages`): .xz, .gz, .bz2,
-        then uncompressed, keeping only those the Release lists."""
+        """The listed variants of index `path` (`main/binary-amd64/Packages`): .xz, .zst, .gz,
+        .bz2, then uncompressed, keeping only those the Release lists."""
         return [self.files[path + ext] for ext in COMPRESSIONS if path + ext in self.files]
 
 
