@@ -62,6 +62,10 @@ def load_apt_repository(repo: Repository, arch: str, fetcher: object, log: Log, 
     dist = suite_url(repo)
     release = _load_release(repo, dist, fetcher, log)
     _check_valid_until(release, repo, dist, now, log)
+    names = {n for n in (release.suite, release.codename) if n}
+    if names and not repo.suite.endswith("/") and repo.suite not in names:
+        # apt's "Conflicting distribution": a mirror path pointing at another release.
+        log(f"WARNING: {dist} says it is {'/'.join(sorted(names))}, not {repo.suite}")
     base = repo.url if repo.url.endswith("/") else repo.url + "/"
     packages: list[Package] = []
     seen: set[str] = set()

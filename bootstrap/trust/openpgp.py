@@ -11,6 +11,9 @@ Contracts:
   expired in 2025, yet its Release files stay signed by it) is accepted when gpg, run with its
   clock set to the signature's own date, calls it good: the key was valid when it signed.
   That is logged as a one-line notice. A signature made after the key expired still fails.
+- SHA-1 signatures (DSA-1024/SHA-1 of Ubuntu 8.10-era Release.gpg) are accepted: gpgv 2.2
+  verifies them, and old releases have no other signature. (Current apt refuses them as weak;
+  here the keyrings are explicit and the releases are archived, so the date decides instead.)
 - `strip_clearsign(data)` returns the text of a clearsigned file without checking anything
   (for --no-verify).
 Nothing here reads the user's ~/.gnupg: every run has its own temporary GNUPGHOME.
