@@ -120,17 +120,19 @@ def _outcome(case: Case, universe: list[Package]) -> tuple[object, ...]:
 def check_chosen(r: Resolution, expect: dict[str, str]) -> None:
     if "expect" in expect:
         # name[=version][@arch]: `@` because Debian versions may hold a colon (epochs)
-        wanted = [re.fullmatch(r"([^=@]+)(?:=([^@]+))?(?:@(.+))?", w) for w in expect["expect"].split()]
-        assert all(wanted), expect["expect"]
         chosen = {p.name: p for p in r.packages}
-        assert sorted(chosen) == sorted(m[1] for m in wanted if m)
-        for m in wanted:
-            assert m and m[2] in (None, chosen[m[1]].version), (m[0], chosen[m[1]].version)
-            assert m and m[3] in (None, chosen[m[1]].arch), (m[0], chosen[m[1]].arch)
-    names = [p.name for p in r.packages]
+        names: list[str] = []
+        for word in expect["expect"].split():
+            m = re.fullmatch(r"([^=@]+)(?:=([^@]+))?(?:@(.+))?", word)
+            assert m is not None, word
+            names.append(m[1])
+            assert m[1] in chosen, (word, sorted(chosen))
+            assert m[2] in (None, chosen[m[1]].version), (word, chosen[m[1]].version)
+            assert m[3] in (None, chosen[m[1]].arch), (word, chosen[m[1]].arch)
+        assert sorted(chosen) == sorted(names)
     if "expect-order" in expect:
-        wanted = expect["expect-order"].split()
-        assert [n for n in names if n in wanted] == wanted, names
+        order = expect["expect-order"].split()
+        assert [p.name for p in r.packages if p.name in order] == order, r.packages
     for line in expect.get("expect-why", "").splitlines():
         name, _, chain = line.partition(":")
         assert r.why(name.strip()) == tuple(chain.split()), (name, r.why(name.strip()))

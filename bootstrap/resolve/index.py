@@ -84,12 +84,9 @@ class Universe:
                 return c
         else:
             return -1 if a.name < b.name else 1
-        for x, y in ((self.ranks[b.arch], self.ranks[a.arch]),
-                     (b.provider_priority, a.provider_priority),
-                     (a.repo, b.repo), (a.location, b.location), (a.key, b.key)):
-            if x != y:
-                return -1 if x < y else 1
-        return 0
+        x = (-self.ranks[a.arch], -a.provider_priority, a.repo, a.location, a.key)
+        y = (-self.ranks[b.arch], -b.provider_priority, b.repo, b.location, b.key)
+        return -1 if x < y else 1 if x > y else 0
 
     # -- matching ---------------------------------------------------------------------------
 
