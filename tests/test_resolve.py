@@ -231,3 +231,32 @@ def test_speed_60k_universe() -> None:
             met = [a.name for a in dep if a.name in chosen]
             if met:
                 assert position[met[0]] < position[pkg.name]
+
+
+REAL_PACKAGES = Path(__file__).parent / "data/apt/debian/dists/bookworm-updates/main/binary-amd64/Packages"
+
+
+def _bookworm_updates() -> list[Package]:
+    """The real bookworm-updates index (38 packages), through the apt adapter's own parser."""
+    from bootstrap.adapters.deb_packages import parse_packages
+
+    return parse_packages(REAL_PACKAGES.read_bytes(), base_url="file:///mirror/", repo_id="updates")
+
+
+def test_real_index_names_the_chain() -> None:
+    from bootstrap.adapters.deb_packages import debian_version_scheme
+
+    with pytest.raises(ResolveError) as info:
+        resolve(_bookworm_updates(), [(Relation("libssl-dev"),)], debian_version_scheme("amd64"))
+    assert info.value.message == ("libssl-dev → libssl3 → libc6 (>= 2.34) → "
+                                  "not found in any enabled repository")
+
+
+def test_real_index_resolves_with_its_base() -> None:
+    from bootstrap.adapters.deb_packages import debian_version_scheme
+
+    base = [Package("libc6", "2.36-9+deb12u10", "amd64"), Package("debconf", "1.5.82", "all")]
+    r = resolve(_bookworm_updates() + base, [(Relation("ca-certificates"),)],
+                debian_version_scheme("amd64"))
+    assert [p.name for p in r.packages] == ["debconf", "libc6", "libssl3", "openssl", "ca-certificates"]
+    assert r.why("libssl3") == ("ca-certificates", "openssl", "libssl3")
