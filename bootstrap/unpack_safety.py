@@ -1,0 +1,116 @@
+"""Where an archive entry may land: path normalisation and symlink resolution confined to a root.
+
+The unpacker's promise is that nothing it writes ends up outside the root. Three rules keep it:
+1. An entry name must be relative and free of `..` (`normalize`), so the archive cannot name
+   a place outside on its own.
+2. Parent directories are walked one component at a time (`Confined.resolve_dir`). Symlinks
+   that were already in the root (merged-/usr links the tool made, earlier packages, a
+   minirootfs) are followed, but as if the root were `/`: an absolute target restarts at the
+   root and `..` stops at it. A symlink placed by the archive being extracted is never followed:
+   that is the classic "symlink, then a file through it" escape, and no real package needs it.
+3. The final component is never written through: callers replace an existing symlink there.
+No libarchive here: this module only reasons about names and the disk.
+"""
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+from bootstrap.errors import UnpackError, UnsafePathError
+
+# Linux gives up after 40 symlink hops (ELOOP); so do we, so a loop cannot hang the build.
+MAX_HOPS = 40
+
+
+def outside(package: str, entry: str) -> UnsafePathError:
+    """The one error users see for every escape attempt."""
+    return UnsafePathError(f"package {package}: entry {entry!r} would be written outside the root",
+                           hint="the package is corrupt or malicious; nothing outside the root "
+                                "was touched")
+
+
+def normalize(name: str, package: str) -> str:
+    """An archive member name as a root-relative path (`usr/bin/sh`; the root itself is `.`).
+
+    Accepts `./usr/bin`, `usr/bin` and trailing slashes; refuses absolute names and any `..`
+    component with UnsafePathError naming the package and the entry.
+    """
+    if name.startswith("/"):
+        raise outside(package, name)
+    parts = [p for p in name.split("/") if p not in ("", ".")]
+    if ".." in parts:
+        raise outside(package, name)
+    return "/".join(parts) or "."
+
+
+class Confined:
+    """Resolves root-relative directory paths on disk without ever leaving `root`.
+
+    `placed` holds the on-disk root-relative paths of the symlinks the current archive created;
+    walking through one of them raises UnsafePathError.
+    """
+
+    def __init__(self, root: Path, package: str, placed: set[str]) -> None:
+        self.root = root
+        self.package = package
+        self.placed = placed
+
+    def resolve_dir(self, parts: list[str], entry: str, *, create: bool = True) -> list[str]:
+        """The real root-relative components of the directory `parts`, after following
+        pre-existing symlinks confined to the root. Missing directories are created (mode
+        0755, as tar and dpkg do for parents an archive does not list) unless `create` is
+        False, in which case UnpackError says what is missing."""
+        todo = list(reversed(parts))
+        cur: list[str] = []
+        hops = 0
+        while todo:
+            comp = todo.pop()
+            if comp in ("", "."):
+                continue
+            if comp == "..":  # only symlink targets bring these; they stop at the root
+                if cur:
+                    cur.pop()
+                continue
+            path = self.root.joinpath(*cur, comp)
+            try:
+                st = os.lstat(path)
+            except FileNotFoundError:
+                if not create:
+                    raise UnpackError(f"package {self.package}: entry {entry!r} needs "
+                                      f"'{'/'.join(cur + [comp])}', which does not exist") from None
+                os.mkdir(path, 0o755)
+                cur.append(comp)
+                continue
+            if stat.S_ISLNK(st.st_mode):
+                hops += 1
+                self._check_link("/".join(cur + [comp]), entry, hops)
+                target = os.readlink(path)
+                if target.startswith("/"):
+                    cur = []
+                todo.extend(reversed(target.split("/")))
+                continue
+            if not stat.S_ISDIR(st.st_mode):
+                raise UnpackError(f"package {self.package}: entry {entry!r} needs "
+                                  f"'{'/'.join(cur + [comp])}' to be a directory, but it is a file",
+                                  hint="two packages disagree about this path")
+            cur.append(comp)
+        return cur
+
+    def _check_link(self, rel: str, entry: str, hops: int) -> None:
+        if rel in self.placed:
+            raise UnsafePathError(
+                f"package {self.package}: entry {entry!r} would be written through the "
+                f"symlink '{rel}' that the same package placed, possibly outside the root",
+                hint="the package is corrupt or malicious; nothing outside the root was touched")
+        if hops > MAX_HOPS:
+            raise UnpackError(f"package {self.package}: entry {entry!r}: too many levels of "
+                              f"symbolic links at '{rel}'")
+
+    def locate(self, rel: str, entry: str, *, create: bool = True) -> tuple[Path, str]:
+        """(absolute disk path, disk-relative path) of root-relative `rel`, whose parent is
+        resolved by `resolve_dir`; the final component itself is not followed."""
+        parts = rel.split("/")
+        parent = self.resolve_dir(parts[:-1], entry, create=create)
+        disk = "/".join(parent + [parts[-1]])
+        return self.root.joinpath(*parent, parts[-1]), disk
