@@ -1,0 +1,81 @@
+"""The packer: the built root as a tarball, a directory or an OCI image layout.
+
+`write_output` is the one entry point. Contract:
+- tar: reproducible (see pack.tar), compressed as `compress` says (pack.compress.choose);
+- dir: the tree itself at the output path (pack.directory);
+- oci: an image layout directory, or its tar when the name ends in .tar (pack.oci);
+- output "-" writes a tar stream to stdout (uncompressed unless asked) and returns None;
+- everything else is written under `.NAME.tmp-XXXX` beside the output and renamed at the end:
+  after any failure or Ctrl-C nothing exists at the output path;
+- write failures raise PackError ("no space left writing X" for a full disk).
+"""
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Mapping
+
+from bootstrap.errors import PackError, UsageError
+from bootstrap.pack.compress import choose, open_sink
+from bootstrap.pack.directory import write_directory
+from bootstrap.pack.oci import ARCHITECTURES, ImageConfig, oci_platform, write_oci
+from bootstrap.pack.output import as_pack_error, atomic_file
+from bootstrap.pack.tar import write_tar
+from bootstrap.types import FileEntry
+
+__all__ = ["ARCHITECTURES", "ImageConfig", "oci_platform", "write_output", "write_tar"]
+FORMATS = ("tar", "dir", "oci")
+
+
+def write_output(root: Path, output: str, *, fmt: str = "tar", compress: str = "auto",
+                 overrides: Mapping[str, FileEntry] | None = None,
+                 source_date_epoch: int | None = None,
+                 config: ImageConfig | None = None) -> Path | None:
+    """Write `root` to `output` as `fmt`; returns the output path (None for stdout).
+
+    `overrides` (root-relative path → manifest entry) give the owners, modes and xattrs an
+    unprivileged build could not put on disk; `config` is required for OCI output.
+    """
+    if fmt not in FORMATS:
+        raise UsageError(f"unknown output format {fmt!r}", hint=f"use one of: {', '.join(FORMATS)}")
+    if output == "-" and fmt != "tar":
+        raise UsageError(f"format {fmt} cannot be written to stdout", hint="give an output path")
+    method = choose(output, compress)
+    try:
+        if fmt == "dir":
+            return write_directory(Path(root), Path(output.rstrip("/") or "."))
+        if fmt == "oci":
+            if config is None:
+                raise UsageError("OCI output needs an image configuration (architecture, command)")
+            return write_oci(Path(root), Path(output), config, overrides=overrides,
+                             source_date_epoch=source_date_epoch)
+        if output == "-":
+            _tar_to_stdout(Path(root), method, overrides, source_date_epoch)
+            return None
+        with atomic_file(Path(output)) as out:
+            _tar_into(Path(root), out, method, overrides, source_date_epoch)
+        return Path(output)
+    except OSError as err:
+        raise as_pack_error(err, output) from None
+
+
+def _tar_into(root: Path, out: "os.PathLike[str] | object", method: str,
+              overrides: Mapping[str, FileEntry] | None, epoch: int | None) -> None:
+    sink = open_sink(method, out)  # type: ignore[arg-type]
+    try:
+        write_tar(root, sink.write, overrides=overrides, source_date_epoch=epoch)
+        sink.close()
+    except BaseException:
+        getattr(sink, "kill", lambda: None)()  # a pigz child must not outlive a failure
+        raise
+
+
+def _tar_to_stdout(root: Path, method: str, overrides: Mapping[str, FileEntry] | None,
+                   epoch: int | None) -> None:
+    if os.isatty(1):
+        raise PackError("refusing to write a tarball to a terminal",
+                        hint="redirect stdout to a file or a pipe (-o - > rootfs.tar)")
+    sys.stdout.flush()
+    with open(1, "wb", buffering=1 << 20, closefd=False) as out:
+        _tar_into(root, out, method, overrides, epoch)

@@ -1,0 +1,132 @@
+"""Compression of the tar stream: the method a file name implies, and streaming sinks.
+
+Every sink writes a deterministic stream: gzip headers carry no name and mtime 0 (so two packs
+of the same tree are byte-identical), and no compressor's output depends on the machine's
+core count except as noted for pigz. gzip uses pigz when it is installed (parallel, several
+times faster on big trees), else zlib at level 6; the two give different but each
+reproducible bytes.
+"""
+from __future__ import annotations
+
+import bz2
+import errno
+import lzma
+import os
+import shutil
+import subprocess
+import tempfile
+import zlib
+from typing import BinaryIO, Protocol
+
+from bootstrap.errors import UsageError
+
+METHODS = ("none", "gzip", "xz", "zstd", "bzip2")
+_SUFFIXES = ((".tar", "none"), (".tar.gz", "gzip"), (".tgz", "gzip"), (".tar.xz", "xz"),
+             (".txz", "xz"), (".tar.zst", "zstd"), (".tzst", "zstd"), (".tar.bz2", "bzip2"),
+             (".tbz2", "bzip2"))
+GZIP_LEVEL = 6
+ZSTD_LEVEL = 3  # zstd's own default: near gzip -9 ratio at several times gzip -6 speed
+XZ_PRESET = 6
+
+
+def choose(output: str, compress: str) -> str:
+    """The method for `output`: explicit `compress` wins; "auto" reads the file name
+    (.tar → none, .tar.gz/.tgz → gzip, .tar.xz/.txz → xz, .tar.zst/.tzst → zstd,
+    .tar.bz2 → bzip2, anything else → gzip); stdout ("-") defaults to none."""
+    if compress != "auto":
+        if compress not in METHODS:
+            raise UsageError(f"unknown compression {compress!r}",
+                             hint=f"use one of: auto, {', '.join(METHODS)}")
+        return compress
+    if output == "-":
+        return "none"
+    name = output.lower()
+    for suffix, method in sorted(_SUFFIXES, key=lambda s: -len(s[0])):
+        if name.endswith(suffix):
+            return method
+    return "gzip"
+
+
+class Sink(Protocol):
+    """Where tar bytes go: `write` as they come, `close` to finish (raises OSError on failure)."""
+
+    def write(self, data: bytes) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class PlainSink:
+    """Writes through a buffered file object, optionally through a compressor object."""
+
+    def __init__(self, out: BinaryIO, compressor: object | None = None) -> None:
+        self.out = out
+        self.compressor = compressor
+
+    def write(self, data: bytes) -> None:
+        if self.compressor is None:
+            self.out.write(data)
+        else:
+            self.out.write(self.compressor.compress(data))  # type: ignore[attr-defined]
+
+    def close(self) -> None:
+        if self.compressor is not None:
+            self.out.write(self.compressor.flush())  # type: ignore[attr-defined]
+        self.out.flush()
+
+
+class PigzSink:
+    """gzip through pigz. `-n` keeps name and mtime out of the header; a fixed thread count
+    of at least 2 keeps pigz in its block-parallel mode, whose bytes do not depend on the
+    number of threads (its single-thread mode would give different bytes)."""
+
+    def __init__(self, out: BinaryIO) -> None:
+        out.flush()
+        self.errors = tempfile.TemporaryFile()
+        threads = str(max(2, os.cpu_count() or 1))
+        self.proc = subprocess.Popen(["pigz", f"-{GZIP_LEVEL}", "-n", "-p", threads, "-c"],
+                                     stdin=subprocess.PIPE, stdout=out.fileno(), stderr=self.errors)
+
+    def write(self, data: bytes) -> None:
+        try:
+            self.proc.stdin.write(data)  # type: ignore[union-attr]
+        except BrokenPipeError:
+            self._failed()
+
+    def close(self) -> None:
+        try:
+            self.proc.stdin.close()  # type: ignore[union-attr]
+        except BrokenPipeError:
+            pass
+        if self.proc.wait() != 0:
+            self._failed()
+
+    def kill(self) -> None:
+        """Stop pigz after a failure elsewhere."""
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+    def _failed(self) -> None:
+        self.kill()
+        self.errors.seek(0)
+        text = self.errors.read().decode("utf-8", "replace").strip()
+        code = errno.ENOSPC if "No space left" in text else errno.EIO
+        raise OSError(code, f"pigz failed: {text or os.strerror(code)}")
+
+
+def open_sink(method: str, out: BinaryIO) -> Sink:
+    """A sink writing `method`-compressed data to `out`."""
+    if method == "gzip":
+        if shutil.which("pigz"):
+            return PigzSink(out)
+        # wbits 31 = gzip wrapper; zlib writes mtime 0 and no name.
+        return PlainSink(out, zlib.compressobj(GZIP_LEVEL, zlib.DEFLATED, 31))
+    if method == "xz":
+        return PlainSink(out, lzma.LZMACompressor(preset=XZ_PRESET))
+    if method == "bzip2":
+        return PlainSink(out, bz2.BZ2Compressor(9))
+    if method == "zstd":
+        import zstandard
+
+        return PlainSink(out, zstandard.ZstdCompressor(level=ZSTD_LEVEL).compressobj())
+    return PlainSink(out)

@@ -1,0 +1,159 @@
+"""OCI image layout output: one gzip layer (the reproducible tar of the root), its config and
+manifest, as a directory (`oci:DIR` for skopeo/podman/umoci) or as a tar of that directory
+(`oci-archive:FILE.tar`) when the output name ends in `.tar`.
+
+JSON is written with sorted keys and no spaces, and `created` comes from SOURCE_DATE_EPOCH
+when given, so the same tree and epoch give the same digests.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Mapping
+
+from bootstrap.errors import PackError
+from bootstrap.pack.compress import open_sink
+from bootstrap.pack.output import atomic_dir, atomic_file, check_target, umask
+from bootstrap.pack.tar import write_tar
+from bootstrap.types import FileEntry
+
+DEFAULT_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+MANIFEST_TYPE = "application/vnd.oci.image.manifest.v1+json"
+CONFIG_TYPE = "application/vnd.oci.image.config.v1+json"
+LAYER_TYPE = "application/vnd.oci.image.layer.v1.tar+gzip"
+
+# Distribution architecture words (Debian, rpm, apk) → OCI (GOARCH) architecture and variant.
+# "armhf" is ARMv7 in Debian but ARMv6 in Alpine; Debian's meaning is taken, Alpine's armv7
+# and Debian's armel (ARMv5TE) have their own words.
+ARCHITECTURES: dict[str, tuple[str, str]] = {
+    "amd64": ("amd64", ""), "x86_64": ("amd64", ""),
+    "i386": ("386", ""), "i486": ("386", ""), "i586": ("386", ""), "i686": ("386", ""),
+    "x86": ("386", ""), "athlon": ("386", ""),
+    "arm64": ("arm64", "v8"), "aarch64": ("arm64", "v8"),
+    "armhf": ("arm", "v7"), "armv7": ("arm", "v7"), "armv7hl": ("arm", "v7"),
+    "armv7l": ("arm", "v7"), "armv6hl": ("arm", "v6"), "armel": ("arm", "v5"),
+    "ppc64el": ("ppc64le", ""), "ppc64le": ("ppc64le", ""), "ppc64": ("ppc64", ""),
+    "s390x": ("s390x", ""), "riscv64": ("riscv64", ""),
+    "mips64el": ("mips64le", ""), "mipsel": ("mipsle", ""), "loong64": ("loong64", ""),
+    "loongarch64": ("loong64", ""),
+}
+
+
+@dataclass(frozen=True)
+class ImageConfig:
+    """What the image config says besides its layer: architecture (the distribution's own
+    word, mapped by ARCHITECTURES), the default command, environment, creation time (RFC 3339;
+    None means SOURCE_DATE_EPOCH when given, else now) and the reference name in index.json."""
+
+    arch: str
+    cmd: tuple[str, ...] = ("/bin/sh",)
+    env: tuple[str, ...] = (DEFAULT_PATH,)
+    created: str | None = None
+    ref: str = "latest"
+
+
+def oci_platform(arch: str) -> tuple[str, str]:
+    """(architecture, variant) in OCI's words for a distribution architecture word."""
+    try:
+        return ARCHITECTURES[arch]
+    except KeyError:
+        raise PackError(f"no OCI architecture is known for {arch!r}",
+                        hint=f"known: {', '.join(sorted(ARCHITECTURES))}") from None
+
+
+def write_oci(root: Path, final: Path, config: ImageConfig, *,
+              overrides: Mapping[str, FileEntry] | None = None,
+              source_date_epoch: int | None = None) -> Path:
+    """Write the image layout of `root` at `final` (a directory, or a tar when the name ends
+    in .tar); returns `final`."""
+    oci_platform(config.arch)  # fail before the long part
+    if not final.name.endswith(".tar"):
+        with atomic_dir(final) as tmp:
+            _layout(root, tmp, config, overrides, source_date_epoch)
+            os.chmod(tmp, 0o777 & ~umask())
+        return final
+    check_target(final)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.tmp-", dir=final.parent))
+    try:
+        _layout(root, tmp, config, overrides, source_date_epoch)
+        with atomic_file(final) as out:
+            write_tar(tmp, out.write, overrides={}, source_date_epoch=source_date_epoch)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return final
+
+
+def _layout(root: Path, into: Path, config: ImageConfig,
+            overrides: Mapping[str, FileEntry] | None, epoch: int | None) -> None:
+    blobs = into / "blobs" / "sha256"
+    blobs.mkdir(parents=True)
+    layer, diff_id = _layer(root, blobs, overrides, epoch)
+    created = config.created or time.strftime(
+        "%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch if epoch is not None else time.time()))
+    arch, variant = oci_platform(config.arch)
+    image: dict[str, object] = {
+        "architecture": arch, "os": "linux", "created": created,
+        "config": {"Cmd": list(config.cmd), "Env": list(config.env)},
+        "rootfs": {"type": "layers", "diff_ids": [diff_id]},
+        "history": [{"created": created, "created_by": "rootfs-bootstrap"}],
+    }
+    if variant:
+        image["variant"] = variant
+    manifest = {"schemaVersion": 2, "mediaType": MANIFEST_TYPE,
+                "config": _blob(blobs, CONFIG_TYPE, image), "layers": [layer]}
+    described = _blob(blobs, MANIFEST_TYPE, manifest)
+    described["annotations"] = {"org.opencontainers.image.ref.name": config.ref}
+    platform = {"architecture": arch, "os": "linux", **({"variant": variant} if variant else {})}
+    described["platform"] = platform
+    _write(into / "index.json", _json({"schemaVersion": 2, "manifests": [described]}))
+    _write(into / "oci-layout", _json({"imageLayoutVersion": "1.0.0"}))
+    for path in [into, *into.rglob("*")]:
+        os.chmod(path, 0o755 if path.is_dir() else 0o644)
+        if epoch is not None:
+            os.utime(path, (epoch, epoch))
+
+
+def _layer(root: Path, blobs: Path, overrides: Mapping[str, FileEntry] | None,
+           epoch: int | None) -> tuple[dict[str, object], str]:
+    """The gzip layer blob; returns (its descriptor, the uncompressed tar's diff_id)."""
+    tmp = blobs / ".layer.tmp"
+    diff = hashlib.sha256()
+    with open(tmp, "wb", buffering=1 << 20) as out:
+        sink = open_sink("gzip", out)
+
+        def tee(data: bytes) -> None:
+            diff.update(data)
+            sink.write(data)
+
+        try:
+            write_tar(root, tee, overrides=overrides, source_date_epoch=epoch)
+            sink.close()
+        except BaseException:
+            getattr(sink, "kill", lambda: None)()
+            raise
+    with open(tmp, "rb") as blob:
+        digest = hashlib.file_digest(blob, "sha256").hexdigest()
+    os.replace(tmp, blobs / digest)
+    return ({"mediaType": LAYER_TYPE, "digest": f"sha256:{digest}",
+             "size": (blobs / digest).stat().st_size}, f"sha256:{diff.hexdigest()}")
+
+
+def _blob(blobs: Path, media_type: str, document: Mapping[str, object]) -> dict[str, object]:
+    data = _json(document)
+    digest = hashlib.sha256(data).hexdigest()
+    _write(blobs / digest, data)
+    return {"mediaType": media_type, "digest": f"sha256:{digest}", "size": len(data)}
+
+
+def _json(document: Mapping[str, object]) -> bytes:
+    return json.dumps(document, sort_keys=True, separators=(",", ":")).encode()
+
+
+def _write(path: Path, data: bytes) -> None:
+    path.write_bytes(data)

@@ -1,0 +1,179 @@
+"""A reproducible tar stream of a root, written from inside it with libarchive.
+
+What the stream holds, so two packs of the same tree are byte-identical:
+- entries `./`, `./bin/`, `./etc/passwd`..., sorted bytewise by path, the root first;
+- pax format (libarchive's restricted pax: an extended header only where ustar cannot say it,
+  such as long names or xattrs), numeric owners only (no user or group names), no atime/ctime;
+- setuid/setgid/sticky bits, symlinks, hard links (the first path of an inode in sorted order
+  is the file, later ones link to it), device nodes, fifos; sockets cannot be archived and
+  are left out;
+- extended attributes (security.capability...) as SCHILY.xattr records; the host's SELinux
+  label is left out, it describes the build machine, not the image;
+- mtimes clamped to `source_date_epoch` when given.
+`overrides` (root-relative path → FileEntry, from the unpack manifests) replace uid, gid, mode
+and xattrs: an unprivileged build cannot own files as root on disk. When overrides are given,
+paths they do not name (made by the tool itself) belong to root (0:0).
+"""
+from __future__ import annotations
+
+import os
+import stat
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterator, Mapping
+
+from libarchive import ffi
+from libarchive.entry import ArchiveEntry, FileType
+from libarchive.exception import ArchiveError
+from libarchive.write import custom_writer
+
+from bootstrap.errors import UnpackError
+from bootstrap.types import FileEntry
+from bootstrap.unpack_ffi import add_xattr, set_hardlink, set_symlink
+from bootstrap.unpack_safety import Confined
+
+CHUNK = 1 << 20
+_SKIPPED_XATTRS = {"security.selinux"}
+_TYPES = {stat.S_IFDIR: FileType.DIRECTORY, stat.S_IFREG: FileType.REGULAR_FILE,
+          stat.S_IFLNK: FileType.SYMBOLINK_LINK, stat.S_IFCHR: FileType.CHAR_DEVICE,
+          stat.S_IFBLK: FileType.BLOCK_DEVICE, stat.S_IFIFO: FileType.NAMED_PIPE}
+
+
+@dataclass(frozen=True)
+class Meta:
+    """What the header says about one path besides its type and content."""
+
+    uid: int
+    gid: int
+    mode: int
+    mtime: int
+    xattrs: tuple[tuple[str, bytes], ...]
+
+
+def walk(root: Path) -> list[bytes]:
+    """Every path under `root` (root-relative, bytes, the root itself as b""), sorted bytewise."""
+    found: list[bytes] = [b""]
+    stack = [b""]
+    base = os.fsencode(root)
+    while stack:
+        rel = stack.pop()
+        with os.scandir(base + b"/" + rel if rel else base) as it:
+            for item in it:
+                path = rel + b"/" + item.name if rel else item.name
+                found.append(path)
+                if item.is_dir(follow_symlinks=False):
+                    stack.append(path)
+    found.sort()
+    return found
+
+
+def write_tar(root: Path, sink: Callable[[bytes], None], *,
+              overrides: Mapping[str, FileEntry] | None = None,
+              source_date_epoch: int | None = None) -> None:
+    """Write the tar stream of `root` to `sink` (see the module docstring for its shape)."""
+    failure: list[BaseException] = []
+
+    def emit(data: bytes) -> int:
+        # An exception cannot cross libarchive's C callback: keep it, report a failure.
+        try:
+            sink(bytes(data))
+        except BaseException as err:  # noqa: BLE001 - re-raised after libarchive gives up
+            failure.append(err)
+            return -1
+        return len(data)
+
+    table = _canonical_overrides(root, overrides) if overrides is not None else None
+    try:
+        with custom_writer(emit, "pax_restricted", block_size=CHUNK) as archive:
+            links: dict[tuple[int, int], str] = {}
+            for rel in walk(root):
+                _add(archive._pointer, root, rel, links, table, source_date_epoch)
+    except ArchiveError:
+        if failure:
+            raise failure[0] from None
+        raise
+
+
+def _add(archive_p: int, root: Path, rel: bytes, links: dict[tuple[int, int], str],
+         table: Mapping[str, FileEntry] | None, epoch: int | None) -> None:
+    path = os.path.join(os.fsencode(root), rel) if rel else os.fsencode(root)
+    st = os.lstat(path)
+    kind = stat.S_IFMT(st.st_mode)
+    if kind not in _TYPES:
+        return  # sockets: tar has no way to carry them
+    name = os.fsdecode(rel)
+    meta = _meta(path, name or ".", st, table, epoch)
+    entry = ArchiveEntry(header_codec="utf-8")
+    entry.pathname = "./" + name if name else "."
+    entry.filetype = _TYPES[kind]
+    entry.perm = meta.mode
+    entry.uid, entry.gid = meta.uid, meta.gid
+    entry.mtime = meta.mtime
+    for key, value in meta.xattrs:
+        add_xattr(entry, key, value)
+    linked = False
+    if kind != stat.S_IFDIR and st.st_nlink > 1:
+        first = links.setdefault((st.st_dev, st.st_ino), entry.pathname)
+        linked = first != entry.pathname
+    if linked:
+        set_hardlink(entry, first)
+    elif kind == stat.S_IFLNK:
+        set_symlink(entry, os.fsdecode(os.readlink(path)))
+    elif kind in (stat.S_IFCHR, stat.S_IFBLK):
+        entry.rdevmajor, entry.rdevminor = os.major(st.st_rdev), os.minor(st.st_rdev)
+    entry.size = st.st_size if kind == stat.S_IFREG and not linked else 0
+    ffi.write_header(archive_p, entry._entry_p)
+    if kind == stat.S_IFREG and entry.size:
+        for chunk in _chunks(path):
+            ffi.write_data(archive_p, chunk, len(chunk))
+    ffi.write_finish_entry(archive_p)
+
+
+def _meta(path: bytes, name: str, st: os.stat_result, table: Mapping[str, FileEntry] | None,
+          epoch: int | None) -> Meta:
+    mtime = int(st.st_mtime)
+    if epoch is not None:
+        mtime = min(mtime, epoch)
+    if table is not None:
+        known = table.get(name)
+        if known is not None:
+            return Meta(known.uid, known.gid, known.mode & 0o7777, mtime, tuple(known.xattrs))
+        return Meta(0, 0, st.st_mode & 0o7777, mtime, _xattrs(path))
+    return Meta(st.st_uid, st.st_gid, st.st_mode & 0o7777, mtime, _xattrs(path))
+
+
+def _xattrs(path: bytes) -> tuple[tuple[str, bytes], ...]:
+    try:
+        names = os.listxattr(path, follow_symlinks=False)
+    except OSError:  # a filesystem without xattrs
+        return ()
+    found = []
+    for key in sorted(names):
+        if key not in _SKIPPED_XATTRS:
+            found.append((key, os.getxattr(path, key, follow_symlinks=False)))
+    return tuple(found)
+
+
+def _chunks(path: bytes) -> Iterator[bytes]:
+    with open(os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC), "rb") as f:
+        while chunk := f.read(CHUNK):
+            yield chunk
+
+
+def _canonical_overrides(root: Path, overrides: Mapping[str, FileEntry]) -> dict[str, FileEntry]:
+    """Re-key the manifest by where each path is on disk: a package's `bin/sh` lives at
+    `usr/bin/sh` when the root has the merged-/usr link `bin -> usr/bin`."""
+    confined = Confined(root, "pack", set())
+    parents: dict[str, str | None] = {}
+    table: dict[str, FileEntry] = {}
+    for path, item in overrides.items():
+        head, _, tail = path.rpartition("/")
+        if head not in parents:
+            try:
+                parents[head] = "/".join(confined.resolve_dir(head.split("/"), path, create=False))
+            except UnpackError:
+                parents[head] = None
+        real = parents[head]
+        key = path if real is None else (f"{real}/{tail}" if real else tail)
+        table[key] = item
+    return table
