@@ -33,7 +33,7 @@ from typing import Sequence
 
 from bootstrap.adapters import Installed, Log, Runner
 from bootstrap.adapters import apk_db, apk_seed
-from bootstrap.adapters.apk_index import parse_apkindex, read_index_tarball
+from bootstrap.adapters.apk_index import parse_apkindex, read_index
 from bootstrap.adapters.apk_package import read_apk
 from bootstrap.adapters.apk_version import apk_version_scheme
 from bootstrap.errors import ChecksumError, RepositoryNotFound, VerificationError
@@ -53,6 +53,7 @@ class ApkAdapter:
         self.variant: str | None = None
         self._keys: dict[str, dict[str, bytes] | None] = {}  # repository URL → trusted keys (None: --no-verify)
         self._world: list[str] = []
+        self._used_keys: dict[str, bytes] = {}  # keys that verified something: the image needs them
 
     def version_scheme(self, arch: str) -> VersionScheme:
         return apk_version_scheme(arch)
@@ -65,9 +66,11 @@ class ApkAdapter:
                                      hint="check --mirror and the release/architecture")
         keys = rsa.load_keys([k for k in repo.keyrings if "://" not in k]) if repo.verify else None
         self._keys[repo.url.rstrip("/")] = keys
-        description, text = read_index_tarball(data, keys, f"APKINDEX of {repo.url}", log)
-        packages = parse_apkindex(text, repo.url, arch, repo.id)
-        log(f"{repo.id}: {description or repo.url}: {len(packages)} packages")
+        index = read_index(data, keys, f"APKINDEX of {repo.url}", log)
+        if keys and index.signer:
+            self._used_keys[index.signer] = keys[index.signer]
+        packages = parse_apkindex(index.text, repo.url, arch, repo.id)
+        log(f"{repo.id}: {index.description or repo.url}: {len(packages)} packages")
         return packages
 
     def base_packages(self, universe: Sequence[Package], variant: str) -> list[str]:
@@ -97,7 +100,8 @@ class ApkAdapter:
         if keys is None:
             return
         try:
-            rsa.verify(apk.control_stream, apk.signatures, keys, f"package {pkg.filename}")
+            signer = rsa.verify(apk.control_stream, apk.signatures, keys, f"package {pkg.filename}")
+            self._used_keys[signer] = keys[signer]
         except VerificationError as exc:
             if "bad signature" in exc.message or not expected:
                 raise
@@ -150,9 +154,11 @@ class ApkAdapter:
         if self.profile is not None and self.profile.repositories:
             lines = [r.url.rstrip("/") for r in self.profile.repositories if r.family == "apk"]
             (etc / "repositories").write_text("".join(f"{line}\n" for line in lines))
-            for repo in self.profile.repositories:
-                for name, pem in rsa.load_keys([k for k in repo.keyrings if "://" not in k]).items():
-                    (etc / "keys" / name).write_bytes(pem)
+        # Only keys that verified something, and only where missing: an Alpine minirootfs (or
+        # alpine-keys) already carries Alpine's, a private repository's key must be added.
+        for name, pem in self._used_keys.items():
+            if not (etc / "keys" / name).exists():
+                (etc / "keys" / name).write_bytes(pem)
         lock = root / "lib" / "apk" / "db" / "lock"
         if not lock.exists():
             lock.touch(mode=0o600)

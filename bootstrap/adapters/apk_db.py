@@ -107,7 +107,9 @@ def parse_installed(text: str) -> list[Stanza]:
 
 def header_lines(checksum: str, pkginfo: Sequence[tuple[str, str]], file_size: int) -> list[str]:
     """The header apk writes for a package it installed from a file with this `.PKGINFO`."""
-    values: dict[str, list[str]] = {}
+    # apk always writes the fields it always has (P V A S I T U L), even empty; the others
+    # only when set.
+    values: dict[str, list[str]] = {letter: [] for letter in "PVASITUL"}
     for key, value in pkginfo:
         letter = PKGINFO_FIELDS.get(key)
         if letter and value:

@@ -19,7 +19,8 @@ directory (noarch packages live in each arch's directory). Pure: no network, no 
 from __future__ import annotations
 
 import re
-from typing import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Callable, Iterable, Iterator
 
 from bootstrap.adapters.apk_package import split_signed
 from bootstrap.errors import RepositoryIndexError, UnpackError, VerificationError
@@ -112,24 +113,40 @@ def parse_apkindex(text: str, repo_url: str, arch: str, repo_id: str = "") -> li
     return [package_from_stanza(s, repo_url, arch, repo_id) for s in iter_stanzas(text)]
 
 
-def read_index_tarball(data: bytes, keys: dict[str, bytes] | None, what: str,
-                       log: object = None) -> tuple[str, str]:
-    """(DESCRIPTION, APKINDEX text) of an APKINDEX.tar.gz, its signature verified against
-    `keys` unless `keys` is None (the user said --no-verify)."""
+@dataclass(frozen=True)
+class IndexFile:
+    """An APKINDEX.tar.gz read: its DESCRIPTION, APKINDEX text and the key that verified it
+    ("" when unchecked)."""
+
+    description: str
+    text: str
+    signer: str = ""
+
+
+def read_index(data: bytes, keys: dict[str, bytes] | None, what: str,
+               log: Callable[[str], None] | None = None) -> IndexFile:
+    """Split and (unless `keys` is None: --no-verify) verify an APKINDEX.tar.gz."""
     try:
         signed = split_signed(data, what)
     except UnpackError as exc:
         raise RepositoryIndexError(exc.message) from None
+    signer = ""
     if keys is not None:
         if not keys:
             raise VerificationError(f"{what}: no trusted apk keys are configured",
                                     hint="pass the repository's public key with --keyring FILE")
-        rsa.verify(signed.control_stream, signed.signatures, keys, what,
-                   log=log if callable(log) else None)
+        signer = rsa.verify(signed.control_stream, signed.signatures, keys, what, log=log)
     if "APKINDEX" not in signed.control:
         raise RepositoryIndexError(f"{what} holds no APKINDEX file")
     description = signed.control.get("DESCRIPTION", b"").decode("utf-8", "replace").strip()
-    return description, signed.control["APKINDEX"].decode("utf-8", "replace")
+    return IndexFile(description, signed.control["APKINDEX"].decode("utf-8", "replace"), signer)
+
+
+def read_index_tarball(data: bytes, keys: dict[str, bytes] | None, what: str,
+                       log: Callable[[str], None] | None = None) -> tuple[str, str]:
+    """(DESCRIPTION, APKINDEX text) of a verified APKINDEX.tar.gz (see read_index)."""
+    index = read_index(data, keys, what, log)
+    return index.description, index.text
 
 
 def format_relation(relation: Relation, negated: bool = False) -> str:
