@@ -38,16 +38,19 @@ _read_block = _bind("archive_read_data_block",
 
 
 def entry_xattrs(entry: ArchiveEntry) -> tuple[tuple[str, bytes], ...]:
-    """The entry's extended attributes (pax SCHILY.xattr / LIBARCHIVE.xattr), sorted by name."""
-    found: list[tuple[str, bytes]] = []
+    """The entry's extended attributes (pax SCHILY.xattr / LIBARCHIVE.xattr), sorted by name.
+
+    libarchive's own pax writer stores each attribute under both keys and its reader returns
+    both, hence the de-duplication by name."""
+    found: dict[str, bytes] = {}
     count = _xattr_reset(entry._entry_p)
     for _ in range(count):
         name, value, size = c_char_p(), c_void_p(), c_size_t()
         if _xattr_next(entry._entry_p, byref(name), byref(value), byref(size)) != 0:
             break
         data = ctypes.string_at(value, size.value) if value.value else b""
-        found.append(((name.value or b"").decode("utf-8", "surrogateescape"), data))
-    return tuple(sorted(found))
+        found[(name.value or b"").decode("utf-8", "surrogateescape")] = data
+    return tuple(sorted(found.items()))
 
 
 def add_xattr(entry: ArchiveEntry, name: str, value: bytes) -> None:
