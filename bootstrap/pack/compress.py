@@ -2,9 +2,9 @@
 
 Every sink writes a deterministic stream: gzip headers carry no name and mtime 0 (so two packs
 of the same tree are byte-identical), and no compressor's output depends on the machine's
-core count except as noted for pigz. gzip uses pigz when it is installed (parallel, several
-times faster on big trees), else zlib at level 6; the two give different but each
-reproducible bytes.
+core count (see ToolSink). gzip uses pigz when it is installed (parallel, about 1.7x
+faster than zlib on two cores), else zlib at level 6; xz uses the xz tool when installed,
+else the lzma module; each pair gives different but each reproducible bytes.
 """
 from __future__ import annotations
 
@@ -74,17 +74,20 @@ class PlainSink:
         self.out.flush()
 
 
-class PigzSink:
-    """gzip through pigz. `-n` keeps name and mtime out of the header; a fixed thread count
-    of at least 2 keeps pigz in its block-parallel mode, whose bytes do not depend on the
-    number of threads (its single-thread mode would give different bytes)."""
+class ToolSink:
+    """Compression by a parallel tool (pigz, xz) reading our stream on its stdin.
 
-    def __init__(self, out: BinaryIO) -> None:
+    Both tools are run with at least 2 threads even on one core: their multi-threaded modes
+    split the input into fixed-size blocks, so the bytes do not depend on the thread count,
+    while their single-thread modes would give different bytes on a one-core machine.
+    """
+
+    def __init__(self, argv: list[str], out: BinaryIO) -> None:
         out.flush()
+        self.name = argv[0]
         self.errors = tempfile.TemporaryFile()
-        threads = str(max(2, os.cpu_count() or 1))
-        self.proc = subprocess.Popen(["pigz", f"-{GZIP_LEVEL}", "-n", "-p", threads, "-c"],
-                                     stdin=subprocess.PIPE, stdout=out.fileno(), stderr=self.errors)
+        self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=out.fileno(),
+                                     stderr=self.errors)
 
     def write(self, data: bytes) -> None:
         try:
@@ -101,7 +104,7 @@ class PigzSink:
             self._failed()
 
     def kill(self) -> None:
-        """Stop pigz after a failure elsewhere."""
+        """Stop the tool after a failure elsewhere."""
         if self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait()
@@ -111,17 +114,20 @@ class PigzSink:
         self.errors.seek(0)
         text = self.errors.read().decode("utf-8", "replace").strip()
         code = errno.ENOSPC if "No space left" in text else errno.EIO
-        raise OSError(code, f"pigz failed: {text or os.strerror(code)}")
+        raise OSError(code, f"{self.name} failed: {text or os.strerror(code)}")
 
 
 def open_sink(method: str, out: BinaryIO) -> Sink:
     """A sink writing `method`-compressed data to `out`."""
+    threads = str(max(2, os.cpu_count() or 1))
     if method == "gzip":
-        if shutil.which("pigz"):
-            return PigzSink(out)
+        if shutil.which("pigz"):  # -n: no name, no mtime in the header
+            return ToolSink(["pigz", f"-{GZIP_LEVEL}", "-n", "-p", threads, "-c"], out)
         # wbits 31 = gzip wrapper; zlib writes mtime 0 and no name.
         return PlainSink(out, zlib.compressobj(GZIP_LEVEL, zlib.DEFLATED, 31))
     if method == "xz":
+        if shutil.which("xz"):  # twice as fast as the lzma module on two cores
+            return ToolSink(["xz", f"-{XZ_PRESET}", f"-T{threads}", "-c"], out)
         return PlainSink(out, lzma.LZMACompressor(preset=XZ_PRESET))
     if method == "bzip2":
         return PlainSink(out, bz2.BZ2Compressor(9))
