@@ -16,6 +16,7 @@ import bootstrap.pack as pack
 from bootstrap.errors import PackError, UsageError
 from bootstrap.pack import ImageConfig, oci_platform, write_output
 from bootstrap.pack.compress import choose
+from bootstrap.types import FileEntry
 from bootstrap.unpack import Unpacker
 from tests.unpack_helpers import need, run, tar
 
@@ -116,8 +117,11 @@ def test_overrides_from_unprivileged_manifest(tmp_path: Path, monkeypatch: pytes
         for path in (root / "usr/bin/passwd", root / "usr/bin/made-by-tool"):
             os.chown(path, 1000, 1000)
     overrides = {e.path: e for e in manifest}
+    (root / "dev").mkdir()  # a device node the unprivileged build could not make
+    overrides["dev/null"] = FileEntry("dev/null", "char", 0o666, 0, 0, EPOCH, devmajor=1, devminor=3)
     out = write_output(root, str(tmp_path / "o.tar"), overrides=overrides, source_date_epoch=EPOCH)
     text = listing(out)
+    assert "crw-rw-rw- 0/0             1,3 2023-11-14 22:13 ./dev/null\n" in text
     assert "-rwsr-xr-x 0/42" in text and "./usr/bin/passwd\n" in text
     assert "0/0               2 2023-11-14 22:13 ./usr/bin/made-by-tool" in text
 

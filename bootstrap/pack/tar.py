@@ -83,11 +83,15 @@ def write_tar(root: Path, sink: Callable[[bytes], None], *,
         return len(data)
 
     table = _canonical_overrides(root, overrides) if overrides is not None else None
+    nodes = _missing_nodes(root, table or {})
     try:
         with custom_writer(emit, "pax_restricted", block_size=CHUNK) as archive:
             links: dict[tuple[int, int], str] = {}
-            for rel in walk(root):
-                _add(archive._pointer, root, rel, links, table, source_date_epoch)
+            for rel in sorted(walk(root) + list(nodes)):
+                if rel in nodes:
+                    _add_node(archive._pointer, rel, nodes[rel], source_date_epoch)
+                else:
+                    _add(archive._pointer, root, rel, links, table, source_date_epoch)
     except ArchiveError:
         if failure:
             raise failure[0] from None
@@ -126,6 +130,26 @@ def _add(archive_p: int, root: Path, rel: bytes, links: dict[tuple[int, int], st
     if kind == stat.S_IFREG and entry.size:
         for chunk in _chunks(path):
             ffi.write_data(archive_p, chunk, len(chunk))
+    ffi.write_finish_entry(archive_p)
+
+
+def _missing_nodes(root: Path, table: Mapping[str, FileEntry]) -> dict[bytes, FileEntry]:
+    """Device nodes the manifest has but the disk lacks: unprivileged builds cannot mknod
+    (CentOS's `dev` package ships /dev in its payload), so they come from the manifest."""
+    return {os.fsencode(path): item for path, item in table.items()
+            if item.type in ("char", "block") and not os.path.lexists(root / path)}
+
+
+def _add_node(archive_p: int, rel: bytes, item: FileEntry, epoch: int | None) -> None:
+    entry = ArchiveEntry(header_codec="utf-8")
+    entry.pathname = "./" + os.fsdecode(rel)
+    entry.filetype = FileType.CHAR_DEVICE if item.type == "char" else FileType.BLOCK_DEVICE
+    entry.perm = item.mode & 0o7777
+    entry.uid, entry.gid = item.uid, item.gid
+    entry.mtime = item.mtime if epoch is None else min(item.mtime, epoch)
+    entry.rdevmajor, entry.rdevminor = item.devmajor, item.devminor
+    entry.size = 0
+    ffi.write_header(archive_p, entry._entry_p)
     ffi.write_finish_entry(archive_p)
 
 
