@@ -83,6 +83,8 @@ class Unpacker:
         data.tar is streamed from inside the ar container (a nested libarchive reader fed by
         the outer one), never loaded into memory or a temporary file. Members other than
         debian-binary, control.tar* and data.tar* (signatures such as _gpgbuilder) are ignored.
+        Owners map through the root's own /etc/passwd and /etc/group when they exist (as dpkg
+        does), falling back to the numeric ids in the tar headers.
         """
         control: dict[str, bytes] | None = None
         manifest: list[FileEntry] | None = None
