@@ -84,7 +84,7 @@ def _header(item: Installed) -> RpmFile:
 def _run(root: Path, runner: Runner, name: str, body: str, prog: list[str]) -> None:
     """Run one scriptlet as rpm does: `prog [args] <script file> 1` (1 = first install)."""
     if not body:
-        runner.run([*prog])  # `%post -p /sbin/ldconfig`: the interpreter alone
+        runner.run([*prog, "1"])  # `%post -p /sbin/ldconfig`: the interpreter alone, same argument
         return
     path = root / "tmp" / f".rpm-script.{name}"
     path.parent.mkdir(parents=True, exist_ok=True)
