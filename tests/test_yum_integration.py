@@ -10,6 +10,8 @@ import http.server
 import os
 import shutil
 import subprocess
+import sys
+import tarfile
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -311,3 +313,40 @@ def test_missing_key_is_a_clear_error(vault: Vault, tmp_path: Path) -> None:
     path = fetcher.get_file(FetchItem(setup.location, setup.checksums, setup.size))
     with pytest.raises(VerificationError):
         adapter.check_payload(setup, path)
+
+
+def _cli(*args: str, cache: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "bootstrap", *args, "--cache-dir", str(cache)],
+                          capture_output=True, text=True, cwd=Path(__file__).resolve().parent.parent)
+
+
+def test_cli_centos43_from_vault_mirror(vault: Vault, tmp_path: Path) -> None:
+    """`rootfs-bootstrap centos4.3 --mirror URL --include hello -o out.tar`: owners and modes in the
+    tar as the packages declare them, and in mode root the %post ran in the 32-bit chroot."""
+    mode = "root" if os.geteuid() == 0 else "extract"
+    out = tmp_path / "out.tar"
+    done = _cli("centos4.3", "--mirror", vault.url, "--keyring", str(vault.key), "--variant", "custom",
+                "--include", "hello", "--mode", mode, "-o", str(out), cache=tmp_path / "cache")
+    assert done.returncode == 0, done.stderr
+    with tarfile.open(out) as tar:
+        members = {m.name.removeprefix("./"): m for m in tar.getmembers()}
+        spool = members["var/spool/hello"]
+        assert (spool.uid, spool.gid, spool.mode) == (2, 12, 0o770)
+        assert members["usr/bin/hello-suid"].mode == 0o4750
+        assert "var/log/hello.log" not in members
+        if mode == "root":
+            assert tar.extractfile(members["var/lib/hello-post"]).read() == b"1"  # type: ignore[union-attr]
+    if os.geteuid() == 0:
+        root = tmp_path / "unpacked"
+        root.mkdir()
+        subprocess.run(["tar", "-xpf", str(out), "-C", str(root)], check=True)
+        run = subprocess.run(["linux32", "chroot", str(root), "/usr/bin/hello"], capture_output=True, text=True)
+        assert run.stdout == "hello from 32-bit\n"
+
+
+def test_cli_bad_signature_leaves_no_output(vault: Vault, tmp_path: Path) -> None:
+    out = tmp_path / "out.tar"
+    done = _cli("centos4.4", "--mirror", vault.url, "--keyring", str(vault.key), "--variant", "custom",
+                "--include", "hello", "--mode", "extract", "-o", str(out), cache=tmp_path / "cache")
+    assert done.returncode == 4 and "hello-1.0-1.i686" in done.stderr, done.stderr
+    assert not out.exists()
