@@ -13,7 +13,7 @@ import subprocess
 import sys
 import tarfile
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Iterator
 
@@ -28,7 +28,7 @@ TOOLS = ("rpmbuild", "rpmsign", "createrepo_c", "gpg", "gcc")
 HELLO_C = r"""
 #include <stdio.h>
 int main(int argc, char **argv) {
-  if (argc > 1) { FILE *f = fopen("/var/lib/hello-post", "w"); if (f) { fputs(argv[1], f); fclose(f); } return 0; }
+  if (argc > 1) { FILE *f = fopen("/var/lib/hello-post", "w"); if (f) { fputs(argv[argc - 1], f); fclose(f); } return 0; }
   printf("hello from %d-bit\n", (int)(sizeof(void *) * 8));
   return 0;
 }
@@ -65,6 +65,7 @@ mkdir -p %{buildroot}/var/spool/hello %{buildroot}/var/log %{buildroot}/etc %{bu
 echo conf > %{buildroot}/etc/hello.conf
 touch %{buildroot}/var/log/hello.log
 %post -p /usr/bin/hello
+scriptlet body: rpm runs `/usr/bin/hello <this file> 1`
 %files
 /usr/bin/hello
 %caps(cap_net_raw=ep) /usr/bin/pinger
@@ -72,6 +73,7 @@ touch %{buildroot}/var/log/hello.log
 %attr(4750,root,mail) /usr/bin/hello-suid
 %config(noreplace) /etc/hello.conf
 %ghost /var/log/hello.log
+%dir /var/lib
 """
 DATA = """BuildArch: noarch
 %description
@@ -284,7 +286,7 @@ def test_scriptlets_without_rpm_in_the_target(vault: Vault, tmp_path: Path) -> N
     assert any("no RPM database" in line for line in logs)
     with ChrootRunner(root, mode="root", personality="linux32", log=logs.append) as runner:
         adapter.configure(root, installed, runner)
-    assert (root / "var/lib/hello-post").read_text() == "1"  # %post -p /usr/bin/hello, argument 1
+    assert (root / "var/lib/hello-post").read_text() == "1"  # %post -p /usr/bin/hello <script> 1
     adapter.cleanup(root)
 
 
@@ -350,3 +352,83 @@ def test_cli_bad_signature_leaves_no_output(vault: Vault, tmp_path: Path) -> Non
                 "--include", "hello", "--mode", "extract", "-o", str(out), cache=tmp_path / "cache")
     assert done.returncode == 4 and "hello-1.0-1.i686" in done.stderr, done.stderr
     assert not out.exists()
+
+
+RPM_HOST = """BuildArch: noarch
+AutoReqProv: no
+%description
+the build host's rpm, its configuration and libraries, and a /bin/sh: a target rpm for the chroot
+%install
+cp -a %{tree}/. %{buildroot}/
+%files -f %{filelist}
+"""
+
+
+def _host_rpm_tree(tree: Path) -> list[str]:
+    """/usr/bin/rpm, /bin/sh (dash) and what `ldd` lists for them, plus /usr/lib/rpm."""
+    # Debian's rpm --initdb execs rpmdb; its database lives in ~/.rpmdb, hence /root.
+    wanted = {"/usr/bin/rpm": "/usr/bin/rpm", "/usr/bin/rpmdb": "/usr/bin/rpmdb",
+              "/bin/sh": shutil.which("dash") or "/bin/sh"}
+    for exe in list(wanted.values()):
+        out = subprocess.run(["ldd", exe], capture_output=True, text=True).stdout
+        for line in out.splitlines():
+            path = line.split("=>")[-1].split("(")[0].strip()
+            if path.startswith("/"):
+                wanted[path] = path
+    files = []
+    for dest, src in wanted.items():
+        target = tree / dest.lstrip("/")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(os.path.realpath(src), target)
+        files.append(dest)
+    (tree / "root").mkdir()
+    files.append("%dir /root")
+    shutil.copytree("/usr/lib/rpm", tree / "usr/lib/rpm", symlinks=True)
+    files += ["/" + str(p.relative_to(tree)) for p in (tree / "usr/lib/rpm").rglob("*") if not p.is_dir()]
+    return files
+
+
+def test_target_rpm_writes_the_database(vault: Vault, tmp_path: Path) -> None:
+    """Mode root with rpm in the set: the root's own rpm records every package (rpm -qa) and
+    runs the %post scriptlets, as rinse/febootstrap do."""
+    if os.geteuid() != 0 or shutil.which("ldd") is None or not Path("/usr/lib/rpm").is_dir():
+        pytest.skip("needs root, ldd and the host's rpm")
+    from bootstrap.configure import ChrootRunner
+
+    tree = tmp_path / "tree"
+    files = _host_rpm_tree(tree)
+    (tmp_path / "filelist").write_text("".join(f'"{f}"\n' if f.startswith("/") else f"{f}\n" for f in files))
+    spec = tmp_path / "rpm.spec"
+    spec.write_text(SPEC_HEAD.replace("NAME", "rpm").replace("VERSION", "4.18.0") + RPM_HOST)
+    _run(["rpmbuild", "-bb", "--define", f"_topdir {tmp_path / 'top'}", "--define", f"tree {tree}",
+          "--define", f"filelist {tmp_path / 'filelist'}", str(spec)])
+    rpm = next((tmp_path / "top/RPMS").glob("*/rpm-4.18.0-1.noarch.rpm"))
+    os_dir = vault.top / "4.6" / "os" / "i386"
+    if not os_dir.exists():
+        shutil.copytree(vault.top / "4.3" / "os", vault.top / "4.6" / "os")
+        shutil.copytree(vault.top / "4.3" / "updates", vault.top / "4.6" / "updates")
+        shutil.copy(rpm, os_dir / "RPMS")
+        _run(["createrepo_c", "--checksum", "sha", str(os_dir)])
+    prof = config.load_profile("centos4.6", config.Overrides(mirror=vault.url, keyrings=(str(vault.key),)))
+    logs: list[str] = []
+    adapter = YumAdapter(prof)
+    from bootstrap.fetch import Fetcher
+    from bootstrap.resolve import resolve
+
+    fetcher = Fetcher(tmp_path / "cache")
+    universe = [p for repo in prof.repositories for p in _load(adapter, repo, fetcher, logs)]
+    packages = list(resolve(universe, [(Relation("hello"),), (Relation("rpm"),)],
+                            adapter.version_scheme("i386")).packages)
+    adapter._repos["base"] = replace(adapter._repos["base"], gpgcheck=False)  # the host rpm is unsigned
+    root = tmp_path / "root"
+    root.mkdir()
+    installed = _install(adapter, packages, fetcher, root)
+    adapter.register(root, installed, "i386")
+    with ChrootRunner(root, mode="root", personality="linux32", log=logs.append) as runner:
+        adapter.configure(root, installed, runner)
+    adapter.cleanup(root)
+    qa = subprocess.run(["chroot", str(root), "/usr/bin/rpm", "-qa", "--qf", "%{NAME}-%{VERSION}.%{ARCH}\\n"],
+                        capture_output=True, text=True, check=True).stdout.split()
+    assert sorted(qa) == ["hello-1.0.i686", "rpm-4.18.0.noarch", "setup-2.5.noarch"]
+    assert (root / "var/lib/hello-post").read_text() == "1"  # rpm ran the %post
+    assert not list((root / "var/lib/rpm").glob("__db.*")) and not (root / "var/tmp/rootfs-bootstrap-rpms").exists()

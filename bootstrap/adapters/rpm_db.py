@@ -53,7 +53,8 @@ def install_with_target_rpm(root: Path, installed: Sequence[Installed], runner: 
             name = item.package.filename or f"{item.package.name}.rpm"
             shutil.copyfile(item.control["rpm"].decode(), stage / name)
             names.append(f"/{STAGE}/{name}")
-        (root / "var/lib/rpm").mkdir(parents=True, exist_ok=True)
+        if not os.path.lexists(root / "var/lib/rpm"):  # Fedora 36+ ships it as a symlink
+            (root / "var/lib/rpm").mkdir(parents=True)
         runner.run([rpm, "--initdb"])
         log(f"rpm database: {len(names)} packages installed by the target's {rpm} (scriptlets run by rpm)")
         runner.run([rpm, "-i", "--force", "--nodeps", "--nosignature", "--nodigest", "--ignoresize",
@@ -82,9 +83,10 @@ def _header(item: Installed) -> RpmFile:
 
 
 def _run(root: Path, runner: Runner, name: str, body: str, prog: list[str]) -> None:
-    """Run one scriptlet as rpm does: `prog [args] <script file> 1` (1 = first install)."""
+    """Run one scriptlet as rpm does: `prog [args] <script file> 1` (1 = first install); an
+    interpreter-only one (`-p /sbin/ldconfig`, empty body) without arguments."""
     if not body:
-        runner.run([*prog, "1"])  # `%post -p /sbin/ldconfig`: the interpreter alone, same argument
+        runner.run([*prog])  # `%post -p /sbin/ldconfig`: rpm runs the interpreter alone, no argument
         return
     path = root / "tmp" / f".rpm-script.{name}"
     path.parent.mkdir(parents=True, exist_ok=True)

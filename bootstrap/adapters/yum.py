@@ -120,7 +120,8 @@ class YumAdapter:
             self._log(line)
 
     def prepare_root(self, root: Path) -> None:
-        for sub in ("var/lib/rpm", "var/tmp", "tmp"):
+        # Not var/lib/rpm: Fedora 36+'s rpm package makes it a symlink into /usr/lib/sysimage.
+        for sub in ("var/tmp", "tmp"):
             (root / sub).mkdir(parents=True, exist_ok=True)
         os.chmod(root / "tmp", 0o1777)
 
