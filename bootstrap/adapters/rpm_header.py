@@ -44,7 +44,6 @@ PAYLOADDIGEST, PAYLOADDIGESTALGO = 5092, 5093
 FILE_CONFIG, FILE_DOC, FILE_MISSINGOK, FILE_NOREPLACE, FILE_GHOST = 1, 2, 8, 16, 64
 
 _INT_FORMATS = {2: "B", 3: "H", 4: "I", 5: "Q"}
-_INT_SIZES = {2: 1, 3: 2, 4: 4, 5: 8}
 SCRIPTS = {"pre": (PREIN, PREINPROG), "post": (POSTIN, POSTINPROG),
            "preun": (PREUN, PREUNPROG), "postun": (POSTUN, POSTUNPROG)}
 
@@ -191,7 +190,6 @@ def _decode(data: bytes) -> str:
 
 def _value(store: bytes, typ: int, offset: int, count: int) -> object:
     if typ in _INT_FORMATS:
-        size = _INT_SIZES[typ]
         return list(struct.unpack_from(f">{count}{_INT_FORMATS[typ]}", store, offset))
     if typ == 1:  # CHAR
         return list(store[offset:offset + count])
