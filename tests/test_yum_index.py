@@ -162,3 +162,26 @@ def test_bad_repomd() -> None:
         parse_repomd(b"<html>not found</html>")
     with pytest.raises(RepositoryIndexError):
         parse_primary(io.BytesIO(b"<metadata><package"), "u")
+
+
+def test_signed_repomd_of_real_fedora16_repo(realdata: Path, tmp_path: Path) -> None:
+    """repomd.xml.asc checked where the repository has one; a signature by another key fails."""
+    import shutil
+
+    from bootstrap.adapters.yum import YumAdapter
+    from bootstrap.errors import VerificationError
+    from bootstrap.fetch import Fetcher
+    from bootstrap.types import Repository
+
+    top = realdata / "yum" / "librepo-fc16-i686-signed"
+    key = str(top / "repodata" / "repomd.xml.key")
+    logs: list[str] = []
+    repo = Repository("fedora", "yum", top.as_uri() + "/", keyrings=(key,))
+    (pkg,) = YumAdapter().load(repo, "i686", Fetcher(tmp_path / "cache"), logs.append)
+    assert pkg.name == "filesystem" and any("repomd.xml signature verified" in line for line in logs)
+    bad = tmp_path / "bad"
+    shutil.copytree(top / "repodata", bad / "repodata")
+    shutil.copy(bad / "repodata" / "repomd.xml.asc.bad", bad / "repodata" / "repomd.xml.asc")
+    with pytest.raises(VerificationError):
+        YumAdapter().load(Repository("fedora", "yum", bad.as_uri() + "/", keyrings=(key,)), "i686",
+                          Fetcher(tmp_path / "cache"), logs.append)
