@@ -19,6 +19,7 @@ import shutil
 import signal
 import subprocess
 import tempfile
+import time
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -120,9 +121,20 @@ def subordinate_range(path: Path, name: str, uid: int) -> tuple[int, int] | None
     return None
 
 
-def _kill_group(pgid: int) -> None:
+def _kill_group(proc: subprocess.Popen[bytes], patience: float = 5.0) -> None:
+    """SIGKILL the command's process group, reap the command, and wait (briefly) until the
+    rest of the group is gone too: a dying process still holds the mounts it uses."""
+    pgid = proc.pid
+    deadline = time.monotonic() + patience
     try:
         os.killpg(pgid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+    proc.wait()
+    try:
+        while time.monotonic() < deadline:
+            time.sleep(0.01)
+            os.killpg(pgid, 0)
     except (ProcessLookupError, PermissionError):
         pass
 
@@ -198,12 +210,11 @@ class ChrootRunner:
             except BaseException:
                 # Ctrl-C: the child and every script it started must be gone before the
                 # mounts can go (an orphaned postinst would write into the bare root).
-                _kill_group(proc.pid)
-                proc.wait()
+                _kill_group(proc)
                 raise
             # Whatever a script left running in the background (a daemon that ignored
             # policy-rc.d) would hold the mounts: the command's group ends with it.
-            _kill_group(proc.pid)
+            _kill_group(proc)
         if status != 0:
             how = f"exit {status}" if status > 0 else f"killed by signal {-status}"
             raise CommandFailed(f"command {' '.join(argv)} failed ({how}) inside {self.root}",

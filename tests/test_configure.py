@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -21,7 +22,7 @@ from bootstrap.configure import (BASE_ENV, ChrootRunner, CommandFailed, detect_m
 from bootstrap.errors import ConfigureError, UsageError
 
 needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="mode root needs root (chroot, mounts)")
-TOOLS = ("dash", "sleep", "uname", "cat")
+TOOLS = ("dash", "sleep", "uname", "cat", "chown")
 
 
 def _copy_with_libs(binary: Path, root: Path) -> None:
@@ -41,11 +42,14 @@ def _copy_with_libs(binary: Path, root: Path) -> None:
 
 @pytest.fixture()
 def tiny_root(tmp_path: Path) -> Path:
-    """A root where /bin/sh, sleep, uname and cat run: enough to test the runner."""
+    """A root where /bin/sh, sleep, uname, cat and chown run: enough to test the runner."""
+    return _tiny_root(tmp_path / "root")
+
+
+def _tiny_root(root: Path) -> Path:
     found = {name: shutil.which(name) for name in TOOLS}
     if not all(found.values()) or shutil.which("ldd") is None:
         pytest.skip(f"needs {', '.join(TOOLS)} and ldd on the host")
-    root = tmp_path / "root"
     (root / "etc").mkdir(parents=True)
     for name, where in found.items():
         _copy_with_libs(Path(where).resolve(), root)
@@ -134,7 +138,7 @@ def test_failure_names_command_exit_and_last_lines(tiny_root: Path) -> None:
 @needs_root
 def test_unmounts_after_exception_in_block(tiny_root: Path) -> None:
     with pytest.raises(RuntimeError):
-        with ChrootRunner(tiny_root) as runner:
+        with ChrootRunner(tiny_root):
             assert len(_mounts_under(tiny_root)) == 5  # proc, sys, dev, dev/pts, dev/shm
             raise RuntimeError("boom")
     assert _mounts_under(tiny_root) == []
@@ -204,3 +208,49 @@ def test_refuses_a_proc_that_is_a_symlink(tiny_root: Path, tmp_path: Path) -> No
 def test_extract_mode_has_no_runner(tmp_path: Path) -> None:
     with pytest.raises(UsageError):
         ChrootRunner(tmp_path, mode="extract")
+
+
+UNSHARE_PROBE = """
+import sys
+sys.path.insert(0, sys.argv[1])
+from pathlib import Path
+from bootstrap.configure import ChrootRunner, detect_mode
+said = []
+print(detect_mode("auto", said.append), said[0])
+for personality in (None, "linux32"):
+    with ChrootRunner(Path(sys.argv[2]), mode="unshare", personality=personality, log=print) as runner:
+        runner.run(["/bin/sh", "-c", "test -c /dev/null && test -d /dev/pts && test -r /proc/self/status "
+                    "&& : > /f && chown 42:4242 /f && echo inside-ok; uname -m"])
+"""
+
+
+@needs_root
+def test_unshare_mode_as_an_unprivileged_user() -> None:
+    """Mode unshare, run by uid 65534 with a subordinate range that exists only in a private
+    mount namespace (a bind over /etc/subuid, /etc/subgid), so the host is left untouched."""
+    tools = ("setpriv", "unshare", "newuidmap", "newgidmap")
+    if not all(shutil.which(t) for t in tools) or not Path("/usr/bin/python3").exists():
+        pytest.skip(f"needs {', '.join(tools)} and /usr/bin/python3")
+    work = Path(tempfile.mkdtemp(prefix="rootfs-bootstrap-unshare-", dir="/tmp"))
+    try:
+        os.chmod(work, 0o755)
+        root = _tiny_root(work / "root")
+        shutil.copytree(Path(__file__).resolve().parent.parent / "bootstrap", work / "src" / "bootstrap")
+        (work / "probe.py").write_text(UNSHARE_PROBE)
+        for name in ("subuid", "subgid"):
+            (work / name).write_text("nobody:300000:65536\n")
+        subprocess.run(["chown", "-R", "65534:65534", str(work)], check=True)
+        setup = (f"mount --bind {work}/subuid /etc/subuid && mount --bind {work}/subgid /etc/subgid && "
+                 "exec setpriv --reuid=65534 --regid=65534 --clear-groups env -i PATH=/usr/bin:/bin "
+                 f"/usr/bin/python3 {work}/probe.py {work}/src {root}")
+        done = subprocess.run(["unshare", "--mount", "--propagation", "private", "sh", "-c", setup],
+                              capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.splitlines() == ["unshare mode: unshare (user namespaces with subordinate ids)",
+                                            "inside-ok", "x86_64", "inside-ok", "i686"] or \
+            os.uname().machine != "x86_64"
+        made = (root / "f").stat()
+        assert (made.st_uid, made.st_gid) == (300000 + 41, 300000 + 4241)  # 42 → range start + 41
+        assert os.listdir(root / "dev") == [] and os.listdir(root / "proc") == []
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
