@@ -39,11 +39,11 @@ import requests
 import urllib3
 from tqdm import tqdm
 
-from bootstrap.errors import FetchError
+from bootstrap.errors import ChecksumError, FetchError
 from bootstrap.fetch_verify import Expect, cache_path, default_cache_dir
 from bootstrap.types import Checksum
 
-__all__ = ["FetchItem", "Fetcher", "FetchError", "default_cache_dir"]
+__all__ = ["ChecksumError", "FetchError", "FetchItem", "Fetcher", "default_cache_dir"]
 
 NETWORK_HINT = "check --mirror / network"
 _CHUNK = 1 << 16
