@@ -179,6 +179,9 @@ def plan(opts: BuildOptions, fetcher: object, report: Reporter, *,
         profile = load_profile(opts)
         adapter = make_adapter(profile)
         variant = opts.variant or profile.default_variant
+        if hasattr(adapter, "variant"):
+            # Alpine seeds from the minirootfs only for the variants that start from it.
+            setattr(adapter, "variant", variant)
         report.info(f"profile {profile.name}: {profile.family} {profile.release} {profile.arch}, variant {variant}")
     seeded: list[Installed] = []
     seed = getattr(adapter, "seed", None)
@@ -190,6 +193,10 @@ def plan(opts: BuildOptions, fetcher: object, report: Reporter, *,
         report.info(f"index: {len(universe)} packages in {len(profile.repositories)} repositories")
     with report.phase("resolve"):
         requests = requested(opts, profile, adapter, universe, variant)
+        complete = getattr(adapter, "complete_universe", None)
+        if complete is not None:
+            # yum: file dependencies that primary's short file list cannot answer need filelists.
+            universe = list(complete(universe, [d[0].name for d in requests], report.info))
         seeded_pkgs = [i.package for i in seeded]
         result = resolve(list(universe) + seeded_pkgs, requests + [(Relation(p.name),) for p in seeded_pkgs],
                          adapter.version_scheme(profile.arch), exclude=opts.exclude)
@@ -302,7 +309,11 @@ def _pack(opts: BuildOptions, the_plan: Plan, installed: list[Installed], root: 
 
     overrides = None
     if os.geteuid() != 0:
-        # Unprivileged extract: the disk holds our uid, the manifest holds the packages' owners.
+        # Unprivileged (extract or unshare): the disk holds our uid (or, after a script's chown
+        # in unshare mode, a subordinate id); the manifest holds the packages' owners. Files
+        # the scripts made belong to root. Known gap: a script's chown to another id (root:shadow
+        # on /etc/shadow) is not carried in unshare mode; mapping the subordinate ids back
+        # would fix it.
         overrides = {e.path: e for i in installed for e in i.manifest}
     epoch = os.environ.get("SOURCE_DATE_EPOCH")
     image = ImageConfig(arch=the_plan.profile.arch, cmd=the_plan.profile.command)

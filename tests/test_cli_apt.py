@@ -25,6 +25,9 @@ def _packages(work: Path) -> list[Path]:
         Deb("tiny-base", fields={"Priority": "required", "Essential": "yes"},
             files={"/bin/busybox": BUSYBOX.read_bytes()}, modes={"/bin/busybox": 0o755},
             symlinks={"/bin/sh": "busybox"}),
+        # minbase is Priority: required + apt, as debootstrap's; this apt is a stand-in.
+        Deb("apt", fields={"Priority": "important"}, files={"/usr/bin/apt-get": b"#!/bin/sh\n"},
+            modes={"/usr/bin/apt-get": 0o755}),
         Deb("tiny-suid", fields={"Priority": "required"}, files={"/usr/bin/suidtool": b"#!/bin/sh\n"},
             modes={"/usr/bin/suidtool": 0o4755}),
         Deb("hello", fields={"Depends": "libhello (>= 2.0) | libhello-alt, virtual-thing"},
@@ -154,7 +157,9 @@ def test_checksum_mismatch_stops_the_build(archive, tmp_path: Path) -> None:
     mirror = tmp_path / "mirror"
     shutil.copytree(work / "mirror", mirror)
     deb = next((mirror / "pool" / "main").glob("provider_*.deb"))
-    deb.write_bytes(deb.read_bytes()[:-1] + b"\0")
+    data = bytearray(deb.read_bytes())
+    data[-1] ^= 0xFF  # the tar's zero padding ends the file: flip the byte rather than zero it
+    deb.write_bytes(bytes(data))
     out = tmp_path / "out.tar.gz"
     with Server(mirror) as server:
         done = run("debian-bookworm", "--mirror", server.url, "--keyring", str(keyring), "--cache-dir",

@@ -189,6 +189,23 @@ def test_load_bookworm_updates_by_hash_fallback() -> None:
     assert "main/binary-amd64/Packages.xz" in asked and not any("binary-all" in u for u in asked)
 
 
+def test_binary_all_only_where_the_release_lists_all() -> None:
+    """Debian's security suite lists no `all` architecture yet ships a stale binary-all index;
+    apt does not read it, neither do we. bookworm says its arch:all packages are in binary-amd64."""
+    from bootstrap.adapters.deb_index import _index_paths, parse_release
+
+    for suite in ("bookworm-security", "bookworm-updates"):
+        text = strip_clearsign((DATA / "debian" / "dists" / suite / "InRelease").read_bytes())
+        release = parse_release(text)
+        assert release.index_candidates("main/binary-all/Packages")
+        paths = _index_paths(release, _repo("http://m.invalid/debian", suite), "amd64", "d/")
+        assert paths == ["main/binary-amd64/Packages"], suite
+    listed = parse_release(b"Architectures: all amd64\nComponents: main\nSHA256:\n"
+                           b" 00 1 main/binary-amd64/Packages\n 00 1 main/binary-all/Packages\n")
+    assert _index_paths(listed, _repo("http://m.invalid/d", "x"), "amd64", "d/") == [
+        "main/binary-amd64/Packages", "main/binary-all/Packages"]
+
+
 @needs_gpg
 def test_valid_until() -> None:
     url = (DATA / "debian").as_uri()

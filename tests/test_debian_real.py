@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import tempfile
 import sys
 import tarfile
 from pathlib import Path
@@ -101,7 +102,16 @@ def test_tar_entries(bookworm: tuple[Path, Path]) -> None:
 @pytest.mark.skipif(shutil.which("podman") is None, reason="needs podman")
 def test_podman_accepts_tarball_and_dockerfile(bookworm: tuple[Path, Path], tmp_path: Path) -> None:
     out, _ = bookworm
-    storage = ["--root", str(tmp_path / "storage"), "--runroot", str(tmp_path / "run"), "--storage-driver", "vfs"]
+    # podman refuses a runroot path longer than 50 characters: pytest's tmp_path is longer.
+    run = Path(tempfile.mkdtemp(prefix="podman-", dir="/tmp"))
+    try:
+        _podman_import_and_build(out, tmp_path / "storage", run)
+    finally:
+        shutil.rmtree(run, ignore_errors=True)
+
+
+def _podman_import_and_build(out: Path, root: Path, run: Path) -> None:
+    storage = ["--root", str(root), "--runroot", str(run), "--storage-driver", "vfs"]
     imported = subprocess.run(["podman", *storage, "import", str(out), "rootfs-bootstrap-test:import"],
                               capture_output=True, text=True)
     assert imported.returncode == 0, imported.stderr

@@ -46,9 +46,22 @@ class AptAdapter:
     def check_payload(self, pkg: Package, path: Path) -> None:
         """Nothing beyond the fetcher's SHA256 check: a .deb carries no signature apt checks."""
 
+    def expand_requests(self, names: Sequence[str], universe: Sequence[Package]) -> list[str]:
+        """On a merged-/usr release that has `usr-is-merged`, ask for it as debootstrap and
+        mmdebstrap do: the root is already merged, and otherwise `init-system-helpers`'s
+        `usrmerge | usr-is-merged` would pull usrmerge and with it perl."""
+        out = list(names)
+        if self._merged_usr() and "usrmerge" not in out and "usr-is-merged" not in out:
+            if any(p.name == "usr-is-merged" for p in universe):
+                out.append("usr-is-merged")
+        return out
+
+    def _merged_usr(self) -> bool:
+        return (self.profile.options.get("merged_usr", "yes") if self.profile else "yes") == "yes"
+
     def prepare_root(self, root: Path) -> None:
-        merged = (self.profile.options.get("merged_usr", "yes") if self.profile else "yes") == "yes"
-        dpkg_db.prepare_root(root, merged_usr=merged)
+        arch = self.profile.arch if self.profile else None
+        dpkg_db.prepare_root(root, merged_usr=self._merged_usr(), arch=arch)
 
     def unpack(self, pkg: Package, path: Path, root: Path) -> Installed:
         from bootstrap.unpack import Unpacker

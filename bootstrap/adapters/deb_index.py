@@ -11,9 +11,9 @@ Contract of `load_apt_repository(repo, arch, fetcher, log, now=None)`:
   `check_valid_until = no` (archived releases).
 - For each component, binary-<arch>/Packages is fetched in the best compression the Release
   lists (xz, zst, gz, bz2, plain), checked with its strongest digest (by-hash URL first when the
-  Release says Acquire-By-Hash), and parsed; binary-all/Packages too unless the Release says
-  `No-Support-for-Architecture-all: Packages` (then arch:all packages are already in the
-  per-architecture index). The same package listed twice is returned once.
+  Release says Acquire-By-Hash), and parsed; binary-all/Packages too when the Release's Architectures lists `all`
+  (or is absent) and it does not say `No-Support-for-Architecture-all: Packages` (then arch:all
+  packages are already in the per-architecture index), as apt decides. The same package listed twice is returned once.
 Errors: RepositoryNotFound (no (In)Release), VerificationError (signature, expiry),
 RepositoryIndexError (missing component/architecture, corrupt index), ChecksumError/FetchError
 from the fetcher.
@@ -149,9 +149,19 @@ def _index_paths(release: Release, repo: Repository, arch: str, dist: str) -> li
                 hint=f"the Release lists components: {' '.join(release.components) or '(none)'}")
         paths.append(f"{comp_dir}/binary-{arch}/Packages")
         all_path = f"{comp_dir}/binary-all/Packages"
-        if not release.arch_all_in_arch_indexes and release.index_candidates(all_path):
+        if _wants_arch_all(release) and release.index_candidates(all_path):
             paths.append(all_path)
     return paths
+
+
+def _wants_arch_all(release: Release) -> bool:
+    """apt's rule: binary-all is read only when the Release's Architectures lists `all` (or
+    has no such field) and does not say its arch:all packages are already in the
+    per-architecture indexes. Debian's security archive lists no `all` yet still ships a
+    stale binary-all index, whose digest no longer matches: reading it would fail the build."""
+    if release.arch_all_in_arch_indexes:
+        return False
+    return not release.architectures or "all" in release.architectures
 
 
 def _component_dir(release: Release, comp: str, arch: str) -> str | None:
