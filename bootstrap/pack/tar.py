@@ -85,7 +85,10 @@ def write_tar(root: Path, sink: Callable[[bytes], None], *,
     table = _canonical_overrides(root, overrides) if overrides is not None else None
     nodes = _missing_nodes(root, table or {})
     try:
-        with custom_writer(emit, "pax_restricted", block_size=CHUNK) as archive:
+        # xattrs only as SCHILY.xattr records (what GNU tar, Go's archive/tar and so docker
+        # read): libarchive's own LIBARCHIVE.xattr duplicates make GNU tar warn on every one.
+        with custom_writer(emit, "pax_restricted", block_size=CHUNK,
+                           options="xattrheader=SCHILY") as archive:
             links: dict[tuple[int, int], str] = {}
             for rel in sorted(walk(root) + list(nodes)):
                 if rel in nodes:
