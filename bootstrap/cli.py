@@ -45,6 +45,12 @@ def _common(func: Callable[..., Any]) -> Callable[..., Any]:
         click.argument("profile"),
         click.option("--include", multiple=True, callback=_csv, help="Extra packages (comma-separated; repeatable)."),
         click.option("--exclude", multiple=True, callback=_csv, help="Packages never to install."),
+        click.option("--buildrequires", "buildrequires", multiple=True, metavar="FILE.spec",
+                     type=click.Path(),
+                     help="Also install the BuildRequires of this rpm spec file, for the target release "
+                          "(a build root, as mock gives; repeatable)."),
+        click.option("--define", "defines", multiple=True, metavar="'MACRO VALUE'",
+                     help="Define an rpm macro for --buildrequires specs, as rpmbuild --define (repeatable)."),
         click.option("--variant", help="minbase, buildd, default, custom... (`list` shows each profile's)."),
         click.option("--arch", help="Target architecture in the distribution's words (amd64, i386, x86_64...)."),
         click.option("--mirror", help="Root of the distribution's mirror; its layout is kept."),
@@ -97,7 +103,8 @@ def build(**kw: Any) -> None:
         verify=not kw["no_verify"], fmt=fmt, compress=kw["compress"], mode=kw["mode"],
         cache_dir=kw["cache_dir"], jobs=kw["jobs"], hook_extract=kw["hook_extract"],
         hook_customize=kw["hook_customize"], dockerfile=kw["dockerfile"],
-        progress=not kw["quiet"] and sys.stderr.isatty())
+        progress=not kw["quiet"] and sys.stderr.isatty(), buildrequires=kw["buildrequires"],
+        defines=kw["defines"])
     report = Reporter(_emitter(kw["quiet"]), verbose=kw["verbose"])
     out = _guard(lambda: run_build(opts, report), kw["verbose"])
     report.info(f"wrote {out if out is not None else 'standard output'}")
@@ -123,7 +130,7 @@ def resolve_cmd(**kw: Any) -> None:
     opts = BuildOptions(profile=kw["profile"], include=kw["include"], exclude=kw["exclude"],
                         variant=kw["variant"], arch=kw["arch"], mirror=kw["mirror"],
                         keyrings=kw["keyrings"], verify=not kw["no_verify"], cache_dir=kw["cache_dir"],
-                        jobs=kw["jobs"])
+                        jobs=kw["jobs"], buildrequires=kw["buildrequires"], defines=kw["defines"])
     report = Reporter(_emitter(kw["quiet"]), verbose=kw["verbose"])
     the_plan = _guard(lambda: resolve_only(opts, report), kw["verbose"])
     if kw["why"]:

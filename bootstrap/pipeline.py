@@ -12,6 +12,7 @@ leaves nothing at the output path.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -58,6 +59,8 @@ class BuildOptions:
     hook_customize: tuple[str, ...] = ()
     dockerfile: bool = False
     progress: bool = False
+    buildrequires: tuple[str, ...] = ()  # spec files whose BuildRequires are requested (yum)
+    defines: tuple[str, ...] = ()  # 'NAME VALUE' macros for those specs, as rpmbuild --define
 
 
 class Reporter:
@@ -100,13 +103,19 @@ class Plan:
     seeded: list[Installed] = field(default_factory=list)
 
 
+# `name`, `name>=version`, `name >= version` (spaces as spec files write them), `==` as `=`.
+_REQUEST = re.compile(r"\s*([^\s<>=]+)\s*(?:(<=|>=|==|=|<|>)\s*([^\s<>=]+))?\s*")
+
+
 def _split_request(text: str) -> Relation:
-    """`name`, `name=version` or `name>=version` from --include."""
-    for op in (">=", "<=", "=", ">", "<"):
-        if op in text:
-            name, version = text.split(op, 1)
-            return Relation(name.strip(), op, version.strip())
-    return Relation(text.strip())
+    """A request of --include / --buildrequires / a profile as a Relation; UsageError if it is
+    not `name` or `name OP version`."""
+    match = _REQUEST.fullmatch(text)
+    if match is None:
+        raise UsageError(f"cannot read the package request {text!r}",
+                         hint="write NAME, NAME=VERSION or 'NAME >= VERSION'")
+    name, op, version = match.groups()
+    return Relation(name, "=" if op == "==" else op, version)
 
 
 def load_profile(opts: BuildOptions) -> Profile:
@@ -144,9 +153,24 @@ def load_universe(profile: Profile, adapter: RepoAdapter, fetcher: object,
     return universe
 
 
+def spec_buildrequires(opts: BuildOptions, profile: Profile, report: Reporter | None = None) -> list[str]:
+    """The requests --buildrequires adds (the specs' BuildRequires for this profile). plan()
+    calls it in the profile phase, so a bad spec fails before any download."""
+    if not opts.buildrequires:
+        return []
+    from bootstrap.adapters.rpm_spec import spec_requests
+
+    names = spec_requests(opts.buildrequires, profile, opts.defines)
+    if report is not None:
+        report.info(f"buildrequires: {' '.join(n.replace(' ', '') for n in names)}")
+    return names
+
+
 def requested(opts: BuildOptions, profile: Profile, adapter: RepoAdapter,
-              universe: Sequence[Package], variant: str) -> list[Dependency]:
-    """The requests of a build: the variant's base set, the profile's names, then --include."""
+              universe: Sequence[Package], variant: str,
+              spec_names: Sequence[str] | None = None) -> list[Dependency]:
+    """The requests of a build: the variant's base set, the profile's names, --include, then
+    --buildrequires (`spec_names` when the caller read the specs already)."""
     if variant not in profile.variants and variant != "custom":
         raise UsageError(f"profile {profile.name} has no variant {variant!r}",
                          hint=f"variants: {', '.join(profile.variants) or 'default'}")
@@ -155,15 +179,18 @@ def requested(opts: BuildOptions, profile: Profile, adapter: RepoAdapter,
         names += adapter.base_packages(universe, variant)
     names += profile.variants.get(variant, ())
     names += opts.include
+    names += spec_buildrequires(opts, profile) if spec_names is None else spec_names
     expand = getattr(adapter, "expand_requests", None)
     if expand is not None:
         names = list(expand(names, universe))
     seen: set[str] = set()
     deps: list[Dependency] = []
     for name in names:
-        if name and name not in seen and name not in opts.exclude:
+        if name and name not in seen:
             seen.add(name)
-            deps.append((_split_request(name),))
+            relation = _split_request(name)
+            if relation.name not in opts.exclude:  # by name: `--exclude gcc` drops `gcc >= 3.4` too
+                deps.append((relation,))
     if not deps:
         raise UsageError("nothing to install", hint="--variant custom needs --include PKG,...")
     return deps
@@ -183,6 +210,7 @@ def plan(opts: BuildOptions, fetcher: object, report: Reporter, *,
             # Alpine seeds from the minirootfs only for the variants that start from it.
             setattr(adapter, "variant", variant)
         report.info(f"profile {profile.name}: {profile.family} {profile.release} {profile.arch}, variant {variant}")
+        spec_names = spec_buildrequires(opts, profile, report)
     seeded: list[Installed] = []
     seed = getattr(adapter, "seed", None)
     if seed is not None and root is not None:
@@ -192,7 +220,7 @@ def plan(opts: BuildOptions, fetcher: object, report: Reporter, *,
         universe = load_universe(profile, adapter, fetcher, report)
         report.info(f"index: {len(universe)} packages in {len(profile.repositories)} repositories")
     with report.phase("resolve"):
-        requests = requested(opts, profile, adapter, universe, variant)
+        requests = requested(opts, profile, adapter, universe, variant, spec_names)
         complete = getattr(adapter, "complete_universe", None)
         if complete is not None:
             # yum: file dependencies that primary's short file list cannot answer need filelists.
