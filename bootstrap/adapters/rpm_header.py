@@ -242,11 +242,13 @@ def read_rpm(stream: IO[bytes]) -> RpmFile:
     if lead[:4] != LEAD_MAGIC:
         raise UnpackError("not an rpm file (no rpm lead magic)", hint="the mirror served something else")
     major = lead[4]
-    if major != 3:
-        raise UnpackError(f"rpm format version {major} (lead major {major}) is not supported: "
-                          "only the v3/v4 format of rpm 3.0 to 4.x is read",
-                          hint="RPM v6 packages need rpm >= 6; build or fetch v4 packages")
     name = lead[10:76].split(b"\0", 1)[0].decode("latin-1")
+    if major != 3:
+        # rpm 6 writes lead major 4 for its new format ("RPM v6"); rpm 3.0 to 4.x write 3.
+        what = "an RPM v6 package (rpm format version 4)" if major == 4 else f"in rpm format version {major}"
+        raise UnpackError(f"{name or 'package'} is {what}, which is not supported: only the format of "
+                          "rpm 3.0 to 4.x (version 3) is read",
+                          hint="RPM v6 packages need rpm >= 6; build or fetch v4 packages")
     signature, sig_raw = _read_header(stream, "signature header")
     pad = (8 - len(sig_raw) % 8) % 8
     _read_exact(stream, pad, "signature padding")
