@@ -41,6 +41,8 @@ from bootstrap.trust import rsa
 from bootstrap.types import Package, Profile, Repository, VersionScheme
 
 _SCRIPT_DIR = "tmp"
+_INITDB_DIRS = (("tmp", 0o1777), ("dev", 0o755), ("etc/apk/keys", 0o755), ("lib/apk/db", 0o755),
+                ("var/cache/apk", 0o755), ("var/cache/misc", 0o755))
 
 
 class ApkAdapter:
@@ -107,8 +109,14 @@ class ApkAdapter:
                 raise
 
     def prepare_root(self, root: Path) -> None:
-        for sub in ("etc/apk/keys", "lib/apk/db", "var/cache/apk"):
-            (root / sub).mkdir(parents=True, exist_ok=True)
+        """What `apk add --initdb` makes in an empty root (apk-tools' apk_db_create), so an
+        index-only root without a baselayout still has a sticky, world-writable /tmp. Device
+        nodes are left out: Alpine's minirootfs carries none, container runtimes mount /dev."""
+        for sub, mode in _INITDB_DIRS:
+            path = root / sub
+            if not os.path.lexists(path):
+                path.mkdir(parents=True)
+                path.chmod(mode)  # not mkdir(mode=), which the umask would narrow
 
     def unpack(self, pkg: Package, path: Path, root: Path) -> Installed:
         from bootstrap.unpack import IdMap, Unpacker

@@ -30,11 +30,16 @@ SCRIPT_NAMES = (".pre-install", ".post-install", ".pre-deinstall", ".post-deinst
                 ".pre-upgrade", ".post-upgrade", ".trigger")
 
 
-def split_gzip_streams(data: bytes, what: str) -> list[bytes]:
-    """The compressed bytes of each gzip stream in `data`, in order."""
+def split_gzip_streams(data: bytes, what: str, limit: int | None = None, first: int = 1) -> list[bytes]:
+    """The compressed bytes of each gzip stream in `data`, in order. With `limit`, only that
+    many streams are decompressed to find their ends; what follows is one last item, unread.
+    `first` is the number of `data`'s first stream in the file (for error messages)."""
     streams: list[bytes] = []
     rest = data
     while rest:
+        if limit is not None and len(streams) >= limit:
+            streams.append(rest)
+            break
         decoder = zlib.decompressobj(16 + zlib.MAX_WBITS)
         try:
             # Decompress in bounded pieces: only the stream boundary is wanted here.
@@ -43,9 +48,9 @@ def split_gzip_streams(data: bytes, what: str) -> list[bytes]:
                 decoder.decompress(pending, 1 << 20)
                 pending = decoder.unconsumed_tail
         except zlib.error as exc:
-            raise UnpackError(f"{what}: corrupt gzip stream {len(streams) + 1}: {exc}") from None
+            raise UnpackError(f"{what}: corrupt gzip stream {len(streams) + first}: {exc}") from None
         if not decoder.eof:
-            raise UnpackError(f"{what}: gzip stream {len(streams) + 1} is truncated")
+            raise UnpackError(f"{what}: gzip stream {len(streams) + first} is truncated")
         used = len(rest) - len(decoder.unused_data)
         streams.append(rest[:used])
         rest = decoder.unused_data
@@ -93,18 +98,20 @@ class SignedFile:
 
 def split_signed(data: bytes, what: str) -> SignedFile:
     """Split an APKINDEX.tar.gz or .apk. An unsigned file (no `.SIGN.` stream) gives no
-    signatures; the caller decides whether that is acceptable."""
-    streams = split_gzip_streams(data, what)
+    signatures; the caller decides whether that is acceptable. The bytes after the control
+    stream are returned unread: a corrupt data stream is then reported by its `datahash` (a
+    checksum mismatch) rather than by whatever the damaged deflate data makes zlib say."""
+    streams = split_gzip_streams(data, what, limit=1)
     if not streams:
         raise UnpackError(f"{what} is empty")
     first = tar_members(streams[0], what)
     signatures = signatures_from_members(first)
     if signatures or all(name.startswith(".SIGN.") for name, _ in first) and len(streams) > 1:
-        streams = streams[1:]
+        streams = split_gzip_streams(streams[1], what, limit=1, first=2) if len(streams) > 1 else []
     if not streams:
         raise UnpackError(f"{what} has signatures but no control data")
     control = dict(tar_members(streams[0], what))
-    rest = b"".join(streams[1:])
+    rest = streams[1] if len(streams) > 1 else b""
     return SignedFile(tuple(signatures), streams[0], control, rest)
 
 
