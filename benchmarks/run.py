@@ -40,15 +40,27 @@ def make_mirror(work: Path) -> tuple[Path, Path, list[Path]]:
     debs_dir = work / "debs"
     debs_dir.mkdir()
     sh("apt-get", "download", *[f"{name}={version}" for name, version in wanted], cwd=debs_dir)
+    for deb in debs_dir.glob("*%3a*.deb"):
+        # apt-get download keeps the epoch, URL-escaped (`1%3a3.0.9`); a Debian pool never
+        # has it in the name: drop it, as the archive does.
+        name, version, arch = deb.name.split("_")
+        deb.rename(deb.with_name(f"{name}_{version.split('%3a', 1)[1]}_{arch}"))
     debs = sorted(debs_dir.glob("*.deb"))
-    keyring = make_key(work / "gnupg", "Bench Archive")
+    exported = make_key(work / "gnupg", "Bench Archive")
     build_repo(work / "mirror", debs, work / "gnupg")
+    # apt verifies as the _apt user: the keyring must be readable outside gpg's 0700 home.
+    os.chmod(work, 0o755)
+    keyring = work / "keyring.gpg"
+    shutil.copyfile(exported, keyring)
+    os.chmod(keyring, 0o644)
     return work / "mirror", keyring, debs
 
 
 def timed(argv: list[str], cleanup: Path | None = None) -> float:
     start = time.monotonic()
-    subprocess.run(argv, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    done = subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    if done.returncode != 0:
+        sys.exit(f"bench: {argv[0]} {' '.join(argv[1:4])}... failed (exit {done.returncode}):\n{done.stderr[-2000:]}")
     elapsed = time.monotonic() - start
     if cleanup is not None:
         shutil.rmtree(cleanup, ignore_errors=True) if cleanup.is_dir() else cleanup.unlink(missing_ok=True)
@@ -70,7 +82,10 @@ def contenders(url: str, keyring: Path, debs: list[Path], work: Path) -> dict[st
 
     def mmdebstrap() -> float:
         out = work / "mmdebstrap.tar"
+        # The merged-usr hook: mmdebstrap 1.3 leaves /usr unmerged otherwise, and the subset
+        # mirror offers usr-is-merged (not usrmerge), whose preinst refuses an unmerged root.
         return timed(["mmdebstrap", "--quiet", "--mode=root", "--variant=minbase", f"--keyring={keyring}",
+                      "--hook-dir=/usr/share/mmdebstrap/hooks/merged-usr",
                       "bookworm", str(out), url], out)
 
     def debootstrap() -> float:
