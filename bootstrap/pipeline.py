@@ -312,6 +312,9 @@ def _fetch_and_unpack(the_plan: Plan, fetcher: object, root: Path,
     installed = list(the_plan.seeded)
     with report.phase("unpack"):
         adapter.prepare_root(root)
+        preload = getattr(adapter, "preload", None)
+        if preload is not None:
+            preload(list(zip(the_plan.packages, paths)))
         for pkg, path in zip(the_plan.packages, paths):
             installed.append(adapter.unpack(pkg, path, root))
     return installed

@@ -104,6 +104,13 @@ class Unpacker:
                               hint="the file is not a Debian package or is truncated")
         return control, manifest
 
+    def extract_loaded_deb(self, loaded: LoadedDeb, package: str) -> tuple[dict[str, bytes], list[FileEntry]]:
+        """extract_deb for a .deb already read by `load_deb`: same result, same checks."""
+        label = f"{loaded.name}:{loaded.data_member}"
+        with _reader(loaded.data_tar, package, fmt="tar") as inner:
+            manifest = self._extract_from(inner, package, IdMap.from_root(self.root), None, label)
+        return loaded.control, manifest
+
     def extract_rpm(self, path: Path, package: str, *,
                     ids: IdMap | None = None) -> list[FileEntry]:
         """Extract an .rpm's cpio payload (any compression libarchive supports). Owners are
@@ -139,6 +146,76 @@ class Unpacker:
         for path, mtime in reversed(writer.dir_times):  # deepest last-made first
             os.utime(path, (mtime, mtime), follow_symlinks=False)
         return manifest
+
+
+@dataclass(frozen=True)
+class LoadedDeb:
+    """A .deb read into memory: its control members and its data.tar, decompressed."""
+
+    name: str
+    control: dict[str, bytes]
+    data_member: str
+    data_tar: bytes
+
+
+def load_deb(path: Path, package: str) -> LoadedDeb:
+    """Read a .deb and decompress its data.tar in memory, touching no root.
+
+    Why: decompression is most of the CPU an unpack costs, and Python's lzma, zlib, bz2 and
+    zstandard release the GIL, so the packages after the one being written can be loaded in
+    threads on the other cores. Raises UnpackError like extract_deb.
+    """
+    control: dict[str, bytes] | None = None
+    data: tuple[str, bytes] | None = None
+    with _reader(Path(path), package, fmt="ar") as outer:
+        try:
+            for member in outer:
+                name = member.pathname.rstrip("/")
+                if name.startswith("control.tar"):
+                    with _nested(outer, package, name) as inner:
+                        control = _read_members(inner)
+                elif name.startswith("data.tar"):
+                    data = (name, b"".join(block for _, block in data_blocks(outer._pointer)))
+        except ArchiveError as err:
+            raise UnpackError(f"package {package}: cannot read {Path(path).name}: {err.msg}",
+                              hint="the download may be corrupt; delete it from the cache and retry") from None
+    if control is None or data is None:
+        missing = "control.tar" if control is None else "data.tar"
+        raise UnpackError(f"package {package}: {Path(path).name} has no {missing} member",
+                          hint="the file is not a Debian package or is truncated")
+    return LoadedDeb(Path(path).name, control, data[0], _decompress(data[1], data[0], package))
+
+
+def _decompress(raw: bytes, member: str, package: str) -> bytes:
+    """data.tar.{xz,gz,bz2,zst,lzma} or plain data.tar, decompressed."""
+    import bz2
+    import lzma
+    import zlib
+
+    try:
+        if member.endswith(".xz"):
+            return lzma.decompress(raw, format=lzma.FORMAT_XZ)
+        if member.endswith(".lzma"):
+            return lzma.decompress(raw, format=lzma.FORMAT_ALONE)
+        if member.endswith(".gz"):
+            return zlib.decompress(raw, wbits=47)  # 32 + 15: gzip header, largest window
+        if member.endswith(".bz2"):
+            return bz2.decompress(raw)
+        if member.endswith(".zst"):
+            import zstandard
+
+            try:
+                return zstandard.ZstdDecompressor().decompressobj().decompress(raw)
+            except zstandard.ZstdError as err:
+                raise ValueError(str(err)) from None
+    except (lzma.LZMAError, zlib.error, OSError, ValueError, EOFError) as err:
+        raise UnpackError(f"package {package}: cannot read its {member}: {err}",
+                          hint="the download may be corrupt; delete it from the cache and retry") from None
+    except ImportError:
+        raise UnpackError(f"package {package}: {member} needs the zstandard module") from None
+    if member != "data.tar":
+        raise UnpackError(f"package {package}: unknown compression of {member}")
+    return raw
 
 
 def read_archive_members(source: Source) -> dict[str, bytes]:

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from bootstrap.errors import UnpackError, UnsafePathError
-from bootstrap.unpack import IdMap, Unpacker, read_archive_members
+from bootstrap.unpack import IdMap, Unpacker, load_deb, read_archive_members
 from tests.unpack_helpers import (cpio, deb_from_data, evil_tars, need, run, tar, tiny_deb,
                                   tiny_rpm)
 
@@ -79,6 +79,35 @@ def test_extract_deb(tmp_path: Path, root: Path, compression: str) -> None:
     assert os.stat(root / "usr/bin/su").st_ino == os.stat(root / "usr/bin/su2").st_ino
     assert stat.S_IMODE(os.stat(root / "usr/bin/su").st_mode) == 0o4755
     assert paths["usr/bin/sh"].linkname == "dash"
+
+
+@pytest.mark.parametrize("compression", ["xz", "gzip", "zstd", "none"])
+def test_loaded_deb_same_as_streamed(tmp_path: Path, compression: str) -> None:
+    """load_deb (decompressed in memory, for the threaded preloader) gives what extract_deb does."""
+    need("dpkg-deb")
+    deb = tiny_deb(tmp_path / "tiny.deb", tmp_path, compression)
+    streamed, loaded = tmp_path / "a", tmp_path / "b"
+    streamed.mkdir(), loaded.mkdir()
+    want = Unpacker(streamed).extract_deb(deb, "tiny")
+    got = Unpacker(loaded).extract_loaded_deb(load_deb(deb, "tiny"), "tiny")
+    assert got == want
+    assert sorted(p.name for p in loaded.rglob("*")) == sorted(p.name for p in streamed.rglob("*"))
+    corrupt = tmp_path / "corrupt.deb"
+    data = bytearray(deb.read_bytes())
+    data[-40] ^= 0xFF
+    corrupt.write_bytes(bytes(data))
+    if compression != "none":
+        with pytest.raises(UnpackError, match="package tiny: cannot read"):
+            load_deb(corrupt, "tiny")
+
+
+def test_deb_escapes_refused_when_loaded(tmp_path: Path, root: Path) -> None:
+    need("ar")
+    for case in ESCAPES:
+        deb = deb_from_data(tmp_path / f"{case}.deb", evil_tars(tmp_path / "w" / case)[case], tmp_path)
+        with pytest.raises(UnsafePathError, match="package evil: entry"):
+            Unpacker(root).extract_loaded_deb(load_deb(deb, "evil"), "evil")
+        _assert_nothing_outside(tmp_path / "w" / case)
 
 
 def test_deb_ignores_extra_members_and_needs_data(tmp_path: Path, root: Path) -> None:

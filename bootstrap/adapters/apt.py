@@ -4,6 +4,7 @@ maintainer scripts); this module only decides what a Debian user expects of each
 """
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Sequence
 
@@ -27,6 +28,7 @@ class AptAdapter:
     def __init__(self, profile: Profile | None = None) -> None:
         self.profile = profile
         self._unpackers: dict[Path, object] = {}
+        self._preloader: Preloader | None = None
 
     def version_scheme(self, arch: str) -> VersionScheme:
         return deb_index.debian_version_scheme(arch)
@@ -63,13 +65,22 @@ class AptAdapter:
         arch = self.profile.arch if self.profile else None
         dpkg_db.prepare_root(root, merged_usr=self._merged_usr(), arch=arch)
 
+    def preload(self, items: Sequence[tuple[Package, Path]]) -> None:
+        """Decompress the coming packages' data in threads while earlier ones are written;
+        `unpack` must then be called for the same items in the same order."""
+        self._preloader = Preloader(items)
+
     def unpack(self, pkg: Package, path: Path, root: Path) -> Installed:
         from bootstrap.unpack import Unpacker
 
         unpacker = self._unpackers.get(root)
         if unpacker is None:
             unpacker = self._unpackers[root] = Unpacker(root)
-        control, manifest = unpacker.extract_deb(path, pkg.name)  # type: ignore[attr-defined]
+        loaded = self._preloader.take(path) if self._preloader is not None else None
+        if loaded is not None:
+            control, manifest = unpacker.extract_loaded_deb(loaded, pkg.name)  # type: ignore[attr-defined]
+        else:
+            control, manifest = unpacker.extract_deb(path, pkg.name)  # type: ignore[attr-defined]
         return Installed(pkg, manifest, control)
 
     def register(self, root: Path, installed: Sequence[Installed], arch: str) -> None:
@@ -82,6 +93,52 @@ class AptAdapter:
 
     def cleanup(self, root: Path) -> None:
         dpkg_db.cleanup(root)
+
+
+class Preloader:
+    """Loads .debs ahead of the unpacker (bootstrap.unpack.load_deb) on a thread pool, in
+    order, holding at most BUDGET bytes of unpacked data not yet taken; a package bigger than
+    that is left to the streaming extract_deb. Errors surface when the package is taken."""
+
+    BUDGET = 256 << 20
+
+    def __init__(self, items: Sequence[tuple[Package, Path]]) -> None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        self._queue = [(p, path) for p, path in items]
+        self._next = 0
+        self._pending: dict[Path, tuple[object, int]] = {}
+        self._held = 0
+        self._pool = ThreadPoolExecutor(max_workers=max(1, min(4, (os.cpu_count() or 2))))
+        self._fill()
+
+    def _fill(self) -> None:
+        from bootstrap.unpack import load_deb
+
+        while self._next < len(self._queue):
+            pkg, path = self._queue[self._next]
+            size = max(pkg.installed_size, 1) * 1024
+            if size > self.BUDGET or (self._pending and self._held + size > self.BUDGET):
+                if size > self.BUDGET:
+                    self._next += 1  # streamed when its turn comes
+                    continue
+                return
+            self._pending[path] = (self._pool.submit(load_deb, path, pkg.name), size)
+            self._held += size
+            self._next += 1
+        self._pool.shutdown(wait=False)
+
+    def take(self, path: Path) -> object | None:
+        """The loaded package for `path` (re-raising its error), or None to stream it."""
+        entry = self._pending.pop(path, None)
+        if entry is None:
+            return None
+        future, size = entry
+        try:
+            return future.result()  # type: ignore[attr-defined]
+        finally:
+            self._held -= size
+            self._fill()
 
 
 def write_sources(root: Path, profile: Profile) -> None:
