@@ -160,8 +160,14 @@ def complete_files(universe: Sequence[Package], names: Collection[str], repos: d
     """The universe with filelists' paths added where a reachable file dependency needs them."""
     have = {p for pkg in universe for p in pkg.files} | {
         r.name for pkg in universe for r in pkg.provides if r.is_file}
-    wanted = {rel.name for pkg in _closure(universe, names) for dep in pkg.depends for rel in dep
-              if rel.is_file and rel.name not in have}
+    # Requested paths (--include /usr/bin/foo, a spec's BuildRequires: /bin/login) count too:
+    # primary's owners of them are followed like requested names, the others are looked up.
+    files = {n for n in names if n.startswith("/")}
+    owners = [pkg.name for pkg in universe if files and (files.intersection(pkg.files)
+                                                         or any(r.name in files for r in pkg.provides))]
+    seeds = [n for n in names if n not in files] + owners
+    wanted = {rel.name for pkg in _closure(universe, seeds) for dep in pkg.depends for rel in dep
+              if rel.is_file and rel.name not in have} | (files - have)
     if not wanted:
         return list(universe)
     log(f"filelists: {len(wanted)} file dependencies not in primary ({', '.join(sorted(wanted)[:3])}...): reading filelists")

@@ -3,11 +3,14 @@ what `--buildrequires FILE.spec` adds to the requested packages (a build root, a
 
     buildrequires(text, macros=None, *, source="x.spec") -> ["gcc >= 3.4", "zlib-devel", "/bin/login"]
     read_spec(path) -> text                 spec_requests(paths, profile, defines) -> the same, for --buildrequires
-    target_macros(profile) -> {"rhel": "4", "dist": ".el4", "_libdir": "/usr/lib", ...}
+    target_macros(profile) -> {"_target_cpu": "i386", "rhel": "4", "dist": ".el4", ...}
 
 Each request is `name` or `name OP version` (OP one of < <= = >= >), one per atom of the
 BuildRequires / BuildPrereq lines (BuildPrereq is old rpm's spelling and means the same); file
-requirements (`/usr/bin/foo`) stay paths, for the resolver to meet from file lists.
+requirements (`/usr/bin/foo`) stay paths, for the resolver to meet from file lists. Atoms are
+split at commas and whitespace and an operator joins the words around it, as rpm does; unlike
+rpm 4.18, which reads `gcc>=3.4` (no spaces) as one name no package has and refuses `gcc >=3.4`,
+both are read here as `gcc >= 3.4`; `==` is read as `=`.
 
 Macros: python-rpm-spec (pyrpm) reads the definitions (%define, %global, Name:, Version:,
 Release:...) and expands plain macros (%{name}, %version, %{_bindir}). Under them lie rpm's
@@ -40,7 +43,7 @@ from bootstrap.adapters.rpm_expr import evaluate, truthy
 from bootstrap.errors import ConfigError, UsageError
 from bootstrap.types import Profile
 
-# rpm's /usr/lib/rpm/macros as RHEL and Fedora set them; the target adds _lib and the release.
+# rpm's /usr/lib/rpm/macros as RHEL and Fedora set them; the target adds its CPU and release.
 DEFAULT_MACROS: Mapping[str, str] = {
     "nil": "", "_prefix": "/usr", "_exec_prefix": "%{_prefix}", "_bindir": "%{_exec_prefix}/bin",
     "_sbindir": "%{_exec_prefix}/sbin", "_libexecdir": "%{_exec_prefix}/libexec",
@@ -66,6 +69,10 @@ _UNDEFINED = re.compile("\x01([^\x02]*)\x02")
 _ATOM = re.compile(r"<=|>=|==|=|<|>|[^\s,<>=]+")
 _OPS = {"<", "<=", "=", "==", ">=", ">"}
 _TAGS = ("name", "version", "release", "epoch", "summary", "license", "group", "url")
+# Expansion bounds: pyrpm's replace_macros defaults to 1000 rounds, and `%define a %{a}%{a}`
+# doubles each round (16 rounds: at most 64K times the text); real BuildRequires need a handful.
+_ROUNDS = 16
+_MAX_TEXT = 1 << 20
 
 
 @dataclass
@@ -123,7 +130,7 @@ def _expand_one(match: re.Match[str], spec: Spec) -> str:
     if match.group(0) == "%%":
         return "%%"
     if bare is not None:
-        return replace_macros(f"%{{{bare}}}", spec) if _defined(bare, spec) else match.group(0)
+        return replace_macros(f"%{{{bare}}}", spec, _ROUNDS) if _defined(bare, spec) else match.group(0)
     cond = re.fullmatch(r"(!?\?|\?!)(\w+)(?::(.*))?", body, re.S)
     if cond is not None:
         negated, name, text = "!" in cond.group(1), cond.group(2), cond.group(3)
@@ -134,18 +141,20 @@ def _expand_one(match: re.Match[str], spec: Spec) -> str:
     if with_ is not None:
         return str(int(_defined(f"with_{with_.group(2)}", spec) == (with_.group(1) == "with")))
     if re.fullmatch(r"\w+", body) and _defined(body, spec):
-        return replace_macros(f"%{{{body}}}", spec)
+        return replace_macros(f"%{{{body}}}", spec, _ROUNDS)
     return f"\x01{body}\x02"
 
 
 def expand(text: str, spec: Spec) -> str:
     """`text` with every macro pyrpm and this module know expanded; unknown ones are left as
     %{name} (callers decide whether that is an error). ValueError on runaway recursion."""
-    for _ in range(64):
+    for _ in range(_ROUNDS):
         try:
             new = _MACRO.sub(lambda m: _expand_one(m, spec), text)
-        except RuntimeError as exc:  # pyrpm's own recursion limit
-            raise ValueError(str(exc)) from exc
+        except RuntimeError:  # pyrpm's rounds ran out
+            break
+        if len(new) > _MAX_TEXT:
+            break
         if new == text:
             return _UNDEFINED.sub(r"%{\1}", new).replace("%%", "%")
         text = new
@@ -155,13 +164,12 @@ def expand(text: str, spec: Spec) -> str:
 def _condition(reader: _Reader, lineno: int, kind: str, arg: str) -> bool:
     """Whether `%<kind> <arg>` holds, with the macros defined so far."""
     spec = reader.spec()
+    want = spec.macros.get("_target_cpu" if kind.endswith("arch") else "_target_os", "")
     try:
-        text = expand(arg, spec)
+        text, want = expand(arg, spec), expand(want, spec)
     except ValueError as exc:
         raise reader.fail(lineno, f"%{kind} {arg}: {exc}") from None
     if kind.endswith(("arch", "os")):
-        want = spec.macros.get("_target_cpu" if kind.endswith("arch") else "_target_os", "")
-        want = expand(want, spec)
         return (want in re.split(r"[\s,]+", text)) != kind.startswith("ifn")
     try:
         return truthy(evaluate(text))
@@ -169,8 +177,8 @@ def _condition(reader: _Reader, lineno: int, kind: str, arg: str) -> bool:
         missing = re.search(r"%\{?[\w?!]+\}?", text)
         hint = (f"define it: --define '{missing.group(0).strip('%{}?!')} VALUE' (as rpmbuild --define)"
                 if missing else None)
-        raise reader.fail(lineno, f"cannot evaluate %{kind} {arg.strip()} (expanded: {text.strip()!r}): {exc}",
-                          hint=hint) from None
+        shown = f" (expanded: {text.strip()!r})" if text.strip() != arg.strip() else ""
+        raise reader.fail(lineno, f"cannot evaluate %{kind} {arg.strip()}{shown}: {exc}", hint=hint) from None
 
 
 def _conditional(reader: _Reader, lineno: int, kind: str, arg: str) -> None:
@@ -283,7 +291,10 @@ def buildrequires(text: str, macros: Mapping[str, str] | None = None, *, source:
     unevaluable conditional, an undefined macro in a BuildRequires, a rich dependency, a text
     that is no spec (no Name:), and a spec with no BuildRequires for this target.
     """
-    reader = _Reader(source, {**DEFAULT_MACROS, **(macros or {})})
+    base = {**DEFAULT_MACROS, **(macros or {})}
+    if "_lib" not in (macros or {}):  # rpm's platform sets it: lib64 on 64-bit multilib targets
+        base["_lib"] = "lib64" if base["_target_cpu"] in _LIB64 else "lib"
+    reader = _Reader(source, base)
     _walk(text, reader)
     spec = reader.spec()
     if spec.name is None:
@@ -320,12 +331,11 @@ def read_spec(path: str | Path) -> str:
 
 
 def target_macros(profile: Profile) -> dict[str, str]:
-    """The macros a build root of `profile` would define: %{_target_cpu}, %{_lib}, %{?dist},
+    """The macros a build root of `profile` would define: %{_target_cpu} (hence %{_lib}), %{?dist},
     %{rhel} / %{fedora} (and %{el4}, %{fc3}, %{centos}...), %{releasever}."""
     major = profile.release.split(".")[0]
     arch = profile.arch
-    macros = {"_target_cpu": arch, "_lib": "lib64" if arch in _LIB64 else "lib",
-              "releasever": profile.options.get("releasever", profile.release)}
+    macros = {"_target_cpu": arch, "releasever": profile.options.get("releasever", profile.release)}
     if profile.vendor == "fedora":
         macros.update({"fedora": major, "dist": f".fc{major}", f"fc{major}": "1"})
     else:
