@@ -64,7 +64,15 @@ def timed(argv: list[str], cleanup: Path | None = None) -> float:
     elapsed = time.monotonic() - start
     if cleanup is not None:
         shutil.rmtree(cleanup, ignore_errors=True) if cleanup.is_dir() else cleanup.unlink(missing_ok=True)
+    settle()
     return elapsed
+
+
+def settle() -> None:
+    """Flush what the last contender wrote and deleted before the next one starts (untimed):
+    otherwise its writeback lands on the next tool's fsyncs (dpkg syncs its database)."""
+    os.sync()
+    time.sleep(1)
 
 
 def contenders(url: str, keyring: Path, debs: list[Path], work: Path) -> dict[str, callable]:
@@ -77,6 +85,7 @@ def contenders(url: str, keyring: Path, debs: list[Path], work: Path) -> dict[st
             out = work / f"ours-{mode}.tar"
             took = timed(tool + ["--mode", mode, "--cache-dir", str(cache), "-o", str(out)], out)
             shutil.rmtree(cache)
+            os.sync()
             return took
         return run
 
@@ -101,6 +110,7 @@ def contenders(url: str, keyring: Path, debs: list[Path], work: Path) -> dict[st
             subprocess.run(["dpkg-deb", "-x", str(deb), str(target)], check=True)
         took = time.monotonic() - start
         shutil.rmtree(target)
+        settle()
         return took
 
     return {"rootfs-bootstrap (root mode)": ours("root"), "mmdebstrap (root mode)": mmdebstrap,
