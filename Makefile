@@ -24,7 +24,7 @@ install-python:
 
 # Build the default profile (minbase, from the host's Debian mirror) into a directory and run a command inside it.
 demo: install
-	rm -rf $(OUT)/demo-root
+	rm -rf $(OUT)/demo-root && mkdir -p $(OUT)
 	rootfs-bootstrap $(PROFILE) --variant minbase -o $(OUT)/demo.tar.gz --dockerfile
 	mkdir -p $(OUT)/demo-root && tar -xzf $(OUT)/demo.tar.gz -C $(OUT)/demo-root --numeric-owner
 	chroot $(OUT)/demo-root /bin/sh -c '. /etc/os-release; echo "inside: $$PRETTY_NAME"; dpkg-query -W | wc -l | sed "s/$$/ packages installed/"'

@@ -280,6 +280,9 @@ def build(opts: BuildOptions, report: Reporter) -> Path | None:
     """The whole build; returns the output path (None for stdout)."""
     if not opts.output:
         raise UsageError("no output given", hint="pass -o FILE.tar.gz, -o DIR/ or -o -")
+    from bootstrap.pack import check_output
+
+    check_output(opts.output, opts.fmt)  # fail now, not after the whole build
     fetcher = _make_fetcher(opts, report)
     with _build_root(opts) as root:
         the_plan = plan(opts, fetcher, report, root=root)

@@ -176,3 +176,12 @@ def test_unknown_profile_and_unreachable_mirror(tmp_path: Path) -> None:
                "-o", str(tmp_path / "x.tar"))
     assert down.returncode == 3 and "Traceback" not in down.stderr and "hint:" in down.stderr
     assert not (tmp_path / "x.tar").exists()
+
+
+def test_missing_output_directory_refused_before_any_download(tmp_path: Path) -> None:
+    """The output's directory is checked first: the mirror (unreachable here) is never asked."""
+    done = run("debian-bookworm", "--mirror", "http://127.0.0.1:9", "--cache-dir", str(tmp_path / "c"),
+               "-o", str(tmp_path / "nowhere" / "x.tar.gz"))
+    assert done.returncode == 8 and "directory" in done.stderr and "does not exist" in done.stderr
+    assert "127.0.0.1:9" not in done.stderr and "Traceback" not in done.stderr
+    assert not (tmp_path / "c").exists() and not (tmp_path / "nowhere").exists()

@@ -20,12 +20,20 @@ from bootstrap.errors import PackError, UsageError
 from bootstrap.pack.compress import choose, open_sink
 from bootstrap.pack.directory import write_directory
 from bootstrap.pack.oci import ARCHITECTURES, ImageConfig, oci_platform, write_oci
-from bootstrap.pack.output import as_pack_error, atomic_file
+from bootstrap.pack.output import as_pack_error, atomic_file, check_target
 from bootstrap.pack.tar import write_tar
 from bootstrap.types import FileEntry
 
-__all__ = ["ARCHITECTURES", "ImageConfig", "oci_platform", "write_output", "write_tar"]
+__all__ = ["ARCHITECTURES", "ImageConfig", "check_output", "oci_platform", "write_output", "write_tar"]
 FORMATS = ("tar", "dir", "oci")
+
+
+def check_output(output: str, fmt: str = "tar") -> None:
+    """Refuse, before any download, an output that write_output would refuse at the end (its
+    directory missing, a directory where a file goes). A directory output's parents are made."""
+    if output == "-" or fmt == "dir" or output.endswith("/"):
+        return
+    check_target(Path(output))
 
 
 def write_output(root: Path, output: str, *, fmt: str = "tar", compress: str = "auto",
