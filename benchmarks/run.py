@@ -70,9 +70,10 @@ def timed(argv: list[str], cleanup: Path | None = None) -> float:
 
 def settle() -> None:
     """Flush what the last contender wrote and deleted before the next one starts (untimed):
-    otherwise its writeback lands on the next tool's fsyncs (dpkg syncs its database)."""
+    otherwise its writeback and the discards of what it deleted (this disk is mounted with
+    `discard`) land on the next tool: file creation was seen 15x slower right after a delete."""
     os.sync()
-    time.sleep(1)
+    time.sleep(5)
 
 
 def contenders(url: str, keyring: Path, debs: list[Path], work: Path) -> dict[str, callable]:
@@ -125,7 +126,8 @@ def machine() -> str:
     return f"{os.cpu_count()} cores ({model}), {mem} GiB, {platform.platform()}"
 
 
-def write_results(path: Path, medians: dict[str, float], rounds: int, npkgs: int) -> None:
+def write_results(path: Path, times: dict[str, list[float]], rounds: int, npkgs: int, tmpdir: str) -> None:
+    medians = {name: statistics.median(values) for name, values in times.items()}
     ours, mm = medians["rootfs-bootstrap (root mode)"], medians["mmdebstrap (root mode)"]
     ext, floor = medians["rootfs-bootstrap --mode extract"], medians["dpkg-deb -x of the same packages"]
     lines = [
@@ -133,9 +135,11 @@ def write_results(path: Path, medians: dict[str, float], rounds: int, npkgs: int
         f"debian-bookworm minbase ({npkgs} packages) from a local mirror on 127.0.0.1; "
         f"median of {rounds} rounds, tools alternated within each round.", "",
         f"- Date: {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC",
-        f"- Machine: {machine()}", "",
-        "| build | median wall time (s) |", "| --- | ---: |",
-        *[f"| {name} | {value:.1f} |" for name, value in medians.items()], "",
+        f"- Machine: {machine()}",
+        f"- Mirror, caches and every tool's build root under: {tmpdir} (TMPDIR)", "",
+        "| build | median wall time (s) | best (s) | every round (s) |", "| --- | ---: | ---: | --- |",
+        *[f"| {name} | {medians[name]:.1f} | {min(values):.1f} | {' '.join(f'{v:.1f}' for v in values)} |"
+          for name, values in times.items()], "",
         f"- configured minbase: rootfs-bootstrap / mmdebstrap = {ours / mm:.2f} (target ≤ 0.5)",
         f"- extract mode / dpkg-deb -x = {ext / floor:.2f} (target ≤ 1.5)", "",
         "rootfs-bootstrap runs with an empty cache each time, so it downloads like the others.", "",
@@ -145,13 +149,17 @@ def write_results(path: Path, medians: dict[str, float], rounds: int, npkgs: int
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--results", type=Path, default=REPO / "benchmarks" / "RESULTS.md")
+    parser.add_argument("--tmpdir", default=os.environ.get("TMPDIR", "/tmp"),
+                        help="where the mirror and every contender's root are made")
     args = parser.parse_args()
     if os.geteuid() != 0:
         sys.exit("bench: needs root (mmdebstrap and debootstrap in root mode)")
-    with tempfile.TemporaryDirectory(prefix="rootfs-bench.") as tmp:
+    with tempfile.TemporaryDirectory(prefix="rootfs-bench.", dir=args.tmpdir) as tmp:
         work = Path(tmp)
+        # Every contender builds its root under TMPDIR (mmdebstrap's tempdir, ours): one place for all.
+        os.environ["TMPDIR"] = str(work)
         mirror, keyring, debs = make_mirror(work)
         with Server(mirror) as server:
             runs = contenders(server.url, keyring, debs, work)
@@ -160,8 +168,7 @@ def main() -> None:
                 for name, run in runs.items():
                     times[name].append(run())
                     print(f"round {round_no + 1}: {name}: {times[name][-1]:.1f}s", flush=True)
-    medians = {name: statistics.median(values) for name, values in times.items()}
-    write_results(args.results, medians, args.rounds, len(debs))
+    write_results(args.results, times, args.rounds, len(debs), args.tmpdir)
     print(args.results.read_text())
 
 
