@@ -98,10 +98,8 @@ class Unpacker:
                     with _nested(outer, package, name) as inner:
                         manifest = self._extract_from(inner, package, IdMap.from_root(self.root),
                                                       None, f"{Path(path).name}:{name}")
-        if control is None or manifest is None:
-            missing = "control.tar" if control is None else "data.tar"
-            raise UnpackError(f"package {package}: {Path(path).name} has no {missing} member",
-                              hint="the file is not a Debian package or is truncated")
+        _require_members(package, Path(path), control, manifest)
+        assert control is not None and manifest is not None
         return control, manifest
 
     def extract_loaded_deb(self, loaded: LoadedDeb, package: str) -> tuple[dict[str, bytes], list[FileEntry]]:
@@ -179,11 +177,17 @@ def load_deb(path: Path, package: str) -> LoadedDeb:
         except ArchiveError as err:
             raise UnpackError(f"package {package}: cannot read {Path(path).name}: {err.msg}",
                               hint="the download may be corrupt; delete it from the cache and retry") from None
+    _require_members(package, Path(path), control, data)
+    assert control is not None and data is not None
+    return LoadedDeb(Path(path).name, control, data[0], _decompress(data[1], data[0], package))
+
+
+def _require_members(package: str, path: Path, control: object, data: object) -> None:
+    """A .deb needs both its control.tar and its data.tar member."""
     if control is None or data is None:
         missing = "control.tar" if control is None else "data.tar"
-        raise UnpackError(f"package {package}: {Path(path).name} has no {missing} member",
+        raise UnpackError(f"package {package}: {path.name} has no {missing} member",
                           hint="the file is not a Debian package or is truncated")
-    return LoadedDeb(Path(path).name, control, data[0], _decompress(data[1], data[0], package))
 
 
 def _decompress(raw: bytes, member: str, package: str) -> bytes:

@@ -119,6 +119,8 @@ def test_deb_ignores_extra_members_and_needs_data(tmp_path: Path, root: Path) ->
     run("ar", "d", deb, "data.tar.xz")
     with pytest.raises(UnpackError, match="has no data.tar member"):
         Unpacker(root).extract_deb(deb, "tiny")
+    with pytest.raises(UnpackError, match="has no data.tar member"):
+        load_deb(deb, "tiny")
 
 
 def test_corrupt_archive(tmp_path: Path, root: Path) -> None:
