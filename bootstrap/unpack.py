@@ -18,12 +18,13 @@ import os
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Callable, Iterator, Mapping
+from typing import Callable, Iterator, Mapping, TypeVar
 
 import libarchive
 from libarchive.exception import ArchiveError
 from libarchive.read import ArchiveRead
 
+from bootstrap import compression
 from bootstrap.errors import UnpackError
 from bootstrap.types import FileEntry
 from bootstrap.unpack_ffi import data_blocks, nested_reader
@@ -86,21 +87,12 @@ class Unpacker:
         Owners map through the root's own /etc/passwd and /etc/group when they exist (as dpkg
         does), falling back to the numeric ids in the tar headers.
         """
-        control: dict[str, bytes] | None = None
-        manifest: list[FileEntry] | None = None
-        with _reader(Path(path), package, fmt="ar") as outer:
-            for member in outer:
-                name = member.pathname.rstrip("/")
-                if name.startswith("control.tar"):
-                    with _nested(outer, package, name) as inner:
-                        control = _read_members(inner)
-                elif name.startswith("data.tar"):
-                    with _nested(outer, package, name) as inner:
-                        manifest = self._extract_from(inner, package, IdMap.from_root(self.root),
-                                                      None, f"{Path(path).name}:{name}")
-        _require_members(package, Path(path), control, manifest)
-        assert control is not None and manifest is not None
-        return control, manifest
+        def extract(outer: ArchiveRead, name: str) -> list[FileEntry]:
+            with _nested(outer, package, name) as inner:
+                return self._extract_from(inner, package, IdMap.from_root(self.root), None,
+                                          f"{Path(path).name}:{name}")
+
+        return _read_deb(Path(path), package, extract)
 
     def extract_loaded_deb(self, loaded: LoadedDeb, package: str) -> tuple[dict[str, bytes], list[FileEntry]]:
         """extract_deb for a .deb already read by `load_deb`: same result, same checks."""
@@ -163,9 +155,24 @@ def load_deb(path: Path, package: str) -> LoadedDeb:
     zstandard release the GIL, so the packages after the one being written can be loaded in
     threads on the other cores. Raises UnpackError like extract_deb.
     """
+    def read(outer: ArchiveRead, name: str) -> tuple[str, bytes]:
+        return name, b"".join(block for _, block in data_blocks(outer._pointer))
+
+    control, (member, raw) = _read_deb(Path(path), package, read)
+    return LoadedDeb(Path(path).name, control, member, _decompress(raw, member, package))
+
+
+T = TypeVar("T")
+
+
+def _read_deb(path: Path, package: str,
+              on_data: Callable[[ArchiveRead, str], T]) -> tuple[dict[str, bytes], T]:
+    """Walk a .deb's ar members: control.tar* read into memory, `on_data(outer, name)` for
+    data.tar* (streamed extraction, or a copy into memory). Members other than debian-binary,
+    control.tar* and data.tar* (signatures such as _gpgbuilder) are ignored."""
     control: dict[str, bytes] | None = None
-    data: tuple[str, bytes] | None = None
-    with _reader(Path(path), package, fmt="ar") as outer:
+    data: tuple[T] | None = None
+    with _reader(path, package, fmt="ar") as outer:
         try:
             for member in outer:
                 name = member.pathname.rstrip("/")
@@ -173,53 +180,27 @@ def load_deb(path: Path, package: str) -> LoadedDeb:
                     with _nested(outer, package, name) as inner:
                         control = _read_members(inner)
                 elif name.startswith("data.tar"):
-                    data = (name, b"".join(block for _, block in data_blocks(outer._pointer)))
+                    data = (on_data(outer, name),)
         except ArchiveError as err:
-            raise UnpackError(f"package {package}: cannot read {Path(path).name}: {err.msg}",
+            raise UnpackError(f"package {package}: cannot read {path.name}: {err.msg}",
                               hint="the download may be corrupt; delete it from the cache and retry") from None
-    _require_members(package, Path(path), control, data)
-    assert control is not None and data is not None
-    return LoadedDeb(Path(path).name, control, data[0], _decompress(data[1], data[0], package))
-
-
-def _require_members(package: str, path: Path, control: object, data: object) -> None:
-    """A .deb needs both its control.tar and its data.tar member."""
     if control is None or data is None:
         missing = "control.tar" if control is None else "data.tar"
         raise UnpackError(f"package {package}: {path.name} has no {missing} member",
                           hint="the file is not a Debian package or is truncated")
+    return control, data[0]
 
 
 def _decompress(raw: bytes, member: str, package: str) -> bytes:
     """data.tar.{xz,gz,bz2,zst,lzma} or plain data.tar, decompressed."""
-    import bz2
-    import lzma
-    import zlib
-
+    if member != "data.tar" and not compression.is_compressed(member):
+        raise UnpackError(f"package {package}: unknown compression of {member}")
     try:
-        if member.endswith(".xz"):
-            return lzma.decompress(raw, format=lzma.FORMAT_XZ)
-        if member.endswith(".lzma"):
-            return lzma.decompress(raw, format=lzma.FORMAT_ALONE)
-        if member.endswith(".gz"):
-            return zlib.decompress(raw, wbits=47)  # 32 + 15: gzip header, largest window
-        if member.endswith(".bz2"):
-            return bz2.decompress(raw)
-        if member.endswith(".zst"):
-            import zstandard
-
-            try:
-                return zstandard.ZstdDecompressor().decompressobj().decompress(raw)
-            except zstandard.ZstdError as err:
-                raise ValueError(str(err)) from None
-    except (lzma.LZMAError, zlib.error, OSError, ValueError, EOFError) as err:
+        return compression.decompress(raw, member)
+    except ValueError as err:
         raise UnpackError(f"package {package}: cannot read its {member}: {err}",
                           hint="the download may be corrupt; delete it from the cache and retry") from None
-    except ImportError:
-        raise UnpackError(f"package {package}: {member} needs the zstandard module") from None
-    if member != "data.tar":
-        raise UnpackError(f"package {package}: unknown compression of {member}")
-    return raw
+
 
 
 def read_archive_members(source: Source) -> dict[str, bytes]:

@@ -20,14 +20,11 @@ from the fetcher.
 """
 from __future__ import annotations
 
-import bz2
-import gzip
-import lzma
-import zlib
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
 
+from bootstrap import compression
 from bootstrap.adapters.deb_packages import (PRIORITY_RANK, compare_versions, debian_version_scheme,
                                              parse_packages, parse_relations, split_stanzas)
 from bootstrap.adapters.deb_release import (BY_HASH_DIR, Release, ReleaseFile, parse_date,
@@ -200,25 +197,7 @@ def _fetch_index(release: Release, dist: str, path: str, fetcher: object) -> byt
 
 def _decompress(raw: bytes, path: str, dist: str) -> bytes:
     try:
-        if path.endswith(".xz"):
-            return lzma.decompress(raw)
-        if path.endswith(".gz"):
-            return gzip.decompress(raw)
-        if path.endswith(".bz2"):
-            return bz2.decompress(raw)
-        if path.endswith(".zst"):
-            return _unzstd(raw)
-    except (lzma.LZMAError, OSError, EOFError, zlib.error, ValueError) as exc:
+        return compression.decompress(raw, path)
+    except ValueError as exc:
         raise RepositoryIndexError(f"{dist}{path}: cannot decompress ({exc})",
                                    hint="the mirror serves a corrupt index") from None
-    return raw
-
-
-def _unzstd(raw: bytes) -> bytes:
-    """zstd indexes are rare (some third-party archives): the module loads only for them."""
-    import zstandard
-
-    try:
-        return zstandard.ZstdDecompressor().decompressobj().decompress(raw)
-    except zstandard.ZstdError as exc:
-        raise ValueError(str(exc)) from None

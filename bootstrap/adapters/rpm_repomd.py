@@ -11,14 +11,12 @@
 """
 from __future__ import annotations
 
-import bz2
-import gzip
-import io
 import lzma
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from typing import IO, Iterable, Mapping
 
+from bootstrap import compression
 from bootstrap.errors import RepositoryIndexError
 from bootstrap.types import Checksum
 
@@ -107,22 +105,11 @@ def parse_repomd(data: bytes) -> RepoMd:
 
 def decompress_stream(data: bytes, name: str) -> IO[bytes]:
     """A readable stream of the decompressed content of `data`, by `name`'s suffix
-    (.gz .bz2 .xz .lzma .zst; anything else is plain). Corruption surfaces on read."""
-    raw = io.BytesIO(data)
-    if name.endswith(".gz"):
-        return gzip.GzipFile(fileobj=raw)
-    if name.endswith(".bz2"):
-        return bz2.BZ2File(raw)
-    if name.endswith((".xz", ".lzma")):
-        return lzma.LZMAFile(raw)
-    if name.endswith(".zst"):
-        import zstandard
-
-        return zstandard.ZstdDecompressor().stream_reader(raw)
+    (bootstrap.compression; anything unknown is plain). Corruption surfaces on read."""
     if name.endswith(".zck"):
         raise RepositoryIndexError(f"{name}: zchunk metadata is not supported",
                                    hint="the repository also publishes .gz/.xz files; those are used")
-    return raw
+    return compression.decompress_stream(data, name)
 
 
 def decompress(data: bytes, name: str) -> bytes:
