@@ -206,16 +206,14 @@ def plan(opts: BuildOptions, fetcher: object, report: Reporter, *,
         profile = load_profile(opts)
         adapter = make_adapter(profile)
         variant = opts.variant or profile.default_variant
-        if hasattr(adapter, "variant"):
-            # Alpine seeds from the minirootfs only for the variants that start from it.
-            setattr(adapter, "variant", variant)
         report.info(f"profile {profile.name}: {profile.family} {profile.release} {profile.arch}, variant {variant}")
         spec_names = spec_buildrequires(opts, profile, report)
     seeded: list[Installed] = []
     seed = getattr(adapter, "seed", None)
     if seed is not None and root is not None:
         with report.phase("seed"):
-            seeded = list(seed(profile, profile.arch, fetcher, root, report.info))
+            # Alpine seeds from the minirootfs only for the variants that start from it.
+            seeded = list(seed(profile, profile.arch, fetcher, root, report.info, variant))
     with report.phase("index"):
         universe = load_universe(profile, adapter, fetcher, report)
         report.info(f"index: {len(universe)} packages in {len(profile.repositories)} repositories")

@@ -103,11 +103,11 @@ def test_tar_entries(bookworm: tuple[Path, Path]) -> None:
 def test_podman_accepts_tarball_and_dockerfile(bookworm: tuple[Path, Path], tmp_path: Path) -> None:
     out, _ = bookworm
     # podman refuses a runroot path longer than 50 characters: pytest's tmp_path is longer.
-    run = Path(tempfile.mkdtemp(prefix="podman-", dir="/tmp"))
+    runroot = Path(tempfile.mkdtemp(prefix="podman-", dir="/tmp"))
     try:
-        _podman_import_and_build(out, tmp_path / "storage", run)
+        _podman_import_and_build(out, tmp_path / "storage", runroot)
     finally:
-        shutil.rmtree(run, ignore_errors=True)
+        shutil.rmtree(runroot, ignore_errors=True)
 
 
 def _podman_import_and_build(out: Path, root: Path, run: Path) -> None:

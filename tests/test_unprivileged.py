@@ -13,6 +13,7 @@ import subprocess
 import tarfile
 import tempfile
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 
@@ -33,7 +34,7 @@ def _venv() -> Path:
 
 
 @pytest.fixture
-def work() -> Path:
+def work() -> Iterator[Path]:
     """A directory uid 65534 can reach: pytest's tmp_path sits under a 0700 /tmp/pytest-of-root."""
     VENV.parent.mkdir(parents=True, exist_ok=True)
     path = Path(tempfile.mkdtemp(prefix="unprivileged-", dir=VENV.parent))

@@ -7,12 +7,12 @@ what an Alpine user expects of each phase.
 Besides the RepoAdapter protocol the adapter has two optional methods the pipeline calls when
 present:
 
-- `seed(profile, arch, fetcher, root, log) -> list[Installed]`: for variants that start from
+- `seed(profile, arch, fetcher, root, log, variant) -> list[Installed]`: for variants that start from
   the release's minirootfs (the profile's `minirootfs_variants`, by default `default`), fetch
   and check `alpine-minirootfs-VERSION-ARCH.tar.gz` (latest-releases.yaml for `alpine3.16`, the
   pinned point release for `alpine3.16.9`), unpack it safely into `root`, and return what its
-  /lib/apk/db/installed lists; the pipeline passes those as already chosen. The variant is
-  read from `self.variant` when the pipeline sets it, else the profile's default variant.
+  /lib/apk/db/installed lists; the pipeline passes those as already chosen. `variant` None
+  means the profile's default variant.
 - `expand_requests(names, universe) -> names`: returns the names unchanged and remembers them
   as the image's /etc/apk/world (what the user asked for, as `apk add` records it).
 
@@ -52,7 +52,6 @@ class ApkAdapter:
 
     def __init__(self, profile: Profile | None = None) -> None:
         self.profile = profile
-        self.variant: str | None = None
         self._keys: dict[str, dict[str, bytes] | None] = {}  # repository URL → trusted keys (None: --no-verify)
         self._world: list[str] = []
         self._used_keys: dict[str, bytes] = {}  # keys that verified something: the image needs them
@@ -83,8 +82,9 @@ class ApkAdapter:
         self._world = [n for n in names if n]
         return list(names)
 
-    def seed(self, profile: Profile, arch: str, fetcher: object, root: Path, log: Log) -> list[Installed]:
-        variant = self.variant or profile.default_variant
+    def seed(self, profile: Profile, arch: str, fetcher: object, root: Path, log: Log,
+             variant: str | None = None) -> list[Installed]:
+        variant = variant or profile.default_variant
         wanted = profile.options.get("minirootfs_variants", "default").split()
         if variant not in wanted:
             return []

@@ -6,11 +6,16 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 from bootstrap.adapters import Installed, Log, Runner
 from bootstrap.adapters import deb_index, dpkg_db
 from bootstrap.types import Package, Profile, Repository, VersionScheme
+
+if TYPE_CHECKING:
+    from concurrent.futures import Future
+
+    from bootstrap.unpack import LoadedDeb
 
 # debootstrap's variants, by the Priority values they take from the index.
 _PRIORITIES = {
@@ -27,7 +32,6 @@ class AptAdapter:
 
     def __init__(self, profile: Profile | None = None) -> None:
         self.profile = profile
-        self._unpackers: dict[Path, object] = {}
         self._preloader: Preloader | None = None
 
     def version_scheme(self, arch: str) -> VersionScheme:
@@ -73,14 +77,12 @@ class AptAdapter:
     def unpack(self, pkg: Package, path: Path, root: Path) -> Installed:
         from bootstrap.unpack import Unpacker
 
-        unpacker = self._unpackers.get(root)
-        if unpacker is None:
-            unpacker = self._unpackers[root] = Unpacker(root)
+        unpacker = Unpacker(root)  # holds only the root: nothing to keep between packages
         loaded = self._preloader.take(path) if self._preloader is not None else None
         if loaded is not None:
-            control, manifest = unpacker.extract_loaded_deb(loaded, pkg.name)  # type: ignore[attr-defined]
+            control, manifest = unpacker.extract_loaded_deb(loaded, pkg.name)
         else:
-            control, manifest = unpacker.extract_deb(path, pkg.name)  # type: ignore[attr-defined]
+            control, manifest = unpacker.extract_deb(path, pkg.name)
         return Installed(pkg, manifest, control)
 
     def register(self, root: Path, installed: Sequence[Installed], arch: str) -> None:
@@ -105,39 +107,37 @@ class Preloader:
     def __init__(self, items: Sequence[tuple[Package, Path]]) -> None:
         from concurrent.futures import ThreadPoolExecutor
 
-        self._queue = [(p, path) for p, path in items]
+        self._queue = list(items)
         self._next = 0
-        self._pending: dict[Path, tuple[object, int]] = {}
-        self._held = 0
-        self._pool = ThreadPoolExecutor(max_workers=max(1, min(4, (os.cpu_count() or 2))))
+        self._pending: dict[Path, tuple[Future[LoadedDeb], int]] = {}  # path → (load, bytes)
+        self._pool = ThreadPoolExecutor(max_workers=max(1, min(4, os.cpu_count() or 2)))
         self._fill()
 
     def _fill(self) -> None:
         from bootstrap.unpack import load_deb
 
+        held = sum(size for _, size in self._pending.values())
         while self._next < len(self._queue):
             pkg, path = self._queue[self._next]
             size = max(pkg.installed_size, 1) * 1024
-            if size > self.BUDGET or (self._pending and self._held + size > self.BUDGET):
-                if size > self.BUDGET:
-                    self._next += 1  # streamed when its turn comes
-                    continue
+            if size > self.BUDGET:  # streamed when its turn comes
+                self._next += 1
+                continue
+            if self._pending and held + size > self.BUDGET:
                 return
             self._pending[path] = (self._pool.submit(load_deb, path, pkg.name), size)
-            self._held += size
+            held += size
             self._next += 1
-        self._pool.shutdown(wait=False)
+        self._pool.shutdown(wait=False)  # everything is submitted: let the threads end
 
-    def take(self, path: Path) -> object | None:
+    def take(self, path: Path) -> LoadedDeb | None:
         """The loaded package for `path` (re-raising its error), or None to stream it."""
         entry = self._pending.pop(path, None)
         if entry is None:
             return None
-        future, size = entry
         try:
-            return future.result()  # type: ignore[attr-defined]
+            return entry[0].result()
         finally:
-            self._held -= size
             self._fill()
 
 
@@ -152,7 +152,7 @@ def write_sources(root: Path, profile: Profile) -> None:
     if profile.options.get("sources_format") == "deb822":
         stanzas = []
         for repo in repos:
-            lines = [f"Types: deb", f"URIs: {repo.url}", f"Suites: {repo.suite}",
+            lines = ["Types: deb", f"URIs: {repo.url}", f"Suites: {repo.suite}",
                      f"Components: {' '.join(repo.components)}"]
             if keyring:
                 lines.append(f"Signed-By: {keyring}")
