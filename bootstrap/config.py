@@ -19,7 +19,6 @@ from pathlib import Path
 from string import Template
 from typing import Mapping
 
-from bootstrap import hostapt
 from bootstrap.errors import ConfigError, ProfileNotFound
 from bootstrap.types import Profile, Repository
 
@@ -168,16 +167,25 @@ def _mirrors(vsec: Mapping[str, str], overrides: Overrides,
     default, the host's own apt sources (for vendors that say `mirror_from_host`)."""
     env_name = vsec.get("mirror_env", "")
     sec_env = vsec.get("security_mirror_env", "")
-    host_kind = vsec.get("mirror_from_host", "")
-    host = hostapt.host_mirrors(host_kind) if host_kind else (None, None)
     security = environ.get(sec_env) if sec_env else None
     if overrides.mirror:
         return overrides.mirror, security
-    if env_name and environ.get(env_name):
-        return environ[env_name], security or host[1]
-    if vsec.get("mirror"):
+    if vsec.get("mirror") and not (env_name and environ.get(env_name)):
         return vsec["mirror"], security or vsec.get("security_mirror")
-    return host[0], security or host[1]
+    host_main, host_security = _host_mirrors(vsec.get("mirror_from_host", ""))
+    if env_name and environ.get(env_name):
+        return environ[env_name], security or host_security
+    return host_main, security or host_security
+
+
+def _host_mirrors(kind: str) -> tuple[str | None, str | None]:
+    """The host's apt sources, read only when a profile needs them: python-debian's import
+    and the files cost start-up time every other build would pay for nothing."""
+    if not kind:
+        return None, None
+    from bootstrap import hostapt
+
+    return hostapt.host_mirrors(kind)
 
 
 def _subst(text: str, variables: Mapping[str, str]) -> str:
