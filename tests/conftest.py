@@ -7,8 +7,12 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING, Iterator
 
 import pytest
+
+if TYPE_CHECKING:
+    from tests.yumrepo import Vault
 
 REALDATA = Path(__file__).resolve().parent.parent.parent / "shared" / "realdata"
 
@@ -29,3 +33,11 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if skipped and session.exitstatus == 0:
         reporter.write_line(f"CI: {len(skipped)} test(s) skipped; in CI nothing may be skipped", red=True)
         session.exitstatus = 1
+
+
+@pytest.fixture(scope="session")
+def vault(tmp_path_factory: pytest.TempPathFactory) -> Iterator["Vault"]:
+    """The vault-shaped signed yum mirror on 127.0.0.1 (tests/yumrepo.py), built once."""
+    from tests.yumrepo import vault_mirror
+
+    yield from vault_mirror(tmp_path_factory.mktemp("vault"))

@@ -1,7 +1,7 @@
 """--buildrequires FILE.spec: the parser on CentOS-4-era specs (tests/data/rpm-spec: %define
 switches, one-line conditional definitions, %if / %ifarch, BuildPreReq, versioned and file
 requirements), cross-checked with the host's own `rpmspec -q --buildrequires`; the errors a user
-can cause; and the command line against the vault-shaped signed mirror of test_yum_integration
+can cause; and the command line against the vault-shaped signed mirror of tests/yumrepo.py
 (resolve, build, a missing package)."""
 from __future__ import annotations
 
@@ -18,10 +18,8 @@ from bootstrap.adapters.rpm_spec import (buildrequires, parse_defines, read_spec
 from bootstrap.errors import ConfigError, UsageError
 from bootstrap.pipeline import BuildOptions, _split_request, requested
 from bootstrap.types import Relation
-from tests import test_yum_integration as integration
-from tests.test_yum_integration import Vault, _cli
+from tests.yumrepo import Vault, _cli
 
-vault = integration.vault  # its module-scoped signed mirror, as a fixture of this module too
 
 SPECS = Path(__file__).resolve().parent / "data" / "rpm-spec"
 EL4 = {"_target_cpu": "i386", "rhel": "4", "dist": ".el4"}
