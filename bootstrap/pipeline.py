@@ -127,9 +127,7 @@ def load_profile(opts: BuildOptions) -> Profile:
 
 def make_adapter(profile: Profile) -> RepoAdapter:
     """The family's adapter, told which profile it serves (merged-/usr, sources to write)."""
-    adapter = get_adapter(profile.family)
-    setattr(adapter, "profile", profile)
-    return adapter
+    return get_adapter(profile.family, profile)
 
 
 def load_universe(profile: Profile, adapter: RepoAdapter, fetcher: object,
@@ -168,9 +166,9 @@ def spec_buildrequires(opts: BuildOptions, profile: Profile, report: Reporter | 
 
 def requested(opts: BuildOptions, profile: Profile, adapter: RepoAdapter,
               universe: Sequence[Package], variant: str,
-              spec_names: Sequence[str] | None = None) -> list[Dependency]:
+              spec_names: Sequence[str] = ()) -> list[Dependency]:
     """The requests of a build: the variant's base set, the profile's names, --include, then
-    --buildrequires (`spec_names` when the caller read the specs already)."""
+    --buildrequires (`spec_names`, from spec_buildrequires)."""
     if variant not in profile.variants and variant != "custom":
         raise UsageError(f"profile {profile.name} has no variant {variant!r}",
                          hint=f"variants: {', '.join(profile.variants) or 'default'}")
@@ -179,7 +177,7 @@ def requested(opts: BuildOptions, profile: Profile, adapter: RepoAdapter,
         names += adapter.base_packages(universe, variant)
     names += profile.variants.get(variant, ())
     names += opts.include
-    names += spec_buildrequires(opts, profile) if spec_names is None else spec_names
+    names += spec_names
     expand = getattr(adapter, "expand_requests", None)
     if expand is not None:
         names = list(expand(names, universe))

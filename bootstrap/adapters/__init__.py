@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Protocol, Sequence
 
-from bootstrap.types import FileEntry, Package, Repository, VersionScheme
+from bootstrap.types import FileEntry, Package, Profile, Repository, VersionScheme
 
 Log = Callable[[str], None]
 
@@ -72,9 +72,9 @@ class RepoAdapter(Protocol):
     def cleanup(self, root: Path) -> None: ...
 
 
-def get_adapter(family: str) -> RepoAdapter:
-    """The adapter for `family` ("apt", "yum", "apk"); imported lazily so one family's
-    dependencies never load for another."""
+def get_adapter(family: str, profile: Profile | None = None) -> RepoAdapter:
+    """The adapter for `family` ("apt", "yum", "apk"), serving `profile` (merged-/usr, keys,
+    sources to write); imported lazily so one family's dependencies never load for another."""
     from importlib import import_module
 
     try:
@@ -84,7 +84,7 @@ def get_adapter(family: str) -> RepoAdapter:
 
         raise ConfigError(f"unknown package family {family!r}",
                           hint=f"known families: {', '.join(sorted(REGISTRY))}") from None
-    return getattr(import_module(module_name), class_name)()
+    return getattr(import_module(module_name), class_name)(profile)
 
 
 # A new distribution family is one module under adapters/ and one line here.
