@@ -132,6 +132,9 @@ def _kill_group(proc: subprocess.Popen[bytes], patience: float = 5.0) -> None:
         pass
     proc.wait()
     try:
+        # Look before sleeping: usually the group died with the command, and a script-heavy
+        # configure runs this for every command.
+        os.killpg(pgid, 0)
         while time.monotonic() < deadline:
             time.sleep(0.01)
             os.killpg(pgid, 0)

@@ -58,12 +58,29 @@ class Confined:
         # Why a string: this runs for every component of every entry, and pathlib's joins
         # cost a quarter of an unpack's CPU.
         self._root = os.fspath(root)
+        # Resolved directories by their archive path: most entries share a parent with the
+        # one before, and re-walking it costs an lstat per component. Sound only while no
+        # directory or symlink on disk is removed or replaced: the writer calls forget() then.
+        self._dirs: dict[str, list[str]] = {}
+
+    def forget(self) -> None:
+        """Drop every remembered resolution (something on disk was removed or replaced)."""
+        self._dirs.clear()
 
     def resolve_dir(self, parts: list[str], entry: str, *, create: bool = True) -> list[str]:
         """The real root-relative components of the directory `parts`, after following
         pre-existing symlinks confined to the root. Missing directories are created (mode
         0755, as tar and dpkg do for parents an archive does not list) unless `create` is
         False, in which case UnpackError says what is missing."""
+        key = "/".join(parts)
+        known = self._dirs.get(key)
+        if known is not None:
+            return list(known)
+        cur = self._walk(parts, entry, create)
+        self._dirs[key] = list(cur)
+        return cur
+
+    def _walk(self, parts: list[str], entry: str, create: bool) -> list[str]:
         todo = list(reversed(parts))
         cur: list[str] = []
         hops = 0

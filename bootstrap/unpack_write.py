@@ -149,6 +149,8 @@ class Writer:
                                   hint="two packages disagree about this path") from None
         else:
             os.unlink(target)
+        if stat.S_ISDIR(st.st_mode) or stat.S_ISLNK(st.st_mode):
+            self.confined.forget()  # a remembered walk may have gone through it
         self.placed.discard(disk)
 
     def _mknod(self, target: Path, kind: str, mode: int, rdev: int) -> bool:

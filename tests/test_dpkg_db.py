@@ -19,6 +19,7 @@ import pytest
 from bootstrap.adapters import Installed
 from bootstrap.adapters import dpkg_db
 from bootstrap.adapters.deb_packages import parse_packages
+from bootstrap.adapters.dpkg_db import info_name
 from bootstrap.adapters.dpkg_scripts import install_order, services_disabled
 from bootstrap.adapters.dpkg_status import normalize_relations, parse_control, stanza_map
 from bootstrap.configure import ChrootRunner, CommandFailed
@@ -271,20 +272,48 @@ def test_configure_runs_preinsts_then_dpkg_and_names_failures(tmp_path: Path, de
     runner = FakeRunner()
     dpkg_db.configure(root, items, runner)
     argvs = [argv for argv, _ in runner.calls]
-    assert argvs == [["/var/lib/dpkg/info/foo:amd64.preinst", "install"], ["dpkg", "--configure", "-a"],
-                     ["dpkg", "--audit"]]
-    env = runner.calls[0][1]
-    assert (env["DPKG_MAINTSCRIPT_PACKAGE"], env["DPKG_MAINTSCRIPT_ARCH"], env["DPKG_MAINTSCRIPT_NAME"]) == \
-        ("foo", "amd64", "preinst")
+    assert argvs[0][:2] == ["/bin/sh", "-c"] and argvs[0][3:] == ["rootfs-bootstrap-preinsts", "foo", "amd64",
+                                                                 "foo:amd64"]
+    assert argvs[1:] == [["dpkg", "--configure", "-a"], ["dpkg", "--audit"]]
+    assert runner.calls[0][1]["DPKG_MAINTSCRIPT_NAME"] == "preinst"
     assert not (root / "usr/sbin/policy-rc.d").exists()
-    with pytest.raises(ConfigureError, match=r"^maintainer script preinst of package foo failed \(exit 9\)$"):
-        dpkg_db.configure(root, items, FakeRunner("preinst"))
     failing = FakeRunner("--configure", ("Setting up bar (2:0.5) ...",
                                          "dpkg: error processing package bar (--configure):"))
     with pytest.raises(ConfigureError, match="^maintainer script postinst of package bar failed") as caught:
         dpkg_db.configure(root, items, failing)
     assert caught.value.hint and caught.value.output[-1].startswith("dpkg: error")  # type: ignore[attr-defined]
     assert not (root / "usr/sbin/policy-rc.d").exists()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="runs scripts in a chroot (needs root)")
+def test_preinsts_run_in_one_shell_in_order_with_dpkg_env_and_the_failing_one_named(tmp_path: Path) -> None:
+    from bootstrap.adapters.dpkg_scripts import run_preinsts
+    from tests.test_configure import _tiny_root
+
+    root = _tiny_root(tmp_path / "root")
+    info = root / "var/lib/dpkg/info"
+    info.mkdir(parents=True)
+    (root / "tmp").mkdir()
+    script = ('#!/bin/sh\necho "$DPKG_MAINTSCRIPT_PACKAGE $DPKG_MAINTSCRIPT_ARCH $DPKG_MAINTSCRIPT_NAME $1" '
+              '>> /tmp/ran\n')
+    items = []
+    for name, arch, body in (("b", "amd64", script), ("a", "all", script), ("none", "all", None),
+                             ("c", "amd64", script + "echo c is unhappy\nexit 7\n"), ("d", "all", script)):
+        package = Package(name=name, version="1", arch=arch, location="", checksums={}, size=1)
+        item = Installed(package, [], {"preinst": body.encode()} if body else {})
+        if body:
+            path = info / f"{info_name(item)}.preinst"
+            path.write_text(body)
+            path.chmod(0o755)
+        items.append(item)
+    with ChrootRunner(root) as runner:
+        run_preinsts(items[:3], runner)
+        assert (root / "tmp/ran").read_text() == "b amd64 preinst install\na all preinst install\n"
+        with pytest.raises(ConfigureError, match=r"^maintainer script preinst of package c failed \(exit 7\)$") \
+                as caught:
+            run_preinsts(items[2:], runner)
+    assert caught.value.hint == "last output lines:\nc is unhappy"
+    assert (root / "tmp/ran").read_text().splitlines()[-1] == "c amd64 preinst install"  # d never ran
 
 
 def _minbase_debs() -> list[Path]:

@@ -98,30 +98,52 @@ def configure(root: Path, installed: Sequence[Installed], runner: Runner) -> Non
 
     Raises ConfigureError naming the package and script that failed.
     """
-    from bootstrap.adapters.dpkg_db import info_name
-
-    dpkg_version = next((i.package.version for i in installed if i.package.name == "dpkg"), "")
     with services_disabled(root):
-        for item in install_order(installed):
-            if "preinst" not in item.control:
-                continue
-            stem = info_name(item)
-            env = {"DPKG_MAINTSCRIPT_PACKAGE": item.package.name,
-                   "DPKG_MAINTSCRIPT_ARCH": item.package.arch,
-                   "DPKG_MAINTSCRIPT_NAME": "preinst",
-                   "DPKG_MAINTSCRIPT_PACKAGE_REFCOUNT": "1",
-                   "DPKG_RUNNING_VERSION": dpkg_version,
-                   "DPKG_ADMINDIR": "/var/lib/dpkg",
-                   "DPKG_ROOT": ""}
-            try:
-                runner.run([f"/var/lib/dpkg/info/{stem}.preinst", "install"], env=env)
-            except ConfigureError as err:
-                raise _named(err, f"maintainer script preinst of package {item.package.name}") from None
+        run_preinsts(install_order(installed), runner)
         try:
             runner.run(["dpkg", "--configure", "-a"])
             runner.run(["dpkg", "--audit"])
         except ConfigureError as err:
             raise _named(err, _who_failed(err)) from None
+
+
+# One shell for every preinst: a chroot'd command costs a fork of this process and a wait for
+# its process group, ~30 ms each, more than most preinsts themselves. The loop stops at the
+# first failure and names the package on its last line, which _PREINST_FAILED reads back.
+_PREINSTS = r"""
+while [ $# -gt 0 ]; do
+    DPKG_MAINTSCRIPT_PACKAGE=$1 DPKG_MAINTSCRIPT_ARCH=$2 "/var/lib/dpkg/info/$3.preinst" install \
+        || { status=$?; echo "rootfs-bootstrap: preinst of $1 failed"; exit $status; }
+    shift 3
+done
+"""
+_PREINST_FAILED = re.compile(r"^rootfs-bootstrap: preinst of (\S+) failed$")
+
+
+def run_preinsts(ordered: Sequence[Installed], runner: Runner) -> None:
+    """Run `preinst install` of every package that has one, in `ordered`'s order, with the
+    environment dpkg gives maintainer scripts; ConfigureError names the first that fails."""
+    from bootstrap.adapters.dpkg_db import info_name
+
+    args: list[str] = []
+    for item in ordered:
+        if "preinst" in item.control:
+            args += [item.package.name, item.package.arch, info_name(item)]
+    if not args:
+        return
+    dpkg_version = next((i.package.version for i in ordered if i.package.name == "dpkg"), "")
+    env = {"DPKG_MAINTSCRIPT_NAME": "preinst", "DPKG_MAINTSCRIPT_PACKAGE_REFCOUNT": "1",
+           "DPKG_RUNNING_VERSION": dpkg_version, "DPKG_ADMINDIR": "/var/lib/dpkg", "DPKG_ROOT": ""}
+    try:
+        runner.run(["/bin/sh", "-c", _PREINSTS, "rootfs-bootstrap-preinsts", *args], env=env)
+    except ConfigureError as err:
+        output = list(getattr(err, "output", ()) or ())
+        match = _PREINST_FAILED.match(output[-1]) if output else None
+        what = f"maintainer script preinst of package {match.group(1)}" if match else "the preinst scripts"
+        if match:  # the marker is ours, not the script's: keep it out of what users see
+            err.output = output[:-1]  # type: ignore[attr-defined]
+            err.hint = "last output lines:\n" + "\n".join(output[:-1]) if output[:-1] else None
+        raise _named(err, what) from None
 
 
 def _named(err: ConfigureError, what: str) -> ConfigureError:
