@@ -8,6 +8,17 @@
    debootstrap (directory), rootfs-bootstrap --mode extract, and `dpkg-deb -x` of the same
    packages (the floor for extract mode).
 3. Write the medians, the machine and the date to RESULTS.md.
+
+Every run of every tool gets a filesystem of its own, made just before it (untimed): its
+TMPDIR, its build root, its output and our cache are there. Why: ext4 without a journal (the
+root filesystem of the machine this was first measured on) does not reuse an inode freed in
+the last 60 s, or 300 s once its inode-table block is dirty again, and scans past every such
+inode on each file creation (fs/ext4/ialloc.c, recently_deleted(); `perf` put a third of a
+run's CPU there). On a shared directory, whoever runs after another tool deleted its tree
+pays for that deletion: our unpack went from 1.5 s to 5 s between rounds. A fresh filesystem
+per run gives every tool the same start. `--fs` chooses which: ext4 as Debian's mkfs.ext4
+makes it (journal), ext4 without a journal (like that machine's root), tmpfs, or `tmpdir`
+(one shared directory under --tmpdir, the old way, order effects included).
 """
 from __future__ import annotations
 
@@ -21,7 +32,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Callable, Iterator
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
@@ -56,63 +69,74 @@ def make_mirror(work: Path) -> tuple[Path, Path, list[Path]]:
     return work / "mirror", keyring, debs
 
 
-def timed(argv: list[str], cleanup: Path | None = None) -> float:
+FS_KINDS = {"ext4": "ext4 made by mkfs.ext4 with Debian's defaults (journal)",
+            "ext4-nojournal": "ext4 without a journal (mkfs.ext4 -O ^has_journal)",
+            "tmpfs": "tmpfs", "tmpdir": "one directory shared by every run"}
+
+
+@contextmanager
+def fresh_fs(work: Path, kind: str) -> Iterator[Path]:
+    """An empty filesystem of `kind` for one run, mounted under `work`; gone afterwards."""
+    place = Path(tempfile.mkdtemp(dir=work, prefix=f"fs-{kind}."))
+    image = place.with_suffix(".img")
+    try:
+        if kind.startswith("ext4"):
+            with open(image, "wb") as sparse:
+                sparse.truncate(8 << 30)
+            features = ["-O", "^has_journal"] if kind == "ext4-nojournal" else []
+            sh("mkfs.ext4", "-q", "-F", *features, str(image))
+            sh("mount", "-o", "loop", str(image), str(place))
+        elif kind == "tmpfs":
+            sh("mount", "-t", "tmpfs", "-o", "size=8g", "tmpfs", str(place))
+        yield place
+    finally:
+        if os.path.ismount(place):
+            sh("umount", str(place))
+        shutil.rmtree(place, ignore_errors=True)
+        image.unlink(missing_ok=True)
+        os.sync()
+        time.sleep(2)  # let writeback of what was unmounted end before the next run starts
+
+
+def timed(argv: list[str], place: Path) -> float:
+    """Wall time of `argv` with TMPDIR in `place`; exits the bench if it fails."""
     start = time.monotonic()
-    done = subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    done = subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                          env={**os.environ, "TMPDIR": str(place)})
     if done.returncode != 0:
         sys.exit(f"bench: {argv[0]} {' '.join(argv[1:4])}... failed (exit {done.returncode}):\n{done.stderr[-2000:]}")
-    elapsed = time.monotonic() - start
-    if cleanup is not None:
-        shutil.rmtree(cleanup, ignore_errors=True) if cleanup.is_dir() else cleanup.unlink(missing_ok=True)
-    settle()
-    return elapsed
+    return time.monotonic() - start
 
 
-def settle() -> None:
-    """Flush what the last contender wrote and deleted before the next one starts (untimed):
-    otherwise its writeback and the discards of what it deleted (this disk is mounted with
-    `discard`) land on the next tool: file creation was seen 15x slower right after a delete."""
-    os.sync()
-    time.sleep(5)
-
-
-def contenders(url: str, keyring: Path, debs: list[Path], work: Path) -> dict[str, callable]:
+def contenders(url: str, keyring: Path, debs: list[Path]) -> dict[str, Callable[[Path], float]]:
+    """Each contender runs once in the fresh directory it is given and returns its wall time."""
     tool = [sys.executable, "-m", "bootstrap", "debian-bookworm", "--variant", "minbase", "--mirror", url,
             "--keyring", str(keyring), "-q"]
 
-    def ours(mode: str):
-        def run() -> float:
-            cache = Path(tempfile.mkdtemp(dir=work))
-            out = work / f"ours-{mode}.tar"
-            took = timed(tool + ["--mode", mode, "--cache-dir", str(cache), "-o", str(out)], out)
-            shutil.rmtree(cache)
-            os.sync()
-            return took
+    def ours(mode: str) -> Callable[[Path], float]:
+        def run(place: Path) -> float:
+            cache = place / "cache"  # empty: it downloads like the others
+            return timed(tool + ["--mode", mode, "--cache-dir", str(cache), "-o", str(place / "ours.tar")], place)
         return run
 
-    def mmdebstrap() -> float:
-        out = work / "mmdebstrap.tar"
+    def mmdebstrap(place: Path) -> float:
         # The merged-usr hook: mmdebstrap 1.3 leaves /usr unmerged otherwise, and the subset
         # mirror offers usr-is-merged (not usrmerge), whose preinst refuses an unmerged root.
         return timed(["mmdebstrap", "--quiet", "--mode=root", "--variant=minbase", f"--keyring={keyring}",
                       "--hook-dir=/usr/share/mmdebstrap/hooks/merged-usr",
-                      "bookworm", str(out), url], out)
+                      "bookworm", str(place / "mmdebstrap.tar"), url], place)
 
-    def debootstrap() -> float:
-        target = work / "debootstrap-root"
-        return timed(["debootstrap", "--variant=minbase", f"--keyring={keyring}", "bookworm", str(target), url],
-                     target)
+    def debootstrap(place: Path) -> float:
+        return timed(["debootstrap", "--variant=minbase", f"--keyring={keyring}", "bookworm",
+                      str(place / "root"), url], place)
 
-    def dpkg_deb_x() -> float:
-        target = work / "dpkg-deb-x"
+    def dpkg_deb_x(place: Path) -> float:
+        target = place / "root"
         target.mkdir()
         start = time.monotonic()
         for deb in debs:
             subprocess.run(["dpkg-deb", "-x", str(deb), str(target)], check=True)
-        took = time.monotonic() - start
-        shutil.rmtree(target)
-        settle()
-        return took
+        return time.monotonic() - start
 
     return {"rootfs-bootstrap (root mode)": ours("root"), "mmdebstrap (root mode)": mmdebstrap,
             "debootstrap": debootstrap, "rootfs-bootstrap --mode extract": ours("extract"),
@@ -126,50 +150,67 @@ def machine() -> str:
     return f"{os.cpu_count()} cores ({model}), {mem} GiB, {platform.platform()}"
 
 
-def write_results(path: Path, times: dict[str, list[float]], rounds: int, npkgs: int, tmpdir: str) -> None:
+def section(kind: str, times: dict[str, list[float]]) -> list[str]:
+    """The table and the two target ratios for the runs on one kind of filesystem."""
     medians = {name: statistics.median(values) for name, values in times.items()}
     ours, mm = medians["rootfs-bootstrap (root mode)"], medians["mmdebstrap (root mode)"]
     ext, floor = medians["rootfs-bootstrap --mode extract"], medians["dpkg-deb -x of the same packages"]
-    lines = [
-        "# Benchmarks", "",
-        f"debian-bookworm minbase ({npkgs} packages) from a local mirror on 127.0.0.1; "
-        f"median of {rounds} rounds, tools alternated within each round.", "",
-        f"- Date: {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC",
-        f"- Machine: {machine()}",
-        f"- Mirror, caches and every tool's build root under: {tmpdir} (TMPDIR)", "",
+    per_round = " ".join(f"{o / m:.2f}" for o, m in zip(times["rootfs-bootstrap (root mode)"],
+                                                        times["mmdebstrap (root mode)"]))
+    return [
+        f"## Each run on a fresh {FS_KINDS[kind]}" if kind != "tmpdir" else f"## Every run in {FS_KINDS[kind]}", "",
         "| build | median wall time (s) | best (s) | every round (s) |", "| --- | ---: | ---: | --- |",
         *[f"| {name} | {medians[name]:.1f} | {min(values):.1f} | {' '.join(f'{v:.1f}' for v in values)} |"
           for name, values in times.items()], "",
-        f"- configured minbase: rootfs-bootstrap / mmdebstrap = {ours / mm:.2f} (target ≤ 0.5); "
-        f"per round: {' '.join(f'{o / m:.2f}' for o, m in zip(times['rootfs-bootstrap (root mode)'], times['mmdebstrap (root mode)']))}",
-        f"- extract mode / dpkg-deb -x = {ext / floor:.2f} (target ≤ 1.5)", "",
-        "rootfs-bootstrap runs with an empty cache each time, so it downloads like the others.", "",
+        f"- configured minbase: rootfs-bootstrap / mmdebstrap = **{ours / mm:.2f}** (target ≤ 0.5); "
+        f"per round: {per_round}",
+        f"- extract mode / dpkg-deb -x = **{ext / floor:.2f}** (target ≤ 1.5)", "",
     ]
+
+
+def write_results(path: Path, results: dict[str, dict[str, list[float]]], rounds: int, npkgs: int,
+                  tmpdir: str) -> None:
+    lines = [
+        "# Benchmarks", "",
+        f"debian-bookworm minbase ({npkgs} packages) from a local mirror on 127.0.0.1 (`make bench`, "
+        f"benchmarks/run.py); median of {rounds} rounds, tools alternated within each round.", "",
+        f"- Date: {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC",
+        f"- Machine: {machine()}",
+        f"- Mirror under {tmpdir}; each run's TMPDIR, build root, output (and our cache, empty at "
+        "the start, so we download like the others) on a filesystem made for that run alone "
+        "(why: benchmarks/run.py's docstring).", "",
+    ]
+    for kind, times in results.items():
+        lines += section(kind, times)
     path.write_text("\n".join(lines))
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--results", type=Path, default=REPO / "benchmarks" / "RESULTS.md")
     parser.add_argument("--tmpdir", default=os.environ.get("TMPDIR", "/tmp"),
-                        help="where the mirror and every contender's root are made")
+                        help="where the mirror (and the filesystem images) are made")
+    parser.add_argument("--fs", action="append", choices=sorted(FS_KINDS),
+                        help="filesystem each run gets (repeatable; default: ext4, then ext4-nojournal)")
     args = parser.parse_args()
     if os.geteuid() != 0:
-        sys.exit("bench: needs root (mmdebstrap and debootstrap in root mode)")
+        sys.exit("bench: needs root (mmdebstrap and debootstrap in root mode, mounts)")
+    kinds = args.fs or ["ext4", "ext4-nojournal"]
     with tempfile.TemporaryDirectory(prefix="rootfs-bench.", dir=args.tmpdir) as tmp:
         work = Path(tmp)
-        # Every contender builds its root under TMPDIR (mmdebstrap's tempdir, ours): one place for all.
-        os.environ["TMPDIR"] = str(work)
         mirror, keyring, debs = make_mirror(work)
+        results: dict[str, dict[str, list[float]]] = {}
         with Server(mirror) as server:
-            runs = contenders(server.url, keyring, debs, work)
-            times: dict[str, list[float]] = {name: [] for name in runs}
-            for round_no in range(args.rounds):
-                for name, run in runs.items():
-                    times[name].append(run())
-                    print(f"round {round_no + 1}: {name}: {times[name][-1]:.1f}s", flush=True)
-    write_results(args.results, times, args.rounds, len(debs), args.tmpdir)
+            runs = contenders(server.url, keyring, debs)
+            for kind in kinds:
+                times = results[kind] = {name: [] for name in runs}
+                for round_no in range(args.rounds):
+                    for name, run in runs.items():
+                        with fresh_fs(work, kind) as place:
+                            times[name].append(run(place))
+                        print(f"{kind} round {round_no + 1}: {name}: {times[name][-1]:.1f}s", flush=True)
+    write_results(args.results, results, args.rounds, len(debs), args.tmpdir)
     print(args.results.read_text())
 
 
