@@ -2,7 +2,8 @@
 
 Modes (as mmdebstrap names them):
 - `root`: euid 0; the root gets /proc, /sys, a private /dev and /dev/pts mounted on enter,
-  unmounted in reverse order on exit (lazily if busy), Ctrl-C and errors included.
+  unmounted in reverse order on exit (lazily if busy), Ctrl-C and errors included. Commands
+  run with fsync and friends made no-ops (bootstrap.nosync: the root is packed, not kept).
 - `unshare`: no root needed. Each command runs in fresh user, mount and pid namespaces
   (util-linux `unshare`): the build user becomes root and its /etc/subuid, /etc/subgid
   ranges become uids 1..n (packages chown to root:shadow, _apt...), the mounts are made inside
@@ -23,6 +24,7 @@ import time
 from pathlib import Path
 from typing import Callable, Sequence
 
+from bootstrap import nosync
 from bootstrap.configure_mounts import MountStack, check_mountpoint, unshare_script
 from bootstrap.errors import ConfigureError, UsageError
 
@@ -226,6 +228,10 @@ class ChrootRunner:
 
     def _enter_chroot(self) -> None:
         self._set_personality()
+        try:
+            nosync.suppress_sync()
+        except OSError:
+            pass  # a kernel without seccomp (or a container that forbids it): slower, same result
         os.chroot(self.root)
         os.chdir("/")
 
