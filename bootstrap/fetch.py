@@ -137,11 +137,14 @@ class Fetcher:
         """The verified file in the shared cache (downloaded unless a valid copy is there)."""
         return self._get_file(item, _no_tick, None)
 
-    def get_many(self, items: Sequence[FetchItem]) -> list[Path]:
+    def get_many(self, items: Sequence[FetchItem],
+                 on_done: Callable[[int, Path], None] | None = None) -> list[Path]:
         """get_file for each item, `jobs` at a time, paths in the order of `items`.
 
-        A progress bar (bytes, and "n/N packages") shows on stderr when `progress` is on and
-        stderr is a terminal. The first failure cancels the downloads not yet done and is raised.
+        `on_done(i, path)` is called in the calling thread as soon as items[i] is verified
+        (so the caller can start on it while the rest download). A progress bar (bytes, and
+        "n/N packages") shows on stderr when `progress` is on and stderr is a terminal. The
+        first failure cancels the downloads not yet done and is raised.
         """
         if not items:
             return []
@@ -157,9 +160,12 @@ class Fetcher:
             bar.set_postfix_str(f"0/{len(items)} packages")
             with ThreadPoolExecutor(max_workers=min(self.jobs, len(items))) as pool:
                 futures = [pool.submit(self._get_file, item, tick, stop) for item in items]
+                index = {future: i for i, future in enumerate(futures)}
                 try:
                     for done, future in enumerate(as_completed(futures), 1):
-                        future.result()
+                        path = future.result()
+                        if on_done is not None:
+                            on_done(index[future], path)
                         with lock:
                             bar.set_postfix_str(f"{done}/{len(items)} packages")
                 except BaseException:

@@ -303,7 +303,10 @@ def _fetch_and_unpack(the_plan: Plan, fetcher: object, root: Path,
     adapter = the_plan.adapter
     with report.phase("fetch"):
         items = [FetchItem(p.location, p.checksums, p.size, p.key) for p in the_plan.packages]
-        paths = fetcher.get_many(items)  # type: ignore[attr-defined]
+        # An adapter that can (apt) starts decompressing each package as it arrives.
+        preload = getattr(adapter, "preload", None)
+        ready = preload(the_plan.packages) if preload is not None else None
+        paths = fetcher.get_many(items, on_done=ready)  # type: ignore[attr-defined]
         for pkg, path in zip(the_plan.packages, paths):
             adapter.check_payload(pkg, path)
         total = sum(p.size for p in the_plan.packages)
@@ -311,9 +314,6 @@ def _fetch_and_unpack(the_plan: Plan, fetcher: object, root: Path,
     installed = list(the_plan.seeded)
     with report.phase("unpack"):
         adapter.prepare_root(root)
-        preload = getattr(adapter, "preload", None)
-        if preload is not None:
-            preload(list(zip(the_plan.packages, paths)))
         for pkg, path in zip(the_plan.packages, paths):
             installed.append(adapter.unpack(pkg, path, root))
     return installed

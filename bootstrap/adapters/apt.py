@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING, Callable, Sequence
 
 from bootstrap.adapters import Installed, Log, Runner
 from bootstrap.adapters import deb_index, dpkg_db
@@ -69,10 +69,12 @@ class AptAdapter:
         arch = self.profile.arch if self.profile else None
         dpkg_db.prepare_root(root, merged_usr=self._merged_usr(), arch=arch)
 
-    def preload(self, items: Sequence[tuple[Package, Path]]) -> None:
-        """Decompress the coming packages' data in threads while earlier ones are written;
-        `unpack` must then be called for the same items in the same order."""
-        self._preloader = Preloader(items)
+    def preload(self, packages: Sequence[Package]) -> Callable[[int, Path], None]:
+        """Decompress the packages' data in threads while they download and while earlier
+        ones are written. Returns `ready(i, path)`, to call when packages[i] is at `path`;
+        `unpack` must then be called for the packages in this order."""
+        self._preloader = Preloader(packages)
+        return self._preloader.ready
 
     def unpack(self, pkg: Package, path: Path, root: Path) -> Installed:
         from bootstrap.unpack import Unpacker
@@ -99,26 +101,32 @@ class AptAdapter:
 
 class Preloader:
     """Loads .debs ahead of the unpacker (bootstrap.unpack.load_deb) on a thread pool, in
-    order, holding at most BUDGET bytes of unpacked data not yet taken; a package bigger than
-    that is left to the streaming extract_deb. Errors surface when the package is taken."""
+    order, as soon as each is downloaded (`ready`), holding at most BUDGET bytes of unpacked
+    data not yet taken; a package bigger than that is left to the streaming extract_deb.
+    Errors surface when the package is taken. Not thread-safe: one thread calls ready/take."""
 
     BUDGET = 256 << 20
 
-    def __init__(self, items: Sequence[tuple[Package, Path]]) -> None:
+    def __init__(self, packages: Sequence[Package]) -> None:
         from concurrent.futures import ThreadPoolExecutor
 
-        self._queue = list(items)
+        self._queue = list(packages)
+        self._paths: dict[int, Path] = {}
         self._next = 0
         self._pending: dict[Path, tuple[Future[LoadedDeb], int]] = {}  # path → (load, bytes)
         self._pool = ThreadPoolExecutor(max_workers=max(1, min(4, os.cpu_count() or 2)))
+
+    def ready(self, index: int, path: Path) -> None:
+        """packages[index] is downloaded and verified at `path`."""
+        self._paths[index] = path
         self._fill()
 
     def _fill(self) -> None:
         from bootstrap.unpack import load_deb
 
         held = sum(size for _, size in self._pending.values())
-        while self._next < len(self._queue):
-            pkg, path = self._queue[self._next]
+        while self._next < len(self._queue) and self._next in self._paths:
+            pkg, path = self._queue[self._next], self._paths[self._next]
             size = max(pkg.installed_size, 1) * 1024
             if size > self.BUDGET:  # streamed when its turn comes
                 self._next += 1
@@ -128,7 +136,8 @@ class Preloader:
             self._pending[path] = (self._pool.submit(load_deb, path, pkg.name), size)
             held += size
             self._next += 1
-        self._pool.shutdown(wait=False)  # everything is submitted: let the threads end
+        if self._next == len(self._queue):
+            self._pool.shutdown(wait=False)  # everything is submitted: let the threads end
 
     def take(self, path: Path) -> LoadedDeb | None:
         """The loaded package for `path` (re-raising its error), or None to stream it."""
