@@ -16,6 +16,7 @@ import os
 import stat
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Callable
 
 from libarchive.entry import ArchiveEntry
 
@@ -82,9 +83,11 @@ class Writer:
         self._clear_slot(target, disk, name)
         extra: dict[str, object] = {}
         if kind == "file":
-            size, digest = _write_data(archive_p, target, entry.size or 0, create=True)
-            extra = {"size": size, "digest": digest}
-        elif kind == "symlink":
+            # Owner, mode, xattrs and times go through the open descriptor: no path walks.
+            size, digest = _write_data(archive_p, target, entry.size or 0, create=True,
+                                       finish=lambda fd: self._fd_meta(fd, base))
+            return replace(base, size=size, digest=digest)
+        if kind == "symlink":
             os.symlink(entry.linkpath, target)
             self.placed.add(disk)
             extra = {"linkname": entry.linkpath}
@@ -164,6 +167,19 @@ class Writer:
             return False
         return True
 
+    def _fd_meta(self, fd: int, base: FileEntry) -> None:
+        """_meta and the times for a regular file still open as `fd` (same order)."""
+        if self.as_root:
+            os.fchown(fd, base.uid, base.gid)
+        os.fchmod(fd, base.mode if self.as_root else base.mode | 0o600)
+        for key, value in base.xattrs:
+            try:
+                os.setxattr(fd, key, value)
+            except OSError as err:
+                if err.errno not in _XATTR_SOFT_ERRORS:
+                    raise
+        os.utime(fd, (base.mtime, base.mtime))
+
     def _meta(self, path: Path, kind: str, uid: int, gid: int, mode: int,
               xattrs: tuple[tuple[str, bytes], ...]) -> None:
         if self.as_root:
@@ -179,25 +195,38 @@ class Writer:
                     raise
 
 
-def _write_data(archive_p: int, target: Path, size: int, *, create: bool) -> tuple[int, str]:
-    """Stream the current entry's data into `target`; returns (size, sha256 hex)."""
+def _write_data(archive_p: int, target: Path, size: int, *, create: bool,
+                finish: Callable[[int], None] | None = None) -> tuple[int, str]:
+    """Stream the current entry's data into `target`; returns (size, sha256 hex).
+    `finish(fd)` runs on the descriptor after the data, before it is closed."""
     flags = os.O_WRONLY | os.O_NOFOLLOW | os.O_CLOEXEC
     flags |= (os.O_CREAT | os.O_EXCL) if create else os.O_TRUNC
     digest = hashlib.sha256()
     pos = 0
-    with open(os.open(target, flags, 0o600), "wb") as out:
+    fd = os.open(target, flags, 0o600)
+    try:
         for offset, block in data_blocks(archive_p):
             if offset > pos:  # a hole in a sparse file: the content still reads as zeros
-                out.seek(offset)
+                os.lseek(fd, offset, os.SEEK_SET)
                 _hash_zeros(digest, offset - pos)
-            out.write(block)
+            _write_all(fd, block)
             digest.update(block)
             pos = offset + len(block)
         if pos < size:
-            out.truncate(size)
+            os.ftruncate(fd, size)
             _hash_zeros(digest, size - pos)
             pos = size
+        if finish is not None:
+            finish(fd)
+    finally:
+        os.close(fd)
     return pos, digest.hexdigest()
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
 
 
 def _hash_zeros(digest: "hashlib._Hash", count: int) -> None:
