@@ -5,7 +5,8 @@ OUT ?= out
 # System tools the tool and its tests use (Debian package names).
 SYSTEM_PACKAGES = gpg gpgv dpkg-dev apt-utils debootstrap mmdebstrap rpm createrepo-c \
 	podman skopeo umoci zstd xz-utils bzip2 pigz cpio gcc gcc-multilib libarchive13 \
-	libcap2-bin uidmap fakeroot file busybox-static python3-venv util-linux
+	libcap2-bin uidmap fakeroot file busybox-static python3-venv util-linux \
+	mount e2fsprogs
 
 .PHONY: install install-system install-python demo test lint bench clean
 
