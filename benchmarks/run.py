@@ -160,7 +160,9 @@ def section(kind: str, times: dict[str, list[float]]) -> list[str]:
     per_round = " ".join(f"{o / m:.2f}" for o, m in zip(times["rootfs-bootstrap (root mode)"],
                                                         times["mmdebstrap (root mode)"]))
     return [
-        f"## Each run on a fresh {FS_KINDS[kind]}" if kind != "tmpdir" else f"## Every run in {FS_KINDS[kind]}", "",
+        f"## Each run on a fresh {FS_KINDS[kind]}" if kind != "tmpdir" else
+        "## Every run in one shared directory of the host's filesystem (each pays for the tree "
+        "the run before it deleted)", "",
         "| build | median wall time (s) | best (s) | every round (s) |", "| --- | ---: | ---: | --- |",
         *[f"| {name} | {medians[name]:.1f} | {min(values):.1f} | {' '.join(f'{v:.1f}' for v in values)} |"
           for name, values in times.items()], "",
