@@ -76,13 +76,22 @@ class Confined:
         known = self._dirs.get(key)
         if known is not None:
             return list(known)
-        cur = self._walk(parts, entry, create)
+        # Walk on from the longest remembered prefix: what `a/b` resolves to does not depend
+        # on what follows it.
+        start: list[str] = []
+        for cut in range(len(parts) - 1, 0, -1):
+            found = self._dirs.get("/".join(parts[:cut]))
+            if found is not None:
+                start, parts = found, parts[cut:]
+                break
+        cur = self._walk(parts, entry, create, start)
         self._dirs[key] = list(cur)
         return cur
 
-    def _walk(self, parts: list[str], entry: str, create: bool) -> list[str]:
+    def _walk(self, parts: list[str], entry: str, create: bool, start: list[str]) -> list[str]:
         todo = list(reversed(parts))
-        cur: list[str] = []
+        cur = list(start)
+        here = "/".join([self._root, *cur])  # the disk path of `cur`
         hops = 0
         while todo:
             comp = todo.pop()
@@ -91,8 +100,9 @@ class Confined:
             if comp == "..":  # only symlink targets bring these; they stop at the root
                 if cur:
                     cur.pop()
+                    here = "/".join([self._root, *cur])
                 continue
-            path = os.path.join(self._root, *cur, comp)
+            path = f"{here}/{comp}"
             try:
                 st = os.lstat(path)
             except FileNotFoundError:
@@ -101,13 +111,14 @@ class Confined:
                                       f"'{'/'.join(cur + [comp])}', which does not exist") from None
                 os.mkdir(path, 0o755)
                 cur.append(comp)
+                here = path
                 continue
             if stat.S_ISLNK(st.st_mode):
                 hops += 1
                 self._check_link("/".join(cur + [comp]), entry, hops)
                 target = os.readlink(path)
                 if target.startswith("/"):
-                    cur = []
+                    cur, here = [], self._root
                 todo.extend(reversed(target.split("/")))
                 continue
             if not stat.S_ISDIR(st.st_mode):
@@ -115,6 +126,7 @@ class Confined:
                                   f"'{'/'.join(cur + [comp])}' to be a directory, but it is a file",
                                   hint="two packages disagree about this path")
             cur.append(comp)
+            here = path
         return cur
 
     def _check_link(self, rel: str, entry: str, hops: int) -> None:
@@ -127,10 +139,11 @@ class Confined:
             raise UnpackError(f"package {self.package}: entry {entry!r}: too many levels of "
                               f"symbolic links at '{rel}'")
 
-    def locate(self, rel: str, entry: str, *, create: bool = True) -> tuple[Path, str]:
+    def locate(self, rel: str, entry: str, *, create: bool = True) -> tuple[str, str]:
         """(absolute disk path, disk-relative path) of root-relative `rel`, whose parent is
-        resolved by `resolve_dir`; the final component itself is not followed."""
+        resolved by `resolve_dir`; the final component itself is not followed. Strings, not
+        Paths: this runs once per entry (see `_root`)."""
         parts = rel.split("/")
         parent = self.resolve_dir(parts[:-1], entry, create=create)
         disk = "/".join(parent + [parts[-1]])
-        return self.root.joinpath(*parent, parts[-1]), disk
+        return f"{self._root}/{disk}", disk

@@ -31,15 +31,15 @@ _ZEROS = bytes(1 << 20)
 _XATTR_SOFT_ERRORS = {errno.EPERM, errno.EACCES, errno.ENOTSUP, errno.EOPNOTSUPP}
 
 
+_KINDS = {stat.S_IFDIR: "dir", stat.S_IFLNK: "symlink", stat.S_IFREG: "file",
+          stat.S_IFCHR: "char", stat.S_IFBLK: "block", stat.S_IFIFO: "fifo"}
+
+
 def entry_kind(entry: ArchiveEntry) -> str:
     """The FileEntry type word for a libarchive entry."""
-    if entry.islnk:  # before isreg: libarchive reports hard links with the regular-file type
+    if entry.islnk:  # before the type: libarchive reports hard links as regular files
         return "hardlink"
-    for kind, test in (("dir", entry.isdir), ("symlink", entry.issym), ("file", entry.isreg),
-                       ("char", entry.ischr), ("block", entry.isblk), ("fifo", entry.isfifo)):
-        if test:
-            return kind
-    return "socket"
+    return _KINDS.get(stat.S_IFMT(entry.filetype), "socket")
 
 
 @dataclass
@@ -50,7 +50,7 @@ class Writer:
     package: str
     as_root: bool = field(default_factory=lambda: os.geteuid() == 0)
     placed: set[str] = field(default_factory=set)
-    dir_times: list[tuple[Path, int]] = field(default_factory=list)
+    dir_times: list[tuple[str, int]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.confined = Confined(self.root, self.package, self.placed)
@@ -63,6 +63,18 @@ class Writer:
         mtime = int(entry.mtime or 0)
         xattrs = entry_xattrs(entry)
         name = entry.pathname
+        if kind == "file" and rel != ".":
+            # The common case, kept short: created first and cleared only if something stands
+            # there (one lstat saved per file); owner, mode, xattrs and times go through the
+            # open descriptor; the record is made once.
+            target, disk = self.confined.locate(rel, name)
+            size, digest = _write_data(
+                archive_p, target, entry.size or 0, create=True,
+                finish=lambda fd: self._fd_meta(fd, uid, gid, mode, xattrs, mtime),
+                clear=lambda: self._clear_slot(target, disk, name))
+            return FileEntry(path=rel, type=kind, mode=mode, uid=uid, gid=gid, mtime=mtime, size=size,
+                             xattrs=xattrs, package=self.package, digest=digest, uname=names[0],
+                             gname=names[1])
         base = FileEntry(path=rel, type=kind, mode=mode, uid=uid, gid=gid, mtime=mtime,
                          xattrs=xattrs, package=self.package, uname=names[0], gname=names[1])
         if rel == ".":
@@ -77,16 +89,11 @@ class Writer:
             return base
         return self._write_nondir(archive_p, entry, base, target, disk)
 
-    def _write_nondir(self, archive_p: int, entry: ArchiveEntry, base: FileEntry, target: Path,
+    def _write_nondir(self, archive_p: int, entry: ArchiveEntry, base: FileEntry, target: str,
                       disk: str) -> FileEntry:
         kind, name = base.type, entry.pathname
         self._clear_slot(target, disk, name)
         extra: dict[str, object] = {}
-        if kind == "file":
-            # Owner, mode, xattrs and times go through the open descriptor: no path walks.
-            size, digest = _write_data(archive_p, target, entry.size or 0, create=True,
-                                       finish=lambda fd: self._fd_meta(fd, base))
-            return replace(base, size=size, digest=digest)
         if kind == "symlink":
             os.symlink(entry.linkpath, target)
             self.placed.add(disk)
@@ -107,7 +114,7 @@ class Writer:
         return replace(base, **extra)  # type: ignore[arg-type]
 
     def _hardlink(self, archive_p: int, entry: ArchiveEntry, base: FileEntry,
-                  target: Path) -> FileEntry:
+                  target: str) -> FileEntry:
         link = normalize(entry.linkpath, self.package)
         source, _ = self.confined.locate(link, entry.linkpath, create=False)
         if not os.path.lexists(source):
@@ -120,7 +127,7 @@ class Writer:
             size, digest = _write_data(archive_p, target, entry.size, create=False)
         return replace(base, linkname=link, size=size, digest=digest)
 
-    def _make_dir(self, target: Path, disk: str, name: str) -> Path | None:
+    def _make_dir(self, target: str, disk: str, name: str) -> str | None:
         """Ensure a directory at `target`; returns the path whose metadata to set, or None
         when an existing symlink stands there (merged-/usr: keep it, as dpkg does)."""
         try:
@@ -137,7 +144,7 @@ class Writer:
         os.mkdir(target, 0o700)
         return target
 
-    def _clear_slot(self, target: Path, disk: str, name: str) -> None:
+    def _clear_slot(self, target: str, disk: str, name: str) -> None:
         """Remove what stands at `target` so a new entry can take its place; never follow it."""
         try:
             st = os.lstat(target)
@@ -156,7 +163,7 @@ class Writer:
             self.confined.forget()  # a remembered walk may have gone through it
         self.placed.discard(disk)
 
-    def _mknod(self, target: Path, kind: str, mode: int, rdev: int) -> bool:
+    def _mknod(self, target: str, kind: str, mode: int, rdev: int) -> bool:
         """Create a device node; unprivileged it cannot be made and is only recorded."""
         flag = stat.S_IFCHR if kind == "char" else stat.S_IFBLK
         try:
@@ -167,20 +174,21 @@ class Writer:
             return False
         return True
 
-    def _fd_meta(self, fd: int, base: FileEntry) -> None:
+    def _fd_meta(self, fd: int, uid: int, gid: int, mode: int,
+                 xattrs: tuple[tuple[str, bytes], ...], mtime: int) -> None:
         """_meta and the times for a regular file still open as `fd` (same order)."""
         if self.as_root:
-            os.fchown(fd, base.uid, base.gid)
-        os.fchmod(fd, base.mode if self.as_root else base.mode | 0o600)
-        for key, value in base.xattrs:
+            os.fchown(fd, uid, gid)
+        os.fchmod(fd, mode if self.as_root else mode | 0o600)
+        for key, value in xattrs:
             try:
                 os.setxattr(fd, key, value)
             except OSError as err:
                 if err.errno not in _XATTR_SOFT_ERRORS:
                     raise
-        os.utime(fd, (base.mtime, base.mtime))
+        os.utime(fd, (mtime, mtime))
 
-    def _meta(self, path: Path, kind: str, uid: int, gid: int, mode: int,
+    def _meta(self, path: str | Path, kind: str, uid: int, gid: int, mode: int,
               xattrs: tuple[tuple[str, bytes], ...]) -> None:
         if self.as_root:
             os.chown(path, uid, gid, follow_symlinks=False)
@@ -195,15 +203,23 @@ class Writer:
                     raise
 
 
-def _write_data(archive_p: int, target: Path, size: int, *, create: bool,
-                finish: Callable[[int], None] | None = None) -> tuple[int, str]:
+def _write_data(archive_p: int, target: str, size: int, *, create: bool,
+                finish: Callable[[int], None] | None = None,
+                clear: Callable[[], None] | None = None) -> tuple[int, str]:
     """Stream the current entry's data into `target`; returns (size, sha256 hex).
-    `finish(fd)` runs on the descriptor after the data, before it is closed."""
+    With `create`, `clear()` (if given) removes whatever already stands at `target` before
+    a second try. `finish(fd)` runs on the descriptor after the data, before it is closed."""
     flags = os.O_WRONLY | os.O_NOFOLLOW | os.O_CLOEXEC
     flags |= (os.O_CREAT | os.O_EXCL) if create else os.O_TRUNC
     digest = hashlib.sha256()
     pos = 0
-    fd = os.open(target, flags, 0o600)
+    try:
+        fd = os.open(target, flags, 0o600)
+    except FileExistsError:
+        if clear is None:
+            raise
+        clear()
+        fd = os.open(target, flags, 0o600)
     try:
         for offset, block in data_blocks(archive_p):
             if offset > pos:  # a hole in a sparse file: the content still reads as zeros
