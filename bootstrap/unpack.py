@@ -13,7 +13,6 @@ Contract (see also unpack_safety and unpack_write):
 """
 from __future__ import annotations
 
-import ctypes
 import os
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
@@ -247,8 +246,10 @@ def _reader(source: Source, package: str, fmt: str = "all") -> Iterator[ArchiveR
     """Open `source` with libarchive, turning open failures into UnpackError."""
     try:
         if isinstance(source, (bytes, bytearray, memoryview)):
-            buf = ctypes.create_string_buffer(bytes(source), len(source))
-            with libarchive.memory_reader(buf, format_name=fmt) as archive:
+            # libarchive reads the bytes object's own buffer (no copy of a whole data.tar):
+            # `data` stays referenced, so alive, until the reader is closed.
+            data = bytes(source)
+            with libarchive.memory_reader(data, format_name=fmt) as archive:
                 yield archive
         else:
             with libarchive.file_reader(str(source), format_name=fmt) as archive:
