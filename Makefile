@@ -38,7 +38,7 @@ lint:
 	$(PYTHON) -m pyflakes bootstrap tests 2>/dev/null || true
 
 bench: install
-	$(PYTHON) benchmarks/run.py --results benchmarks/RESULTS.md
+	$(PYTHON) benchmarks/run.py --fs ext4 --fs ext4-nojournal --fs tmpdir --results benchmarks/RESULTS.md
 
 clean:
 	rm -rf $(OUT) build dist *.egg-info .pytest_cache
