@@ -301,21 +301,26 @@ def _fetch_and_unpack(the_plan: Plan, fetcher: object, root: Path,
     from bootstrap.fetch import FetchItem
 
     adapter = the_plan.adapter
-    with report.phase("fetch"):
-        items = [FetchItem(p.location, p.checksums, p.size, p.key) for p in the_plan.packages]
-        # An adapter that can (apt) starts decompressing each package as it arrives.
-        preload = getattr(adapter, "preload", None)
-        ready = preload(the_plan.packages) if preload is not None else None
-        paths = fetcher.get_many(items, on_done=ready)  # type: ignore[attr-defined]
-        for pkg, path in zip(the_plan.packages, paths):
-            adapter.check_payload(pkg, path)
-        total = sum(p.size for p in the_plan.packages)
-        report.info(f"fetch: {len(paths)} packages, {total / 1e6:.1f} MB")
-    installed = list(the_plan.seeded)
-    with report.phase("unpack"):
-        adapter.prepare_root(root)
-        for pkg, path in zip(the_plan.packages, paths):
-            installed.append(adapter.unpack(pkg, path, root))
+    release = getattr(adapter, "release", None)
+    try:
+        with report.phase("fetch"):
+            items = [FetchItem(p.location, p.checksums, p.size, p.key) for p in the_plan.packages]
+            # An adapter that can (apt) starts decompressing each package as it arrives.
+            preload = getattr(adapter, "preload", None)
+            ready = preload(the_plan.packages) if preload is not None else None
+            paths = fetcher.get_many(items, on_done=ready)  # type: ignore[attr-defined]
+            for pkg, path in zip(the_plan.packages, paths):
+                adapter.check_payload(pkg, path)
+            total = sum(p.size for p in the_plan.packages)
+            report.info(f"fetch: {len(paths)} packages, {total / 1e6:.1f} MB")
+        installed = list(the_plan.seeded)
+        with report.phase("unpack"):
+            adapter.prepare_root(root)
+            for pkg, path in zip(the_plan.packages, paths):
+                installed.append(adapter.unpack(pkg, path, root))
+    finally:
+        if release is not None:
+            release()  # on failure or Ctrl-C too: no decompression left running
     return installed
 
 

@@ -76,6 +76,12 @@ class AptAdapter:
         self._preloader = Preloader(packages)
         return self._preloader.ready
 
+    def release(self) -> None:
+        """The unpack phase is over (done or failed): stop the preloader."""
+        if self._preloader is not None:
+            self._preloader.close()
+            self._preloader = None
+
     def unpack(self, pkg: Package, path: Path, root: Path) -> Installed:
         from bootstrap.unpack import Unpacker
 
@@ -148,6 +154,16 @@ class Preloader:
             return entry[0].result()
         finally:
             self._fill()
+
+    def close(self) -> None:
+        """Stop: loads not started are cancelled, none is submitted any more, and what was
+        loaded is dropped. Why: after a failure (or Ctrl-C) the process would otherwise wait,
+        at exit, for up to BUDGET bytes of decompression nobody will use."""
+        self._next = len(self._queue)
+        for future, _ in self._pending.values():
+            future.cancel()
+        self._pending.clear()
+        self._pool.shutdown(wait=False, cancel_futures=True)
 
 
 def write_sources(root: Path, profile: Profile) -> None:
