@@ -3,7 +3,8 @@
 Modes (as mmdebstrap names them):
 - `root`: euid 0; the root gets /proc, /sys, a private /dev and /dev/pts mounted on enter,
   unmounted in reverse order on exit (lazily if busy), Ctrl-C and errors included. Commands
-  run with fsync and friends made no-ops (bootstrap.nosync: the root is packed, not kept).
+  run with fsync and friends made no-ops (bootstrap.nosync: the root is packed, not kept);
+  in mode unshare too, installed inside the new user namespace.
 - `unshare`: no root needed. Each command runs in fresh user, mount and pid namespaces
   (util-linux `unshare`): the build user becomes root and its /etc/subuid, /etc/subgid
   ranges become uids 1..n (packages chown to root:shadow, _apt...), the mounts are made inside
@@ -260,8 +261,9 @@ class ChrootRunner:
         (uid0, ucount), (gid0, gcount) = self._ids
         return ["unshare", "--map-root-user", f"--map-users={uid0},1,{ucount - 1}",
                 f"--map-groups={gid0},1,{gcount - 1}", "--mount", "--pid", "--fork",
-                "--kill-child", "--propagation", "private", "--", "sh", "-c", unshare_script(),
-                "rootfs-bootstrap", str(self.root), *argv]
+                "--kill-child", "--propagation", "private", "--",
+                *nosync.helper_argv(["sh", "-c", unshare_script(), "rootfs-bootstrap",
+                                     str(self.root), *argv])]
 
     def _resolv_in(self) -> None:
         """Copy the host's resolv.conf in; keep the root's own (file or link) aside."""

@@ -9,8 +9,10 @@ the target (eatmydata would have to be installed there, and exist for its releas
 for static binaries, and covers 32-bit (i386) processes on a 64-bit kernel too.
 
 The filter answers 0 for sync, syncfs, fsync, fdatasync, sync_file_range and msync without
-running them, and allows every other system call. Installing it needs CAP_SYS_ADMIN (mode
-root) or no_new_privs, which would break setuid helpers, so mode unshare does without.
+running them, and allows every other system call. Installing it needs CAP_SYS_ADMIN in the
+caller's user namespace: mode root has it; mode unshare has it only inside its new namespace,
+so there the filter is installed by `helper_argv`'s small Python program, run by `unshare`,
+which then executes the real command (no_new_privs instead would break setuid helpers).
 Linux only; the functions here only touch the calling process.
 """
 from __future__ import annotations
@@ -18,6 +20,8 @@ from __future__ import annotations
 import ctypes
 import os
 import struct
+import sys
+from pathlib import Path
 
 PR_SET_SECCOMP = 22
 SECCOMP_MODE_FILTER = 2
@@ -84,3 +88,24 @@ def suppress_sync() -> None:
     if _LIBC.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.byref(_FPROG), 0, 0) != 0:
         err = ctypes.get_errno()
         raise OSError(err, f"seccomp filter refused: {os.strerror(err)}")
+
+
+# Run as `python -I -S -c _HELPER PKG_PARENT COMMAND...`: isolated and without site (fast, and
+# nothing of the environment changes which code runs), imports this module from where this
+# copy of the package lives, filters, then becomes COMMAND.
+_HELPER = """import os, sys
+sys.path.insert(0, sys.argv[1])
+from bootstrap import nosync
+try:
+    nosync.suppress_sync()
+except OSError:
+    pass
+os.execvp(sys.argv[2], sys.argv[2:])
+"""
+
+
+def helper_argv(command: list[str]) -> list[str]:
+    """`command` prefixed so that it runs under the filter (for callers that cannot install
+    it in a preexec_fn, such as the child of `unshare`)."""
+    package_parent = str(Path(__file__).resolve().parent.parent)
+    return [sys.executable, "-I", "-S", "-c", _HELPER, package_parent, *command]

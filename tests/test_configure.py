@@ -220,7 +220,9 @@ print(detect_mode("auto", said.append), said[0])
 for personality in (None, "linux32"):
     with ChrootRunner(Path(sys.argv[2]), mode="unshare", personality=personality, log=print) as runner:
         runner.run(["/bin/sh", "-c", "test -c /dev/null && test -d /dev/pts && test -r /proc/self/status "
-                    "&& : > /f && chown 42:4242 /f && echo inside-ok; uname -m"])
+                    "&& : > /f && chown 42:4242 /f && echo inside-ok; uname -m; "
+                    "while read key value; do [ $key = Seccomp: ] && echo seccomp $value; done "
+                    "< /proc/self/status; true"])
 """
 
 
@@ -247,8 +249,8 @@ def test_unshare_mode_as_an_unprivileged_user() -> None:
                               capture_output=True, text=True, timeout=60)
         assert done.returncode == 0, done.stderr
         assert done.stdout.splitlines() == ["unshare mode: unshare (user namespaces with subordinate ids)",
-                                            "inside-ok", "x86_64", "inside-ok", "i686"] or \
-            os.uname().machine != "x86_64"
+                                            "inside-ok", "x86_64", "seccomp 2", "inside-ok", "i686",
+                                            "seccomp 2"] or os.uname().machine != "x86_64"
         made = (root / "f").stat()
         assert (made.st_uid, made.st_gid) == (300000 + 41, 300000 + 4241)  # 42 → range start + 41
         assert os.listdir(root / "dev") == [] and os.listdir(root / "proc") == []
