@@ -201,7 +201,6 @@ def _decompress(raw: bytes, member: str, package: str) -> bytes:
                           hint="the download may be corrupt; delete it from the cache and retry") from None
 
 
-
 def read_archive_members(source: Source) -> dict[str, bytes]:
     """The regular files of a small archive, in memory, by name without a leading `./`.
 

@@ -70,7 +70,7 @@ class Writer:
             target, disk = self.confined.locate(rel, name)
             size, digest = _write_data(
                 archive_p, target, entry.size or 0, create=True,
-                finish=lambda fd: self._fd_meta(fd, uid, gid, mode, xattrs, mtime),
+                finish=lambda fd: self._fd_finish(fd, uid, gid, mode, xattrs, mtime),
                 clear=lambda: self._clear_slot(target, disk, name))
             return FileEntry(path=rel, type=kind, mode=mode, uid=uid, gid=gid, mtime=mtime, size=size,
                              xattrs=xattrs, package=self.package, digest=digest, uname=names[0],
@@ -174,30 +174,24 @@ class Writer:
             return False
         return True
 
-    def _fd_meta(self, fd: int, uid: int, gid: int, mode: int,
-                 xattrs: tuple[tuple[str, bytes], ...], mtime: int) -> None:
-        """_meta and the times for a regular file still open as `fd` (same order)."""
-        if self.as_root:
-            os.fchown(fd, uid, gid)
-        os.fchmod(fd, mode if self.as_root else mode | 0o600)
-        for key, value in xattrs:
-            try:
-                os.setxattr(fd, key, value)
-            except OSError as err:
-                if err.errno not in _XATTR_SOFT_ERRORS:
-                    raise
+    def _fd_finish(self, fd: int, uid: int, gid: int, mode: int,
+                   xattrs: tuple[tuple[str, bytes], ...], mtime: int) -> None:
+        """A regular file still open as `fd`: _meta, then its times."""
+        self._meta(fd, "file", uid, gid, mode, xattrs)
         os.utime(fd, (mtime, mtime))
 
-    def _meta(self, path: str | Path, kind: str, uid: int, gid: int, mode: int,
+    def _meta(self, where: str | Path | int, kind: str, uid: int, gid: int, mode: int,
               xattrs: tuple[tuple[str, bytes], ...]) -> None:
+        """Owner, then mode, then xattrs of a path (never followed) or of an open descriptor."""
+        nofollow = {} if isinstance(where, int) else {"follow_symlinks": False}
         if self.as_root:
-            os.chown(path, uid, gid, follow_symlinks=False)
+            os.chown(where, uid, gid, **nofollow)
         if kind != "symlink":
             widen = 0 if self.as_root else (0o700 if kind == "dir" else 0o600)
-            os.chmod(path, mode | widen)
+            os.chmod(where, mode | widen)
         for key, value in xattrs:
             try:
-                os.setxattr(path, key, value, follow_symlinks=False)
+                os.setxattr(where, key, value, **nofollow)
             except OSError as err:
                 if err.errno not in _XATTR_SOFT_ERRORS:
                     raise

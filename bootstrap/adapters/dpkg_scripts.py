@@ -142,7 +142,9 @@ def run_preinsts(ordered: Sequence[Installed], runner: Runner) -> None:
         what = f"maintainer script preinst of package {match.group(1)}" if match else "the preinst scripts"
         if match:  # the marker is ours, not the script's: keep it out of what users see
             err.output = output[:-1]  # type: ignore[attr-defined]
-            err.hint = "last output lines:\n" + "\n".join(output[:-1]) if output[:-1] else None
+            # The runner's hint ends with the same last line; nothing left but its heading: none.
+            head, _, _ = (err.hint or "").rpartition("\n")
+            err.hint = head if output[:-1] else None
         raise _named(err, what) from None
 
 
