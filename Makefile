@@ -1,5 +1,11 @@
 # rootfs-bootstrap: the two-command quick start is `make demo` and `make test` (as root, fresh machine).
+#
+# Everything Python runs from the project's own virtual environment (.venv/, made with the
+# host's `python3 -m venv`): on a fresh Debian 12 the system Python refuses `pip install`
+# outside one (PEP 668), and a venv keeps the host's packages out of the tests.
 PYTHON ?= python3
+VENV ?= .venv
+PY = $(VENV)/bin/python
 PROFILE ?= debian-bookworm
 OUT ?= out
 # System tools the tool and its tests use (Debian package names).
@@ -20,25 +26,33 @@ install-system:
 	  apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$missing; \
 	fi
 
-install-python:
-	$(PYTHON) -m pip install -q -e '.[test]'
+install-python: $(VENV)/.installed
 
-# Build the default profile (minbase, from the host's Debian mirror) into a directory and run a command inside it.
+# Remade when the package's metadata changes (new dependencies); the install is editable.
+$(VENV)/.installed: setup.cfg pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[test]'
+	@touch $@
+
+# Build the default profile (minbase, from the host's Debian mirror) and run a command inside it.
 demo: install
 	rm -rf $(OUT)/demo-root && mkdir -p $(OUT)
-	rootfs-bootstrap $(PROFILE) --variant minbase -o $(OUT)/demo.tar.gz --dockerfile
+	$(VENV)/bin/rootfs-bootstrap $(PROFILE) --variant minbase -o $(OUT)/demo.tar.gz --dockerfile
 	mkdir -p $(OUT)/demo-root && tar -xzf $(OUT)/demo.tar.gz -C $(OUT)/demo-root --numeric-owner
 	chroot $(OUT)/demo-root /bin/sh -c '. /etc/os-release; echo "inside: $$PRETTY_NAME"; dpkg-query -W | wc -l | sed "s/$$/ packages installed/"'
 
-test: install
-	$(PYTHON) -m pytest -q -ra
+test: install lint
+	$(PY) -m pytest -q -ra
 
-lint:
-	$(PYTHON) -m compileall -q bootstrap
-	$(PYTHON) -m pyflakes bootstrap tests 2>/dev/null || true
+# Fails on any finding: ruff (style, imports, bugs) and mypy (types), both configured in setup.cfg
+# and pyproject.toml.
+lint: install-python
+	$(PY) -m ruff check bootstrap tests benchmarks
+	$(PY) -m mypy
 
 bench: install
-	$(PYTHON) benchmarks/run.py --fs ext4 --fs ext4-nojournal --fs tmpdir --results benchmarks/RESULTS.md
+	$(PY) benchmarks/run.py --fs ext4 --fs ext4-nojournal --fs tmpdir --results benchmarks/RESULTS.md
 
 clean:
-	rm -rf $(OUT) build dist *.egg-info .pytest_cache
+	rm -rf $(OUT) build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache $(VENV)

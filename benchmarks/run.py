@@ -39,7 +39,7 @@ from typing import Callable, Iterator
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from tests.aptrepo import Server, build_repo, make_key  # noqa: E402  (shared test plumbing)
+from tests.apt.aptrepo import Server, build_repo, make_key  # noqa: E402  (shared test plumbing)
 
 
 def sh(*argv: str, **kw) -> subprocess.CompletedProcess[str]:

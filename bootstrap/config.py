@@ -183,7 +183,7 @@ def _host_mirrors(kind: str) -> tuple[str | None, str | None]:
     and the files cost start-up time every other build would pay for nothing."""
     if not kind:
         return None, None
-    from bootstrap import hostapt
+    from bootstrap.adapters.apt import hostapt
 
     return hostapt.host_mirrors(kind)
 

@@ -156,7 +156,7 @@ def spec_buildrequires(opts: BuildOptions, profile: Profile, report: Reporter | 
     calls it in the profile phase, so a bad spec fails before any download."""
     if not opts.buildrequires:
         return []
-    from bootstrap.adapters.rpm_spec import spec_requests
+    from bootstrap.adapters.yum.spec import spec_requests
 
     names = spec_requests(opts.buildrequires, profile, opts.defines)
     if report is not None:
@@ -251,7 +251,7 @@ def personality(arch: str) -> str | None:
 
 def choose_mode(requested_mode: str, arch: str, report: Reporter) -> str:
     """The configure mode: as asked, or for `auto` the best this machine allows."""
-    from bootstrap.configure import detect_mode
+    from bootstrap.sandbox import detect_mode
 
     runnable = arch in _RUNNABLE.get(os.uname().machine, {arch})
     if requested_mode == "auto" and not runnable:
@@ -326,7 +326,7 @@ def _fetch_and_unpack(the_plan: Plan, fetcher: object, root: Path,
 
 def _configure(the_plan: Plan, installed: list[Installed], root: Path, mode: str,
                report: Reporter) -> None:
-    from bootstrap.configure import ChrootRunner
+    from bootstrap.sandbox import ChrootRunner
 
     adapter, arch = the_plan.adapter, the_plan.profile.arch
     with report.phase("configure"):

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Iterator
 import pytest
 
 if TYPE_CHECKING:
-    from tests.yumrepo import Vault
+    from tests.yum.yumrepo import Vault
 
 REALDATA = Path(__file__).resolve().parent.parent.parent / "shared" / "realdata"
 
@@ -38,6 +38,6 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 @pytest.fixture(scope="session")
 def vault(tmp_path_factory: pytest.TempPathFactory) -> Iterator["Vault"]:
     """The vault-shaped signed yum mirror on 127.0.0.1 (tests/yumrepo.py), built once."""
-    from tests.yumrepo import vault_mirror
+    from tests.yum.yumrepo import vault_mirror
 
     yield from vault_mirror(tmp_path_factory.mktemp("vault"))

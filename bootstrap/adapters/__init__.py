@@ -89,7 +89,7 @@ def get_adapter(family: str, profile: Profile | None = None) -> RepoAdapter:
 
 # A new distribution family is one module under adapters/ and one line here.
 REGISTRY: dict[str, str] = {
-    "apt": "bootstrap.adapters.apt:AptAdapter",
-    "yum": "bootstrap.adapters.yum:YumAdapter",
-    "apk": "bootstrap.adapters.apk:ApkAdapter",
+    "apt": "bootstrap.adapters.apt.adapter:AptAdapter",
+    "yum": "bootstrap.adapters.yum.adapter:YumAdapter",
+    "apk": "bootstrap.adapters.apk.adapter:ApkAdapter",
 }

@@ -29,8 +29,7 @@ from libarchive.write import custom_writer
 
 from bootstrap.errors import UnpackError
 from bootstrap.types import FileEntry
-from bootstrap.unpack_ffi import add_xattr, set_hardlink, set_symlink
-from bootstrap.unpack_safety import Confined
+from bootstrap.unpack import Confined, add_xattr, set_hardlink, set_symlink
 
 CHUNK = 1 << 20
 _SKIPPED_XATTRS = {"security.selinux"}

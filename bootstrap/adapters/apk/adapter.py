@@ -1,0 +1,233 @@
+"""The apk family (Alpine): APKINDEX repositories, .apk payloads, apk-tools' database.
+
+Formats live in apk_index (APKINDEX), apk_package (.apk streams), apk_version (ordering),
+apk_db (/lib/apk/db), apk_seed (minirootfs) and trust.rsa (signatures); this module decides
+what an Alpine user expects of each phase.
+
+Besides the RepoAdapter protocol the adapter has two optional methods the pipeline calls when
+present:
+
+- `seed(profile, arch, fetcher, root, log, variant) -> list[Installed]`: for variants that start from
+  the release's minirootfs (the profile's `minirootfs_variants`, by default `default`), fetch
+  and check `alpine-minirootfs-VERSION-ARCH.tar.gz` (latest-releases.yaml for `alpine3.16`, the
+  pinned point release for `alpine3.16.9`), unpack it safely into `root`, and return what its
+  /lib/apk/db/installed lists; the pipeline passes those as already chosen. `variant` None
+  means the profile's default variant.
+- `expand_requests(names, universe) -> names`: returns the names unchanged and remembers them
+  as the image's /etc/apk/world (what the user asked for, as `apk add` records it).
+
+Scripts: in mode root every new package's `.pre-install` then `.post-install` runs in the
+chroot, in install order, after all payloads are unpacked (apk runs pre-install before each
+unpack; the roots built here start empty or from a consistent minirootfs, so the order of
+unpacking does not change what the scripts see), then each trigger whose watched directories
+received files (busybox's trigger makes the applet links).
+"""
+from __future__ import annotations
+
+import fnmatch
+import os
+import shutil
+import tarfile
+from pathlib import Path
+from typing import Sequence
+
+from bootstrap.adapters import Installed, Log, Runner
+from bootstrap.adapters.apk import db as apk_db
+from bootstrap.adapters.apk import seed as apk_seed
+from bootstrap.adapters.apk.index import parse_apkindex, read_index
+from bootstrap.adapters.apk.package import read_apk
+from bootstrap.adapters.apk.version import apk_version_scheme
+from bootstrap.errors import ChecksumError, RepositoryNotFound, VerificationError
+from bootstrap.trust import rsa
+from bootstrap.types import Package, Profile, Repository, VersionScheme
+
+_SCRIPT_DIR = "tmp"
+_INITDB_DIRS = (("tmp", 0o1777), ("dev", 0o755), ("etc/apk/keys", 0o755), ("lib/apk/db", 0o755),
+                ("var/cache/apk", 0o755), ("var/cache/misc", 0o755))
+
+
+class ApkAdapter:
+    """Alpine Linux: APKINDEX.tar.gz, .apk files, /lib/apk/db."""
+
+    family = "apk"
+
+    def __init__(self, profile: Profile | None = None) -> None:
+        self.profile = profile
+        self._keys: dict[str, dict[str, bytes] | None] = {}  # repository URL → trusted keys (None: --no-verify)
+        self._world: list[str] = []
+        self._used_keys: dict[str, bytes] = {}  # keys that verified something: the image needs them
+
+    def version_scheme(self, arch: str) -> VersionScheme:
+        return apk_version_scheme(arch)
+
+    def load(self, repo: Repository, arch: str, fetcher: object, log: Log) -> list[Package]:
+        url = f"{repo.url.rstrip('/')}/{arch}/APKINDEX.tar.gz"
+        data = fetcher.try_get_bytes(url)  # type: ignore[attr-defined]
+        if data is None:
+            raise RepositoryNotFound(f"no APKINDEX.tar.gz at {url}",
+                                     hint="check --mirror and the release/architecture")
+        keys = rsa.load_keys([k for k in repo.keyrings if "://" not in k]) if repo.verify else None
+        self._keys[repo.url.rstrip("/")] = keys
+        index = read_index(data, keys, f"APKINDEX of {repo.url}", log)
+        if keys and index.signer:
+            self._used_keys[index.signer] = keys[index.signer]
+        packages = parse_apkindex(index.text, repo.url, arch, repo.id)
+        log(f"{repo.id}: {index.description or repo.url}: {len(packages)} packages")
+        return packages
+
+    def base_packages(self, universe: Sequence[Package], variant: str) -> list[str]:
+        """The profile's packages.<variant> lists the base (alpine-base); nothing is implied."""
+        return []
+
+    def expand_requests(self, names: Sequence[str], universe: Sequence[Package]) -> list[str]:
+        self._world = [n for n in names if n]
+        return list(names)
+
+    def seed(self, profile: Profile, arch: str, fetcher: object, root: Path, log: Log,
+             variant: str | None = None) -> list[Installed]:
+        variant = variant or profile.default_variant
+        wanted = profile.options.get("minirootfs_variants", "default").split()
+        if variant not in wanted:
+            return []
+        return apk_seed.seed(profile, arch, fetcher, root, log)
+
+    def check_payload(self, pkg: Package, path: Path) -> None:
+        """The control stream's SHA-1 must be the index's C:, the package signature must
+        verify (or, signed by a key we do not hold, be vouched for by the verified index)."""
+        apk = read_apk(path.read_bytes(), pkg.filename)
+        expected = pkg.field("C")
+        if expected and apk.checksum != expected:
+            raise ChecksumError(f"{pkg.filename}: control checksum {apk.checksum} is not the index's {expected}",
+                                hint="the mirror's package and index disagree; remove the cached file and retry")
+        keys = self._keys.get(pkg.location.rsplit("/", 2)[0], {})
+        if keys is None:
+            return
+        try:
+            signer = rsa.verify(apk.control_stream, apk.signatures, keys, f"package {pkg.filename}")
+            self._used_keys[signer] = keys[signer]
+        except VerificationError as exc:
+            if "bad signature" in exc.message or not expected:
+                raise
+
+    def prepare_root(self, root: Path) -> None:
+        """What `apk add --initdb` makes in an empty root (apk-tools' apk_db_create), so an
+        index-only root without a baselayout still has a sticky, world-writable /tmp. Device
+        nodes are left out: Alpine's minirootfs carries none, container runtimes mount /dev."""
+        for sub, mode in _INITDB_DIRS:
+            path = root / sub
+            if not os.path.lexists(path):
+                path.mkdir(parents=True)
+                path.chmod(mode)  # not mkdir(mode=), which the umask would narrow
+
+    def unpack(self, pkg: Package, path: Path, root: Path) -> Installed:
+        from bootstrap.unpack import IdMap, Unpacker
+
+        apk = read_apk(path.read_bytes(), pkg.filename)
+        # Owners map through the target's own passwd/group as it is now (baselayout's arrive first).
+        manifest = Unpacker(root).extract(apk.data_stream, pkg.name, ids=IdMap.from_root(root))
+        control = {".PKGINFO": "\n".join(f"{k} = {v}" for k, v in apk.pkginfo).encode(),
+                   "checksum": apk.checksum.encode(), "size": str(path.stat().st_size).encode()}
+        control.update(apk.scripts)
+        return Installed(pkg, list(manifest), control)
+
+    def register(self, root: Path, installed: Sequence[Installed], arch: str) -> None:
+        new = [i for i in installed if apk_seed.SEEDED not in i.control]
+        stanzas, scripts, triggers = [], [], []
+        for item in new:
+            pkginfo = _pkginfo(item)
+            checksum = item.control["checksum"].decode()
+            size = int(item.control.get("size", b"0") or item.package.size)
+            stanza = apk_db.Stanza(apk_db.header_lines(checksum, pkginfo, size),
+                                   apk_db.file_sections(root, item.manifest))
+            stanzas.append(stanza)
+            stem = f"{item.package.name}-{item.package.version}.{checksum}"
+            mtime = int(dict(pkginfo).get("builddate", "0") or 0)
+            scripts += [(f"{stem}{name}", body, mtime) for name, body in item.control.items()
+                        if name.startswith(".") and name != ".PKGINFO"]
+            globs = " ".join(v for k, v in pkginfo if k == "triggers")
+            if globs:
+                triggers.append((checksum, globs))
+        apk_db.write_installed(root, stanzas)
+        apk_db.write_scripts(root, scripts)
+        apk_db.write_triggers(root, triggers)
+        self._write_config(root, installed, arch)
+
+    def _write_config(self, root: Path, installed: Sequence[Installed], arch: str) -> None:
+        etc = root / "etc" / "apk"
+        (etc / "keys").mkdir(parents=True, exist_ok=True)
+        (etc / "arch").write_text(arch + "\n")
+        world_path = etc / "world"
+        world = set(world_path.read_text().split()) if world_path.exists() else set()
+        world |= set(self._world) or _roots(installed)
+        world_path.write_text("".join(f"{name}\n" for name in sorted(world)))
+        if self.profile is not None and self.profile.repositories:
+            lines = [r.url.rstrip("/") for r in self.profile.repositories if r.family == "apk"]
+            (etc / "repositories").write_text("".join(f"{line}\n" for line in lines))
+        # Only keys that verified something, and only where missing: an Alpine minirootfs (or
+        # alpine-keys) already carries Alpine's, a private repository's key must be added.
+        for name, pem in self._used_keys.items():
+            if not (etc / "keys" / name).exists():
+                (etc / "keys" / name).write_bytes(pem)
+        lock = root / "lib" / "apk" / "db" / "lock"
+        if not lock.exists():
+            lock.touch(mode=0o600)
+
+    def configure(self, root: Path, installed: Sequence[Installed], runner: Runner) -> None:
+        new = [i for i in installed if apk_seed.SEEDED not in i.control]
+        for item in new:
+            for script in (".pre-install", ".post-install"):
+                body = item.control.get(script)
+                if body:
+                    _run_script(root, runner, f"{item.package.name}{script}", body, [item.package.version])
+        touched = {os.path.dirname("/" + e.path.strip("/")) for i in new for e in i.manifest}
+        for name, body, globs in _db_triggers(root):
+            matched = [d for d in sorted(touched) if any(fnmatch.fnmatch(d, g) for g in globs)]
+            if matched:
+                _run_script(root, runner, name, body, matched)
+
+    def cleanup(self, root: Path) -> None:
+        cache = root / "var" / "cache" / "apk"
+        if cache.is_dir():
+            for entry in cache.iterdir():
+                shutil.rmtree(entry) if entry.is_dir() and not entry.is_symlink() else entry.unlink()
+
+
+def _pkginfo(item: Installed) -> list[tuple[str, str]]:
+    text = item.control.get(".PKGINFO", b"").decode("utf-8", "replace")
+    return [tuple(line.split(" = ", 1)) for line in text.splitlines() if " = " in line]  # type: ignore[misc]
+
+
+def _roots(installed: Sequence[Installed]) -> set[str]:
+    """Without the user's request list: the packages nothing else installed depends on."""
+    needed = {rel.name for i in installed for dep in i.package.depends for rel in dep}
+    provided = {i.package.name: {i.package.name} | {p.name for p in i.package.provides} for i in installed}
+    return {name for name, names in provided.items() if not names & needed}
+
+
+def _run_script(root: Path, runner: Runner, name: str, body: bytes, args: list[str]) -> None:
+    """Run one script inside the root as apk does: the file executed with its arguments."""
+    path = root / _SCRIPT_DIR / f".apk-script.{name}"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(body)
+    path.chmod(0o755)
+    try:
+        runner.run([f"/{_SCRIPT_DIR}/{path.name}", *args])
+    finally:
+        path.unlink(missing_ok=True)
+
+
+def _db_triggers(root: Path) -> list[tuple[str, bytes, list[str]]]:
+    """(name, trigger script, watched globs) of every package in /lib/apk/db/triggers."""
+    db = root / "lib" / "apk" / "db"
+    lines = (db / "triggers").read_text().splitlines() if (db / "triggers").exists() else []
+    wanted = {line.split()[0]: line.split()[1:] for line in lines if line.strip()}
+    found = []
+    if wanted and (db / "scripts.tar").exists():
+        with tarfile.open(db / "scripts.tar", mode="r:") as tar:
+            for info in tar:
+                stem, _, kind = info.name.rpartition(".")
+                checksum = stem.rsplit(".", 1)[-1] if "." in stem else ""
+                if kind == "trigger" and checksum in wanted:
+                    handle = tar.extractfile(info)
+                    found.append((stem, handle.read() if handle else b"", wanted[checksum]))
+    return found

@@ -1,0 +1,164 @@
+"""APKINDEX parsing: the text index into `Package` records, and the signed tarball around it.
+
+The index is stanzas of one-letter fields separated by blank lines (apk-tools' database
+format, the same one /lib/apk/db/installed uses):
+
+    C: Q1 + base64 SHA-1 of the package's control stream   P: name      V: version
+    A: arch   S: .apk size   I: installed size   T: description   U: url   L: license
+    o: origin   m: maintainer   t: build time   c: source commit   k: provider_priority
+    D: dependencies (space separated)   p: provides   i: install_if   r: replaces
+
+A dependency token is `[!]name[op version]` with op among `<`, `<=`, `=`, `>=`, `>`, `~`
+(fuzzy) and `><` (a checksum pin, kept as `=` on the version text); `!` makes it a conflict.
+Names include `so:libc.musl-x86_64.so.1`, `cmd:sh`, `pc:zlib`. A provide is `name` or
+`name=version`; only versioned provides satisfy versioned dependencies (apk's rule).
+
+The package's location is `<repository url>/<arch>/<P>-<V>.apk`, `arch` being the index's own
+directory (noarch packages live in each arch's directory). Pure: no network, no disk.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Callable, Iterable, Iterator
+
+from bootstrap.adapters.apk.package import split_signed
+from bootstrap.errors import RepositoryIndexError, UnpackError, VerificationError
+from bootstrap.trust import rsa
+from bootstrap.types import Dependency, Package, Relation
+
+# Longest operators first so `<=` is not read as `<`.
+_DEP_RE = re.compile(r"^(?P<neg>!)?(?P<name>[^<>=~!\s]+)(?:(?P<op>><|>=|<=|=~|>~|<~|~|=|<|>)(?P<ver>\S+))?$")
+_OP_MAP = {"><": "=", "=~": "~", ">~": ">=", "<~": "<="}
+
+
+def parse_relation(token: str) -> tuple[Relation, bool]:
+    """One dependency token → (relation, is_conflict). A bare `@tag` pin is dropped from the
+    name (world files only; repositories are not tagged here)."""
+    match = _DEP_RE.match(token)
+    if match is None:
+        raise RepositoryIndexError(f"unreadable apk dependency {token!r}")
+    name = match["name"].split("@", 1)[0]
+    op = match["op"]
+    if op is None:
+        return Relation(name), bool(match["neg"])
+    return Relation(name, _OP_MAP.get(op, op), match["ver"]), bool(match["neg"])
+
+
+def parse_depends(text: str) -> tuple[tuple[Dependency, ...], tuple[Relation, ...]]:
+    """A `D:` field → (dependencies, conflicts)."""
+    depends: list[Dependency] = []
+    conflicts: list[Relation] = []
+    for token in text.split():
+        relation, negated = parse_relation(token)
+        if negated:
+            conflicts.append(relation)
+        else:
+            depends.append((relation,))
+    return tuple(depends), tuple(conflicts)
+
+
+def parse_relations(text: str) -> tuple[Relation, ...]:
+    """A `p:`, `i:` or `r:` field: relations, none negated."""
+    return tuple(parse_relation(token)[0] for token in text.split())
+
+
+def iter_stanzas(text: str) -> Iterator[list[tuple[str, str]]]:
+    """Stanzas of (letter, value) pairs, in file order; lines without `X:` are skipped."""
+    stanza: list[tuple[str, str]] = []
+    for line in text.splitlines():
+        if not line.strip():
+            if stanza:
+                yield stanza
+                stanza = []
+            continue
+        if len(line) >= 2 and line[1] == ":":
+            stanza.append((line[0], line[2:]))
+    if stanza:
+        yield stanza
+
+
+def package_from_stanza(fields: list[tuple[str, str]], repo_url: str, arch: str,
+                        repo_id: str = "") -> Package:
+    """One index stanza → Package (raw fields kept for /lib/apk/db/installed)."""
+    one = {}
+    for key, value in fields:
+        one.setdefault(key, value)
+    if "P" not in one or "V" not in one:
+        raise RepositoryIndexError(f"APKINDEX of {repo_url}: a stanza has no P:/V: field")
+    depends, conflicts = parse_depends(one.get("D", ""))
+    base = repo_url.rstrip("/")
+    return Package(
+        name=one["P"], version=one["V"], arch=one.get("A", arch),
+        depends=depends, conflicts=conflicts,
+        provides=parse_relations(one.get("p", "")),
+        install_if=parse_relations(one.get("i", "")),
+        replaces=parse_relations(one.get("r", "")),
+        provider_priority=_int(one.get("k", "0")),
+        size=_int(one.get("S", "0")), installed_size=_int(one.get("I", "0")),
+        location=f"{base}/{arch}/{one['P']}-{one['V']}.apk",
+        repo=repo_id, section=one.get("o", ""),
+        fields=tuple(fields))
+
+
+def _int(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        return 0
+
+
+def parse_apkindex(text: str, repo_url: str, arch: str, repo_id: str = "") -> list[Package]:
+    """Every package of an APKINDEX text."""
+    return [package_from_stanza(s, repo_url, arch, repo_id) for s in iter_stanzas(text)]
+
+
+@dataclass(frozen=True)
+class IndexFile:
+    """An APKINDEX.tar.gz read: its DESCRIPTION, APKINDEX text and the key that verified it
+    ("" when unchecked)."""
+
+    description: str
+    text: str
+    signer: str = ""
+
+
+def read_index(data: bytes, keys: dict[str, bytes] | None, what: str,
+               log: Callable[[str], None] | None = None) -> IndexFile:
+    """Split and (unless `keys` is None: --no-verify) verify an APKINDEX.tar.gz."""
+    try:
+        signed = split_signed(data, what)
+    except UnpackError as exc:
+        raise RepositoryIndexError(exc.message) from None
+    signer = ""
+    if keys is not None:
+        if not keys:
+            raise VerificationError(f"{what}: no trusted apk keys are configured",
+                                    hint="pass the repository's public key with --keyring FILE")
+        signer = rsa.verify(signed.control_stream, signed.signatures, keys, what, log=log)
+    if "APKINDEX" not in signed.control:
+        raise RepositoryIndexError(f"{what} holds no APKINDEX file")
+    description = signed.control.get("DESCRIPTION", b"").decode("utf-8", "replace").strip()
+    return IndexFile(description, signed.control["APKINDEX"].decode("utf-8", "replace"), signer)
+
+
+def read_index_tarball(data: bytes, keys: dict[str, bytes] | None, what: str,
+                       log: Callable[[str], None] | None = None) -> tuple[str, str]:
+    """(DESCRIPTION, APKINDEX text) of a verified APKINDEX.tar.gz (see read_index)."""
+    index = read_index(data, keys, what, log)
+    return index.description, index.text
+
+
+def format_relation(relation: Relation, negated: bool = False) -> str:
+    """A relation back in apk's token syntax (`so:libc.musl-x86_64.so.1`, `busybox>=1.2`)."""
+    text = ("!" if negated else "") + relation.name
+    return text if relation.op is None else f"{text}{relation.op}{relation.version}"
+
+
+def names_in(packages: Iterable[Package]) -> set[str]:
+    """Every name a set of packages answers to (their names and provides)."""
+    names = set()
+    for pkg in packages:
+        names.add(pkg.name)
+        names.update(p.name for p in pkg.provides)
+    return names

@@ -1,0 +1,131 @@
+"""Starting an Alpine root from the release's minirootfs tarball.
+
+Where it is: `<mirror>/<branch>/releases/<arch>/alpine-minirootfs-<version>-<arch>.tar.gz`
+(branch `v3.16` or `edge`); the profile gives that directory as its `releases_url` option.
+Which version: the profile's `point` option pins one (`alpine3.16.9`); otherwise the newest that
+the directory's `latest-releases.yaml` names for the `alpine-minirootfs` flavor.
+How it is checked: against the published `<file>.sha256` (or the yaml's sha256 when the mirror
+has no .sha256 file); a tarball with neither is refused unless verification is off. A `.asc`
+beside it is checked when the profile names an OpenPGP key (`minirootfs_gpgkey`), else noted.
+What it returns: one `Installed` per package the tarball's /lib/apk/db/installed lists (with an
+empty manifest: their files are already recorded there), so the resolver treats them as present.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable
+
+from bootstrap.adapters import Installed
+from bootstrap.adapters.apk.index import iter_stanzas, package_from_stanza
+from bootstrap.errors import ChecksumError, RepositoryNotFound, VerificationError
+from bootstrap.types import Checksum, Profile
+
+Log = Callable[[str], None]
+SEEDED = "seeded"  # key in Installed.control marking a package the minirootfs brought
+
+
+def parse_latest_releases(text: str) -> list[dict[str, str]]:
+    """The entries of a latest-releases.yaml (a YAML list of flat mappings; only that shape)."""
+    entries: list[dict[str, str]] = []
+    for raw in text.splitlines():
+        line = raw.rstrip()
+        stripped = line.strip()
+        if stripped in ("---", "") or stripped.startswith("#"):
+            continue
+        if stripped == "-" or stripped.startswith("- "):
+            entries.append({})
+            stripped = stripped[1:].strip()
+            if not stripped:
+                continue
+        if ":" in stripped and entries:
+            key, value = stripped.split(":", 1)
+            entries[-1][key.strip()] = value.strip().strip('"')
+    return entries
+
+
+def choose_minirootfs(entries: list[dict[str, str]], arch: str) -> dict[str, str] | None:
+    """The minirootfs entry of `arch` (the yaml lists one per flavor)."""
+    for entry in entries:
+        if entry.get("flavor") == "alpine-minirootfs" and entry.get("arch", arch) == arch:
+            return entry
+    return None
+
+
+def _sha256_of(fetcher: object, url: str, entry: dict[str, str]) -> str | None:
+    published = fetcher.try_get_bytes(url + ".sha256")  # type: ignore[attr-defined]
+    if published:
+        return published.decode("ascii", "replace").split()[0].lower()
+    return entry.get("sha256", "").lower() or None
+
+
+def fetch_minirootfs(profile: Profile, arch: str, fetcher: object, log: Log, verify: bool) -> Path:
+    """Find, download and check the release's minirootfs; returns the cached tarball."""
+    from bootstrap.fetch import FetchItem
+
+    base = profile.options.get("releases_url", "").rstrip("/")
+    if not base:
+        raise RepositoryNotFound(f"profile {profile.name} says nowhere where its minirootfs is",
+                                 hint="set releases_url in profiles/alpine.ini")
+    entry: dict[str, str] = {}
+    version = profile.options.get("point", "")
+    if not version:
+        text = fetcher.try_get_bytes(f"{base}/latest-releases.yaml")  # type: ignore[attr-defined]
+        if text is None:
+            raise RepositoryNotFound(f"no latest-releases.yaml at {base}",
+                                     hint="check --mirror, or name a point release (alpine3.16.9)")
+        entry = choose_minirootfs(parse_latest_releases(text.decode("utf-8", "replace")), arch) or {}
+        version = entry.get("version", "")
+        if not version:
+            raise RepositoryNotFound(f"{base}/latest-releases.yaml names no alpine-minirootfs for {arch}")
+    name = entry.get("file") or f"alpine-minirootfs-{version}-{arch}.tar.gz"
+    url = f"{base}/{name}"
+    digest = _sha256_of(fetcher, url, entry)
+    if digest is None and verify:
+        raise ChecksumError(f"{url} has no published .sha256 to check it against",
+                            hint="use a mirror that carries it, or --no-verify")
+    log(f"minirootfs {version} ({arch}): {url}")
+    checksums = (Checksum("sha256", digest),) if digest else ()
+    path = fetcher.get_file(FetchItem(url, checksums, 0, name))  # type: ignore[attr-defined]
+    _check_asc(profile, fetcher, url, path, log, verify)
+    return path
+
+
+def _check_asc(profile: Profile, fetcher: object, url: str, path: Path, log: Log, verify: bool) -> None:
+    signature = fetcher.try_get_bytes(url + ".asc")  # type: ignore[attr-defined]
+    if signature is None or not verify:
+        return
+    key = profile.options.get("minirootfs_gpgkey", "")
+    if not key:
+        log(f"{url}.asc not checked: the profile names no OpenPGP key (its .sha256 was checked)")
+        return
+    from bootstrap.trust.openpgp import verify_detached
+
+    keyring = Path(key) if key.startswith("/") else Path(__file__).resolve().parents[2] / "keys" / key
+    if not keyring.exists():
+        raise VerificationError(f"OpenPGP key {keyring} for {url}.asc is missing")
+    verify_detached(path.read_bytes(), signature, [keyring], log=log)
+
+
+def seeded_packages(root: Path, arch: str, repo_url: str = "") -> list[Installed]:
+    """Installed records for what root's /lib/apk/db/installed lists."""
+    db = root / "lib" / "apk" / "db" / "installed"
+    if not db.exists():
+        return []
+    found = []
+    for stanza in iter_stanzas(db.read_text(encoding="utf-8")):
+        header = [(k, v) for k, v in stanza if k not in "FMRaZ"]
+        pkg = package_from_stanza(header, repo_url, arch, "minirootfs")
+        found.append(Installed(pkg, [], {SEEDED: b"1"}))
+    return found
+
+
+def seed(profile: Profile, arch: str, fetcher: object, root: Path, log: Log) -> list[Installed]:
+    """Unpack the minirootfs into `root` (see the module docstring)."""
+    from bootstrap.unpack import Unpacker
+
+    verify = all(r.verify for r in profile.repositories) if profile.repositories else True
+    path = fetch_minirootfs(profile, arch, fetcher, log, verify)
+    Unpacker(root).extract(path, "alpine-minirootfs")
+    found = seeded_packages(root, arch, profile.repositories[0].url if profile.repositories else "")
+    log(f"minirootfs: {len(found)} packages already installed")
+    return found

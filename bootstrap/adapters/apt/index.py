@@ -1,0 +1,203 @@
+"""An apt repository's index: InRelease (or Release + Release.gpg) → verified Release →
+Packages indexes → Package records. The parsers are pure and live in deb_release and
+deb_packages (re-exported here); this module only decides what to fetch and what to trust.
+
+Contract of `load_apt_repository(repo, arch, fetcher, log, now=None)`:
+- `repo.url` is the archive root, `repo.suite` the distribution (`bookworm`), or a path ending
+  in "/" for a flat repository (`./`, `debian/`), whose Packages sits in that directory and
+  whose Filename fields are relative to `repo.url` (as apt reads them).
+- The Release is verified against `repo.keyrings` unless `repo.verify` is False (then a WARNING
+  is logged). Valid-Until is enforced against `now` unless the repository's repos.d options say
+  `check_valid_until = no` (archived releases).
+- For each component, binary-<arch>/Packages is fetched in the best compression the Release
+  lists (xz, zst, gz, bz2, plain), checked with its strongest digest (by-hash URL first when the
+  Release says Acquire-By-Hash), and parsed; binary-all/Packages too when the Release's Architectures lists `all`
+  (or is absent) and it does not say `No-Support-for-Architecture-all: Packages` (then arch:all
+  packages are already in the per-architecture index), as apt decides. The same package listed twice is returned once.
+Errors: RepositoryNotFound (no (In)Release), VerificationError (signature, expiry),
+RepositoryIndexError (missing component/architecture, corrupt index), ChecksumError/FetchError
+from the fetcher.
+"""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable
+
+from bootstrap import compression
+from bootstrap.adapters.apt.packages import (PRIORITY_RANK, compare_versions, debian_version_scheme,
+                                             parse_packages, parse_relations, split_stanzas)
+from bootstrap.adapters.apt.release import (BY_HASH_DIR, Release, ReleaseFile, parse_date,
+                                            parse_release)
+from bootstrap.errors import (ChecksumError, FetchError, RepositoryIndexError, RepositoryNotFound,
+                              VerificationError)
+from bootstrap.trust.openpgp import strip_clearsign, verify_detached, verify_inline
+from bootstrap.types import Checksum, Package, Repository
+
+__all__ = ["Release", "ReleaseFile", "parse_release", "parse_relations", "parse_packages",
+           "debian_version_scheme", "compare_versions", "split_stanzas", "parse_date",
+           "PRIORITY_RANK", "load_apt_repository", "suite_url"]
+
+Log = Callable[[str], None]
+
+
+def suite_url(repo: Repository) -> str:
+    """The directory holding the suite's (In)Release: `<url>/dists/<suite>/`, or for a flat
+    repository `<url>/<suite>` (`./` meaning the root itself)."""
+    base = repo.url if repo.url.endswith("/") else repo.url + "/"
+    if repo.suite.endswith("/"):
+        sub = repo.suite.lstrip("/")
+        while sub.startswith("./"):
+            sub = sub[2:]
+        return base + sub
+    return f"{base}dists/{repo.suite}/"
+
+
+def load_apt_repository(repo: Repository, arch: str, fetcher: object, log: Log, *,
+                        now: datetime | None = None) -> list[Package]:
+    """Every package `repo` offers for `arch` (and `all`); see the module docstring."""
+    dist = suite_url(repo)
+    release = _load_release(repo, dist, fetcher, log)
+    _check_valid_until(release, repo, dist, now, log)
+    names = {n for n in (release.suite, release.codename) if n}
+    if names and not repo.suite.endswith("/") and repo.suite not in names:
+        # apt's "Conflicting distribution": a mirror path pointing at another release.
+        log(f"WARNING: {dist} says it is {'/'.join(sorted(names))}, not {repo.suite}")
+    base = repo.url if repo.url.endswith("/") else repo.url + "/"
+    packages: list[Package] = []
+    seen: set[str] = set()
+    for path in _index_paths(release, repo, arch, dist):
+        data = _fetch_index(release, dist, path, fetcher)
+        for pkg in parse_packages(data, base_url=base, repo_id=repo.id):
+            if pkg.key not in seen:
+                seen.add(pkg.key)
+                packages.append(pkg)
+    return packages
+
+
+def _load_release(repo: Repository, dist: str, fetcher: object, log: Log) -> Release:
+    """InRelease if the mirror has it, else Release + Release.gpg (older archives, reprepro)."""
+    inrelease = fetcher.try_get_bytes(dist + "InRelease")  # type: ignore[attr-defined]
+    if inrelease is not None:
+        if repo.verify:
+            text = verify_inline(inrelease, _keyrings(repo), log=log, name=dist + "InRelease")
+        else:
+            log(f"WARNING: not verifying {dist}InRelease (--no-verify)")
+            text = strip_clearsign(inrelease)
+        return parse_release(text)
+    release = fetcher.try_get_bytes(dist + "Release")  # type: ignore[attr-defined]
+    if release is None:
+        raise RepositoryNotFound(f"no InRelease or Release file at {dist}",
+                                 hint="check the mirror URL and the suite name")
+    if not repo.verify:
+        log(f"WARNING: not verifying {dist}Release (--no-verify)")
+        return parse_release(release)
+    signature = fetcher.try_get_bytes(dist + "Release.gpg")  # type: ignore[attr-defined]
+    if signature is None:
+        raise VerificationError(f"{dist}Release is not signed (no InRelease, no Release.gpg)",
+                                hint="use --no-verify only for a repository you trust")
+    verify_detached(release, signature, _keyrings(repo), log=log, name=dist + "Release")
+    return parse_release(release)
+
+
+def _keyrings(repo: Repository) -> list[Path]:
+    return [Path(k) for k in repo.keyrings]
+
+
+def _check_valid_until(release: Release, repo: Repository, dist: str, now: datetime | None,
+                       log: Log) -> None:
+    """Refuse a Release past its Valid-Until: a mirror (or attacker) replaying an old index
+    would otherwise hide security updates."""
+    if release.valid_until is None:
+        return
+    if _option(repo, "check_valid_until", "yes").lower() in ("no", "0", "false"):
+        log(f"notice: {dist}: Valid-Until {release.valid_until:%Y-%m-%d} not checked (check_valid_until = no)")
+        return
+    now = now or datetime.now(timezone.utc)
+    if now.tzinfo is None:
+        now = now.replace(tzinfo=timezone.utc)
+    if now > release.valid_until:
+        raise VerificationError(
+            f"Release file expired on {release.valid_until:%Y-%m-%d %H:%M} UTC: {dist}",
+            hint="the mirror is out of date (or this machine's clock is wrong); use a current "
+                 "mirror, or set check_valid_until = no for an archived release")
+
+
+def _option(repo: Repository, name: str, default: str) -> str:
+    return repo.option(name, repo.option(name.replace("_", "-"), default))
+
+
+def _index_paths(release: Release, repo: Repository, arch: str, dist: str) -> list[str]:
+    """The Packages indexes to read, as paths under `dist` (without compression suffix)."""
+    if repo.suite.endswith("/"):
+        return ["Packages"]
+    if release.architectures and arch not in release.architectures:
+        raise RepositoryIndexError(f"{dist} has no packages for architecture {arch}",
+                                   hint=f"it carries: {' '.join(release.architectures)}")
+    if not repo.components:
+        raise RepositoryIndexError(f"no components given for {dist}",
+                                   hint=f"the Release lists: {' '.join(release.components)}")
+    paths = []
+    for comp in repo.components:
+        comp_dir = _component_dir(release, comp, arch)
+        if comp_dir is None:
+            raise RepositoryIndexError(
+                f"{dist}: component {comp!r} has no Packages index for {arch}",
+                hint=f"the Release lists components: {' '.join(release.components) or '(none)'}")
+        paths.append(f"{comp_dir}/binary-{arch}/Packages")
+        all_path = f"{comp_dir}/binary-all/Packages"
+        if _wants_arch_all(release) and release.index_candidates(all_path):
+            paths.append(all_path)
+    return paths
+
+
+def _wants_arch_all(release: Release) -> bool:
+    """apt's rule: binary-all is read only when the Release's Architectures lists `all` (or
+    has no such field) and does not say its arch:all packages are already in the
+    per-architecture indexes. Debian's security archive lists no `all` yet still ships a
+    stale binary-all index, whose digest no longer matches: reading it would fail the build."""
+    if release.arch_all_in_arch_indexes:
+        return False
+    return not release.architectures or "all" in release.architectures
+
+
+def _component_dir(release: Release, comp: str, arch: str) -> str | None:
+    """`comp` itself, or for `updates/main` (how security suites used to be named) `main`."""
+    candidates = [comp] + ([comp.split("/", 1)[1]] if "/" in comp else [])
+    for name in candidates:
+        if release.index_candidates(f"{name}/binary-{arch}/Packages"):
+            return name
+    return None
+
+
+def _fetch_index(release: Release, dist: str, path: str, fetcher: object) -> bytes:
+    """The best listed variant of `path`, checked and decompressed. A variant the mirror does
+    not have (CDs list uncompressed Packages they do not carry) falls through to the next; a
+    variant that arrives with the wrong digest is an error, never skipped."""
+    last: FetchError | None = None
+    for entry in release.index_candidates(path):
+        algo, digest = entry.strongest()
+        urls = [dist + entry.path]
+        if release.acquire_by_hash:
+            folder = entry.path.rsplit("/", 1)[0] + "/" if "/" in entry.path else ""
+            urls.insert(0, f"{dist}{folder}by-hash/{BY_HASH_DIR[algo]}/{digest}")
+        for url in urls:
+            try:
+                raw = fetcher.get_bytes(url, (Checksum(algo, digest),), entry.size)  # type: ignore[attr-defined]
+            except ChecksumError:
+                raise
+            except FetchError as exc:
+                last = exc
+                continue
+            return _decompress(raw, entry.path, dist)
+    if last is not None:
+        raise last
+    raise RepositoryIndexError(f"{dist}: the Release lists no {path}", hint="the mirror may be broken")
+
+
+def _decompress(raw: bytes, path: str, dist: str) -> bytes:
+    try:
+        return compression.decompress(raw, path)
+    except ValueError as exc:
+        raise RepositoryIndexError(f"{dist}{path}: cannot decompress ({exc})",
+                                   hint="the mirror serves a corrupt index") from None

@@ -1,0 +1,108 @@
+"""Reading a .deb: an ar container of debian-binary, control.tar* and data.tar*.
+
+The control members are read into memory (dpkg's database needs them); data.tar is either
+streamed from inside the ar into the root (a nested libarchive reader fed by the outer one,
+never loaded whole) or, by `load_deb`, decompressed in memory ahead of time on a thread. Either
+way the entries are written by the shared Unpacker, which keeps them inside the root. Members
+other than those three (signatures such as _gpgbuilder) are ignored, as dpkg does.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, TypeVar
+
+from libarchive.exception import ArchiveError
+from libarchive.read import ArchiveRead
+
+from bootstrap import compression
+from bootstrap.errors import UnpackError
+from bootstrap.types import FileEntry
+from bootstrap.unpack import IdMap, Unpacker, data_blocks, nested, open_archive, read_members
+
+T = TypeVar("T")
+_CORRUPT = "the download may be corrupt; delete it from the cache and retry"
+
+
+@dataclass(frozen=True)
+class LoadedDeb:
+    """A .deb read into memory: its control members and its data.tar, decompressed."""
+
+    name: str
+    control: dict[str, bytes]
+    data_member: str
+    data_tar: bytes
+
+
+def extract_deb(unpacker: Unpacker, path: Path, package: str) -> tuple[dict[str, bytes], list[FileEntry]]:
+    """Extract a .deb into the unpacker's root: returns (control members by name, data manifest).
+
+    Owners map through the root's own /etc/passwd and /etc/group when they exist (as dpkg
+    does), falling back to the numeric ids in the tar headers.
+    """
+    def extract(outer: ArchiveRead, name: str) -> list[FileEntry]:
+        with nested(outer, package, name) as inner:
+            return unpacker.extract_archive(inner, package, ids=IdMap.from_root(unpacker.root),
+                                            label=f"{Path(path).name}:{name}")
+
+    return _read_deb(Path(path), package, extract)
+
+
+def extract_loaded_deb(unpacker: Unpacker, loaded: LoadedDeb,
+                       package: str) -> tuple[dict[str, bytes], list[FileEntry]]:
+    """extract_deb for a .deb already read by `load_deb`: same result, same checks."""
+    label = f"{loaded.name}:{loaded.data_member}"
+    with open_archive(loaded.data_tar, package, fmt="tar") as inner:
+        manifest = unpacker.extract_archive(inner, package, ids=IdMap.from_root(unpacker.root),
+                                            label=label)
+    return loaded.control, manifest
+
+
+def load_deb(path: Path, package: str) -> LoadedDeb:
+    """Read a .deb and decompress its data.tar in memory, touching no root.
+
+    Why: decompression is most of the CPU an unpack costs, and Python's lzma, zlib, bz2 and
+    zstandard release the GIL, so the packages after the one being written can be loaded in
+    threads on the other cores. Raises UnpackError like extract_deb.
+    """
+    def read(outer: ArchiveRead, name: str) -> tuple[str, bytes]:
+        return name, b"".join(block for _, block in data_blocks(outer._pointer))
+
+    control, (member, raw) = _read_deb(Path(path), package, read)
+    return LoadedDeb(Path(path).name, control, member, _decompress(raw, member, package))
+
+
+def _read_deb(path: Path, package: str,
+              on_data: Callable[[ArchiveRead, str], T]) -> tuple[dict[str, bytes], T]:
+    """Walk a .deb's ar members: control.tar* read into memory, `on_data(outer, name)` for
+    data.tar* (streamed extraction, or a copy into memory)."""
+    control: dict[str, bytes] | None = None
+    data: tuple[T] | None = None
+    with open_archive(path, package, fmt="ar") as outer:
+        try:
+            for member in outer:
+                name = member.pathname.rstrip("/")
+                if name.startswith("control.tar"):
+                    with nested(outer, package, name) as inner:
+                        control = read_members(inner)
+                elif name.startswith("data.tar"):
+                    data = (on_data(outer, name),)
+        except ArchiveError as err:
+            raise UnpackError(f"package {package}: cannot read {path.name}: {err.msg}",
+                              hint=_CORRUPT) from None
+    if control is None or data is None:
+        missing = "control.tar" if control is None else "data.tar"
+        raise UnpackError(f"package {package}: {path.name} has no {missing} member",
+                          hint="the file is not a Debian package or is truncated")
+    return control, data[0]
+
+
+def _decompress(raw: bytes, member: str, package: str) -> bytes:
+    """data.tar.{xz,gz,bz2,zst,lzma} or plain data.tar, decompressed."""
+    if member != "data.tar" and not compression.is_compressed(member):
+        raise UnpackError(f"package {package}: unknown compression of {member}")
+    try:
+        return compression.decompress(raw, member)
+    except ValueError as err:
+        raise UnpackError(f"package {package}: cannot read its {member}: {err}",
+                          hint=_CORRUPT) from None

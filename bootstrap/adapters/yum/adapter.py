@@ -1,0 +1,198 @@
+"""The yum family (CentOS 2.1–8, Fedora Core 1 onwards, Rocky, Alma): repodata/, .rpm, rpm's DB.
+
+Formats live in rpm_repomd (repomd.xml, compressions, comps), rpm_primary (primary.xml,
+primary.sqlite, filelists), rpm_richdep, rpm_version (rpmvercmp, arch ranking), rpm_header
+(.rpm headers), rpm_caps (file capabilities), rpm_db (database and scriptlets) and
+trust.rpmsig (package signatures); this module decides what a yum user expects of each phase.
+
+- load: repodata/repomd.xml from the first of baseurl, its failovers and the mirrorlist that
+  answers; repomd.xml.asc verified against the repository's keys when it exists (required when
+  repo_gpgcheck=1); primary (xml in any compression, else primary_db) fetched and checked
+  against repomd's checksum, then parsed.
+- Optional methods the pipeline calls when present:
+  `expand_requests(names, universe) -> names` turns `@group` / `@^environment` into the comps
+  group's mandatory + default packages (comps fetched only then);
+  `complete_universe(universe, names, log) -> universe` reads filelists, only when a file
+  dependency reachable from `names` is not met by any package's primary file list or provides
+  (createrepo keeps only /etc, *bin/ and /usr/lib/sendmail in primary), and returns the universe
+  with the owners' `files` completed for those paths. Call it after loading every repository
+  and before resolving.
+- check_payload: header name/EVR/arch must be the index's; digests always; signatures when the
+  repository says gpgcheck=1 (the default) and --no-verify was not given.
+- unpack: the cpio payload through the Unpacker, then owners and modes from the header
+  (FILEUSERNAME/FILEGROUPNAME through the root's own /etc/passwd and /etc/group), file
+  capabilities as security.capability; %ghost files are never created (rpm does not either).
+- register writes nothing (a host rpm cannot write the database an old target reads); configure
+  has the target's own rpm install every package again into its database, running the
+  scriptlets (rpm_db). Without rpm in the set, scriptlets run through their interpreters and
+  no database is written; the log says so.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import replace
+from pathlib import Path
+from typing import Sequence
+
+from bootstrap.adapters import Installed, Log, Runner
+from bootstrap.adapters.yum import rpmdb
+from bootstrap.adapters.yum.caps import XATTR, capability_xattr
+from bootstrap.adapters.yum.payload import extract_rpm
+from bootstrap.adapters.yum.header import RpmFile, RpmFileInfo, read_rpm
+from bootstrap.adapters.yum.repomd import (EMPTY_COMPS, Comps, decompress, expand_groups,
+                                           parse_comps)
+from bootstrap.adapters.yum.version import rpm_version_scheme
+from bootstrap.adapters.yum.repo import RepoState, complete_files, fetch_repomd, load_packages
+from bootstrap.errors import ChecksumError
+from bootstrap.types import FileEntry, Package, Profile, Repository, VersionScheme
+
+# Names rpm itself resolves without /etc/passwd (the first packages land before `setup`).
+_BUILTIN_IDS = {"root": 0}
+
+
+class YumAdapter:
+    """RPM distributions through yum-style repositories."""
+
+    family = "yum"
+
+    def __init__(self, profile: Profile | None = None) -> None:
+        self.profile = profile
+        self._repos: dict[str, RepoState] = {}
+        self._fetcher: object = None
+        self._notices: set[str] = set()
+        self._log: Log = lambda line: None
+
+    # -- index ------------------------------------------------------------------------------
+
+    def version_scheme(self, arch: str) -> VersionScheme:
+        multilib = bool(self.profile and self.profile.options.get("multilib", "0") == "1")
+        return rpm_version_scheme(arch, multilib)
+
+    def load(self, repo: Repository, arch: str, fetcher: object, log: Log) -> list[Package]:
+        self._fetcher, self._log = fetcher, log
+        state = fetch_repomd(repo, fetcher, log)
+        self._repos[repo.id] = state
+        packages = load_packages(state, fetcher)
+        log(f"{repo.id}: {state.url}: {len(packages)} packages (repomd revision {state.repomd.revision or '?'})")
+        return packages
+
+    def base_packages(self, universe: Sequence[Package], variant: str) -> list[str]:
+        """yum has no rule like Priority: required; the profile's packages.<variant> say it all."""
+        return []
+
+    def expand_requests(self, names: Sequence[str], universe: Sequence[Package]) -> list[str]:
+        if not any(n.startswith("@") for n in names):
+            return list(names)
+        return expand_groups(names, self._comps())
+
+    def _comps(self) -> Comps:
+        comps = EMPTY_COMPS
+        for state in self._repos.values():
+            entry = state.repomd.best("group_gz", "group", "group_xz", "group_zst")
+            if entry is None:
+                continue
+            data = self._fetcher.get_bytes(entry.url(state.url),  # type: ignore[attr-defined]
+                                           (entry.checksum,) if entry.checksum else (), entry.size)
+            comps = comps.merged(parse_comps(decompress(data, entry.href)))
+        return comps
+
+    def complete_universe(self, universe: Sequence[Package], names: Sequence[str], log: Log) -> list[Package]:
+        return complete_files(universe, names, self._repos, self._fetcher, log)
+
+    # -- payloads ---------------------------------------------------------------------------
+
+    def check_payload(self, pkg: Package, path: Path) -> None:
+        from bootstrap.adapters.yum.signature import check_rpm
+
+        state = self._repos.get(pkg.repo)
+        verify = state.gpgcheck if state is not None else True
+        keys = state.keyrings if state is not None else ()
+        rpm = check_rpm(path, keys, verify=verify, log=self._notice)
+        if (rpm.name, rpm.evr, rpm.arch) != (pkg.name, pkg.version, pkg.arch) and not _epoch_only(rpm, pkg):
+            raise ChecksumError(f"{pkg.filename} holds {rpm.nevra}, but the index says {pkg.name}-{pkg.version}.{pkg.arch}",
+                                hint="the mirror's packages and metadata disagree; try another mirror")
+
+    def _notice(self, line: str) -> None:
+        """Expired-key notices once per key, not once per package."""
+        key = line.split(" expired ")[0]
+        if key not in self._notices:
+            self._notices.add(key)
+            self._log(line)
+
+    def prepare_root(self, root: Path) -> None:
+        # Not var/lib/rpm: Fedora 36+'s rpm package makes it a symlink into /usr/lib/sysimage.
+        for sub in ("var/tmp", "tmp"):
+            (root / sub).mkdir(parents=True, exist_ok=True)
+        os.chmod(root / "tmp", 0o1777)
+
+    def unpack(self, pkg: Package, path: Path, root: Path) -> Installed:
+        from bootstrap.unpack import IdMap, Unpacker
+
+        with open(path, "rb") as fh:
+            rpm = read_rpm(fh)
+        ids = IdMap.from_root(root)
+        manifest = extract_rpm(Unpacker(root), path, pkg.name, ids=ids)
+        files = {f.path.lstrip("/"): f for f in rpm.files()}
+        users = {**_BUILTIN_IDS, **ids.users}
+        groups = {**_BUILTIN_IDS, **ids.groups}
+        fixed = [_apply_header(root, entry, files.get(entry.path), users, groups) for entry in manifest]
+        control = {"rpm": str(path).encode(), "nevra": rpm.nevra.encode()}
+        return Installed(pkg, [e for e in fixed if e is not None], control)
+
+    # -- database and scripts ---------------------------------------------------------------
+
+    def register(self, root: Path, installed: Sequence[Installed], arch: str) -> None:
+        """Nothing is written here: the database is the target rpm's job in configure."""
+        if rpmdb.target_rpm(root) is None:
+            self._log("rpm is not in the package set: no RPM database is written")
+
+    def configure(self, root: Path, installed: Sequence[Installed], runner: Runner) -> None:
+        rpm = rpmdb.target_rpm(root)
+        if rpm is None:
+            rpmdb.run_scriptlets(root, installed, runner, self._log)
+        else:
+            rpmdb.install_with_target_rpm(root, installed, runner, rpm, self._log)
+
+    def cleanup(self, root: Path) -> None:
+        for sub in ("var/cache/yum", "var/cache/dnf", rpmdb.STAGE):
+            path = root / sub
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path)
+                if sub != rpmdb.STAGE:
+                    path.mkdir()
+        rpmdb.clean_db_leftovers(root)
+        for log in ("var/log/yum.log", "var/log/dnf.log", "var/log/dnf.rpm.log"):
+            if (root / log).is_file():
+                (root / log).unlink()
+
+
+def _epoch_only(rpm: RpmFile, pkg: Package) -> bool:
+    """Old createrepo wrote epoch 0 where the header has none (and the reverse): same package."""
+    return (rpm.name, rpm.arch) == (pkg.name, pkg.arch) and rpm.evr.split(":")[-1] == pkg.version.split(":")[-1]
+
+
+def _apply_header(root: Path, entry: FileEntry, info: RpmFileInfo | None,
+                  users: dict[str, int], groups: dict[str, int]) -> FileEntry | None:
+    """Owners, mode and capabilities of one unpacked entry as the header declares them."""
+    if info is None:
+        return entry  # a directory rpm implies (not in the header): keep what the cpio said
+    path = root / entry.path
+    if info.is_ghost:
+        if os.path.lexists(path) and not path.is_dir():
+            path.unlink()  # rpm never creates %ghost files
+        return None
+    uid = users.get(info.user, entry.uid)
+    gid = groups.get(info.group, entry.gid)
+    mode = info.mode & 0o7777 if entry.type != "symlink" else entry.mode
+    xattrs = entry.xattrs
+    caps = capability_xattr(info.caps) if info.caps else b""
+    if caps:
+        xattrs = tuple(x for x in xattrs if x[0] != XATTR) + ((XATTR, caps),)
+    if os.geteuid() == 0:
+        os.lchown(path, uid, gid)
+        if entry.type != "symlink":
+            os.chmod(path, mode)  # after chown: chown clears setuid bits
+        if caps:
+            os.setxattr(path, XATTR, caps, follow_symlinks=False)
+    return replace(entry, uid=uid, gid=gid, mode=mode, xattrs=xattrs, uname=info.user, gname=info.group)

@@ -1,0 +1,238 @@
+"""primary.xml / primary.sqlite and filelists.xml into Package records. Pure (streams in).
+
+Each `<package type="rpm">` becomes a Package: version `[epoch:]ver-rel`; depends from
+`<rpm:requires>` (flags EQ/LT/LE/GT/GE → `=`, `<`, `<=`, `>=`, `>`; entries with pre="1"
+repeated in pre_depends); provides, conflicts, obsoletes; recommends from the weak
+`<rpm:recommends>`; `files` = the paths primary lists (createrepo keeps only /etc, *bin/ and
+/usr/lib/sendmail there: the rest is in filelists, read only on demand, see
+`parse_filelists`); location = base (the `xml:base` of the entry, else the repository URL) +
+href; checksums = the pkgid digest. `fields` keeps summary, sourcerpm, license, vendor, buildtime
+and the header range for the package database and for `rootfs-bootstrap resolve` output.
+
+`rpmlib(...)` requirements are skipped: they name features of rpm itself (rpmlib(PayloadIsXz)),
+which rpm provides internally and no package lists. Rich dependencies go through rpm_richdep.
+Source packages (arch src/nosrc) are left out.
+"""
+from __future__ import annotations
+
+import sqlite3
+import xml.etree.ElementTree as ET
+from typing import IO, Collection, Iterator, Mapping
+
+from bootstrap.adapters.yum.repomd import checksum_algo, join_url, XML_BASE
+from bootstrap.adapters.yum.richdep import RichDepError, conflict_atoms, requirement
+from bootstrap.adapters.yum.version import format_evr
+from bootstrap.errors import RepositoryIndexError
+from bootstrap.types import Checksum, Dependency, Package, Relation
+
+COMMON = "{http://linux.duke.edu/metadata/common}"
+RPM = "{http://linux.duke.edu/metadata/rpm}"
+FILELISTS = "{http://linux.duke.edu/metadata/filelists}"
+FLAGS = {"EQ": "=", "LT": "<", "LE": "<=", "GT": ">", "GE": ">="}
+_SOURCE_ARCHES = {"src", "nosrc"}
+
+
+def relation(name: str, flags: str | None, epoch: str | None, ver: str | None, rel: str | None) -> Relation:
+    """One rpm dependency entry as a Relation (flags as primary spells them, or rpm's bits)."""
+    op = FLAGS.get(flags or "") or _flag_bits(flags)
+    if op is None or not ver:
+        return Relation(name)
+    return Relation(name, op, format_evr(epoch, ver, rel))
+
+
+def _flag_bits(flags: str | None) -> str | None:
+    """sqlite databases store rpm's sense bits (LESS=2, GREATER=4, EQUAL=8) as text in some
+    versions of yum; primary.xml spells them out. Both are accepted."""
+    if not flags or not flags.isdigit():
+        return None
+    bits = int(flags) & 0xE
+    return {2: "<", 4: ">", 8: "=", 10: "<=", 12: ">="}.get(bits)
+
+
+def _requires(entries: list[tuple[Relation | str, bool]]) -> tuple[list[Dependency], list[Dependency]]:
+    """(depends, pre_depends) from (relation or rich text, pre) pairs, rpmlib() skipped."""
+    deps: list[Dependency] = []
+    pre: list[Dependency] = []
+    for item, is_pre in entries:
+        if isinstance(item, str):
+            try:
+                clauses = requirement(item)
+            except RichDepError:
+                clauses = []  # unparseable: rpm would refuse the package long before us
+        elif item.name.startswith("rpmlib("):
+            continue  # rpm provides its own features; no package does
+        else:
+            clauses = [(item,)]
+        for clause in clauses:
+            if clause not in deps:
+                deps.append(clause)
+            if is_pre and clause not in pre:
+                pre.append(clause)
+    return deps, pre
+
+
+def _negative(entries: list[Relation | str]) -> tuple[Relation, ...]:
+    out: list[Relation] = []
+    for item in entries:
+        if isinstance(item, str):
+            try:
+                out += conflict_atoms(item)
+            except RichDepError:
+                continue
+        else:
+            out.append(item)
+    return tuple(out)
+
+
+def _entries(fmt: ET.Element | None, tag: str) -> list[tuple[Relation | str, bool]]:
+    if fmt is None:
+        return []
+    found: list[tuple[Relation | str, bool]] = []
+    for entry in fmt.iterfind(f"{RPM}{tag}/{RPM}entry"):
+        name = entry.get("name", "")
+        if name.startswith("("):
+            found.append((name, entry.get("pre") in ("1", "true")))
+            continue
+        found.append((relation(name, entry.get("flags"), entry.get("epoch"), entry.get("ver"),
+                               entry.get("rel")), entry.get("pre") in ("1", "true")))
+    return found
+
+
+def _package(el: ET.Element, repo_url: str, repo_id: str) -> Package | None:
+    arch = el.findtext(f"{COMMON}arch") or ""
+    if el.get("type", "rpm") != "rpm" or arch in _SOURCE_ARCHES:
+        return None
+    name = el.findtext(f"{COMMON}name") or ""
+    v = el.find(f"{COMMON}version")
+    version = format_evr(v.get("epoch"), v.get("ver", ""), v.get("rel")) if v is not None else ""
+    ck = el.find(f"{COMMON}checksum")
+    checksums = (Checksum(checksum_algo(ck.get("type", "sha256")), (ck.text or "").strip().lower()),) \
+        if ck is not None and ck.text else ()
+    loc = el.find(f"{COMMON}location")
+    href = loc.get("href", "") if loc is not None else ""
+    base = (loc.get(XML_BASE) if loc is not None else None) or repo_url
+    size = el.find(f"{COMMON}size")
+    fmt = el.find(f"{COMMON}format")
+    deps, pre = _requires(_entries(fmt, "requires"))
+    recommends, _ = _requires(_entries(fmt, "recommends"))
+    files = tuple((f.text or "") for f in fmt.iterfind(f"{COMMON}file")) if fmt is not None else ()
+    hdr = fmt.find(f"{RPM}header-range") if fmt is not None else None
+    time = el.find(f"{COMMON}time")
+    fields = [("summary", el.findtext(f"{COMMON}summary") or ""),
+              ("sourcerpm", fmt.findtext(f"{RPM}sourcerpm") or "" if fmt is not None else ""),
+              ("license", fmt.findtext(f"{RPM}license") or "" if fmt is not None else ""),
+              ("vendor", fmt.findtext(f"{RPM}vendor") or "" if fmt is not None else ""),
+              ("buildtime", time.get("build", "") if time is not None else ""),
+              ("header-end", hdr.get("end", "") if hdr is not None else "")]
+    return Package(
+        name=name, version=version, arch=arch, depends=tuple(deps), pre_depends=tuple(pre),
+        recommends=tuple(recommends),
+        provides=tuple(r for r, _ in _entries(fmt, "provides") if isinstance(r, Relation)),
+        conflicts=_negative([r for r, _ in _entries(fmt, "conflicts")]),
+        obsoletes=_negative([r for r, _ in _entries(fmt, "obsoletes")]),
+        files=files, size=_int(size.get("package") if size is not None else None),
+        installed_size=_int(size.get("installed") if size is not None else None),
+        location=join_url(base, href), checksums=checksums, repo=repo_id,
+        fields=tuple((k, v) for k, v in fields if v))
+
+
+def _int(text: str | None) -> int:
+    return int(text) if text and text.isdigit() else 0
+
+
+def parse_primary(stream: IO[bytes], repo_url: str, repo_id: str = "") -> list[Package]:
+    """Every binary package of a primary.xml stream (decompressed)."""
+    packages: list[Package] = []
+    try:
+        for event, el in ET.iterparse(stream, events=("end",)):
+            if el.tag == f"{COMMON}package":
+                pkg = _package(el, repo_url, repo_id)
+                if pkg is not None:
+                    packages.append(pkg)
+                el.clear()
+    except (ET.ParseError, EOFError, OSError) as exc:
+        raise RepositoryIndexError(f"primary metadata of {repo_url} is corrupt: {exc}") from None
+    return packages
+
+
+def parse_filelists(stream: IO[bytes], wanted: Collection[str]) -> dict[str, tuple[str, ...]]:
+    """pkgid → the paths among `wanted` that the package holds (filelists.xml, decompressed).
+    Only wanted paths are kept: the whole file list of a distribution is hundreds of MB."""
+    found: dict[str, list[str]] = {}
+    wanted = frozenset(wanted)
+    try:
+        for event, el in ET.iterparse(stream, events=("end",)):
+            if el.tag == f"{FILELISTS}package":
+                paths = [f.text for f in el.iterfind(f"{FILELISTS}file") if f.text in wanted]
+                if paths:
+                    found.setdefault(el.get("pkgid", ""), []).extend(p for p in paths if p)
+                el.clear()
+    except (ET.ParseError, EOFError, OSError) as exc:
+        raise RepositoryIndexError(f"filelists metadata is corrupt: {exc}") from None
+    return {k: tuple(v) for k, v in found.items()}
+
+
+def iter_file_deps(packages: Collection[Package]) -> Iterator[str]:
+    """Every file path some package requires."""
+    for pkg in packages:
+        for dep in pkg.depends:
+            for rel in dep:
+                if rel.is_file:
+                    yield rel.name
+
+
+def unmet_file_deps(packages: Collection[Package]) -> set[str]:
+    """File dependencies that no package's listed files (or path-named provides, as EL9's bash
+    `Provides: /bin/sh`) meet: the candidates for reading filelists."""
+    have = {path for pkg in packages for path in pkg.files}
+    have |= {rel.name for pkg in packages for rel in pkg.provides if rel.is_file}
+    return {path for path in iter_file_deps(packages) if path not in have}
+
+
+def parse_primary_db(db: bytes, repo_url: str, repo_id: str = "") -> list[Package]:
+    """Every binary package of a primary.sqlite database (decompressed bytes), read in memory."""
+    con = sqlite3.connect(":memory:")
+    try:
+        con.deserialize(db)
+        return _db_packages(con, repo_url, repo_id)
+    except sqlite3.DatabaseError as exc:
+        raise RepositoryIndexError(f"primary database of {repo_url} is unreadable: {exc}") from None
+    finally:
+        con.close()
+
+
+def _db_relations(con: sqlite3.Connection, table: str) -> Mapping[int, list[tuple[Relation | str, bool]]]:
+    cols = {row[1] for row in con.execute(f"PRAGMA table_info({table})")}
+    pre = "pre" if "pre" in cols else "'FALSE'"
+    out: dict[int, list[tuple[Relation | str, bool]]] = {}
+    for key, name, flags, epoch, ver, rel, is_pre in con.execute(
+            f"SELECT pkgKey, name, flags, epoch, version, release, {pre} FROM {table}"):
+        item: Relation | str = name if name.startswith("(") else relation(name, flags, epoch, ver, rel)
+        out.setdefault(key, []).append((item, str(is_pre).upper() in ("TRUE", "1")))
+    return out
+
+
+def _db_packages(con: sqlite3.Connection, repo_url: str, repo_id: str) -> list[Package]:
+    tables = {name: _db_relations(con, name) for name in ("requires", "provides", "conflicts", "obsoletes")}
+    files: dict[int, list[str]] = {}
+    for key, name in con.execute("SELECT pkgKey, name FROM files"):
+        files.setdefault(key, []).append(name)
+    packages = []
+    for row in con.execute("SELECT pkgKey, pkgId, name, arch, epoch, version, release, checksum_type, "
+                           "location_href, location_base, size_package, size_installed, summary, "
+                           "rpm_sourcerpm FROM packages"):
+        key, pkgid, name, arch, epoch, ver, rel, ck_type, href, base, size, inst, summary, srpm = row
+        if arch in _SOURCE_ARCHES:
+            continue
+        deps, pre = _requires(tables["requires"].get(key, []))
+        packages.append(Package(
+            name=name, version=format_evr(epoch, ver, rel), arch=arch, depends=tuple(deps),
+            pre_depends=tuple(pre),
+            provides=tuple(r for r, _ in tables["provides"].get(key, []) if isinstance(r, Relation)),
+            conflicts=_negative([r for r, _ in tables["conflicts"].get(key, [])]),
+            obsoletes=_negative([r for r, _ in tables["obsoletes"].get(key, [])]),
+            files=tuple(files.get(key, ())), size=size or 0, installed_size=inst or 0,
+            location=join_url(base or repo_url, href), repo=repo_id,
+            checksums=(Checksum(checksum_algo(ck_type), pkgid.lower()),) if pkgid else (),
+            fields=tuple((k, v) for k, v in (("summary", summary or ""), ("sourcerpm", srpm or "")) if v)))
+    return packages

@@ -1,0 +1,194 @@
+"""Fetching one yum repository's metadata: repomd.xml (failover, mirrorlist, .asc), primary,
+and filelists on demand. Network only through the fetcher; parsing in rpm_repomd/rpm_primary.
+
+Failover: the repository's baseurl, then its other baseurls (`alternates`), then the URLs its
+mirrorlist= lists (plain list or metalink), in that order; the first that serves
+repodata/repomd.xml is used for everything after. A mirror that is unreachable or lacks the
+file is skipped with a log line; none answering raises RepositoryNotFound listing them.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Collection, Sequence
+
+from bootstrap.adapters import Log
+from bootstrap.adapters.yum.primary import parse_filelists, parse_primary, parse_primary_db
+from bootstrap.adapters.yum.repomd import (RepoFile, RepoMd, decompress, decompress_stream, join_url,
+                                           parse_repomd)
+from bootstrap.errors import FetchError, RepositoryNotFound, VerificationError
+from bootstrap.types import Package, Repository
+
+_METALINK_URL = re.compile(rb"<url[^>]*>\s*([^<\s]+)\s*</url>")
+
+
+@dataclass(frozen=True)
+class RepoState:
+    """A loaded repository: where it answered, its repomd, and how its packages are checked."""
+
+    repo: Repository
+    url: str
+    repomd: RepoMd
+    keyrings: tuple[str, ...]
+    gpgcheck: bool
+
+
+def _mirrorlist(repo: Repository, fetcher: object, log: Log) -> list[str]:
+    if not repo.mirrorlist:
+        return []
+    try:
+        data = fetcher.try_get_bytes(repo.mirrorlist)  # type: ignore[attr-defined]
+    except FetchError as exc:
+        log(f"{repo.id}: mirrorlist {repo.mirrorlist} unreachable: {exc.message}")
+        return []
+    if not data:
+        return []
+    if data.lstrip().startswith(b"<"):  # metalink: URLs of repomd.xml itself
+        urls = [u.decode() for u in _METALINK_URL.findall(data)]
+        return [u.removesuffix("repodata/repomd.xml") for u in urls if u.startswith(("http", "file"))]
+    lines = [line.strip() for line in data.decode("utf-8", "replace").splitlines()]
+    return [line for line in lines if line and not line.startswith("#")]
+
+
+def _keyrings(repo: Repository, fetcher: object) -> tuple[str, ...]:
+    """Local key files as they are; gpgkey= URLs fetched (into the fetcher's cache)."""
+    from bootstrap.fetch import FetchItem
+
+    keys = []
+    for key in repo.keyrings:
+        if "://" in key:
+            keys.append(str(fetcher.get_file(FetchItem(key, name=f"key of {repo.id}"))))  # type: ignore[attr-defined]
+        else:
+            keys.append(key)
+    return tuple(keys)
+
+
+def fetch_repomd(repo: Repository, fetcher: object, log: Log) -> RepoState:
+    """repomd.xml from the first mirror that answers, its signature checked (module docstring)."""
+    tried: list[str] = []
+    candidates = [repo.url, *repo.alternates]
+    mirrorlist_read = False
+    data: bytes | None = None
+    base = ""
+    while data is None:
+        if not candidates:
+            if mirrorlist_read or not repo.mirrorlist:
+                raise RepositoryNotFound(f"repository {repo.id}: no repodata/repomd.xml at {', '.join(tried)}",
+                                         hint="check --mirror and the release; vault mirrors keep old releases")
+            candidates, mirrorlist_read = _mirrorlist(repo, fetcher, log), True
+            continue
+        base = candidates.pop(0)
+        url = join_url(base, "repodata/repomd.xml")
+        tried.append(url)
+        try:
+            data = fetcher.try_get_bytes(url)  # type: ignore[attr-defined]
+        except FetchError as exc:
+            log(f"{repo.id}: {base} unreachable ({exc.message}); trying the next mirror")
+            continue
+        if data is None:
+            log(f"{repo.id}: no repomd.xml at {base}")
+    repomd = parse_repomd(data)
+    keyrings = _keyrings(repo, fetcher) if repo.verify else ()
+    _check_repomd(repo, base, data, keyrings, fetcher, log)
+    gpgcheck = repo.verify and repo.option("gpgcheck", "1") != "0"
+    return RepoState(repo, base, repomd, keyrings, gpgcheck)
+
+
+def _check_repomd(repo: Repository, base: str, data: bytes, keyrings: Sequence[str],
+                  fetcher: object, log: Log) -> None:
+    """repomd.xml.asc verified where the repository has one (CentOS never signed its repomd;
+    Fedora's and openSUSE's are); required when repo_gpgcheck=1."""
+    if not repo.verify:
+        return
+    required = repo.option("repo_gpgcheck", "0") == "1"
+    asc = fetcher.try_get_bytes(join_url(base, "repodata/repomd.xml.asc"))  # type: ignore[attr-defined]
+    if asc is None:
+        if required:
+            raise VerificationError(f"repository {repo.id}: repo_gpgcheck=1 but {base} has no repomd.xml.asc",
+                                    hint="use a mirror that carries the signature, or --no-verify")
+        return
+    if not keyrings:
+        log(f"{repo.id}: repomd.xml.asc not checked: the repository names no key (gpgkey=)")
+        return
+    from bootstrap.trust.openpgp import verify_detached
+
+    verify_detached(data, asc, [Path(k) for k in keyrings], log=log, name=f"repomd.xml of {repo.id}")
+    log(f"{repo.id}: repomd.xml signature verified")
+
+
+def _fetch(state: RepoState, entry: RepoFile, fetcher: object) -> bytes:
+    checksums = (entry.checksum,) if entry.checksum else ()
+    return fetcher.get_bytes(entry.url(state.url), checksums, entry.size)  # type: ignore[attr-defined]
+
+
+def load_packages(state: RepoState, fetcher: object) -> list[Package]:
+    """The repository's packages: primary.xml (any compression), else primary.sqlite."""
+    entry = state.repomd.best("primary", "primary_db")
+    if entry is None:
+        raise RepositoryNotFound(f"repository {state.repo.id}: repomd.xml at {state.url} lists no primary metadata")
+    data = _fetch(state, entry, fetcher)
+    if entry.type == "primary_db":
+        return parse_primary_db(decompress(data, entry.href), state.url, state.repo.id)
+    return parse_primary(decompress_stream(data, entry.href), state.url, state.repo.id)
+
+
+def _closure(universe: Sequence[Package], names: Collection[str]) -> list[Package]:
+    """Every package a request could reach, following every alternative (over-approximation)."""
+    by_name: dict[str, list[Package]] = {}
+    for pkg in universe:
+        by_name.setdefault(pkg.name, []).append(pkg)
+        for prov in pkg.provides:
+            by_name.setdefault(prov.name, []).append(pkg)
+    seen: dict[int, Package] = {}
+    todo = [n for n in names if not n.startswith("@")]
+    done: set[str] = set()
+    while todo:
+        name = todo.pop()
+        if name in done:
+            continue
+        done.add(name)
+        for pkg in by_name.get(name, ()):
+            if id(pkg) not in seen:
+                seen[id(pkg)] = pkg
+                todo += [rel.name for dep in pkg.depends for rel in dep if not rel.is_file]
+    return list(seen.values())
+
+
+def complete_files(universe: Sequence[Package], names: Collection[str], repos: dict[str, RepoState],
+                   fetcher: object, log: Log) -> list[Package]:
+    """The universe with filelists' paths added where a reachable file dependency needs them."""
+    have = {p for pkg in universe for p in pkg.files} | {
+        r.name for pkg in universe for r in pkg.provides if r.is_file}
+    # Requested paths (--include /usr/bin/foo, a spec's BuildRequires: /bin/login) count too:
+    # primary's owners of them are followed like requested names, the others are looked up.
+    files = {n for n in names if n.startswith("/")}
+    owners = [pkg.name for pkg in universe if files and (files.intersection(pkg.files)
+                                                         or any(r.name in files for r in pkg.provides))]
+    seeds = [n for n in names if n not in files] + owners
+    wanted = {rel.name for pkg in _closure(universe, seeds) for dep in pkg.depends for rel in dep
+              if rel.is_file and rel.name not in have} | (files - have)
+    if not wanted:
+        return list(universe)
+    log(f"filelists: {len(wanted)} file dependencies not in primary ({', '.join(sorted(wanted)[:3])}...): reading filelists")
+    owners: dict[tuple[str, str], tuple[str, ...]] = {}
+    for repo_id, state in repos.items():
+        entry = state.repomd.best("filelists")
+        if entry is None:
+            continue
+        found = parse_filelists(decompress_stream(_fetch(state, entry, fetcher), entry.href), wanted)
+        owners.update({(repo_id, pkgid): paths for pkgid, paths in found.items()})
+    out = []
+    for pkg in universe:
+        extra = owners.get((pkg.repo, pkg.checksums[0].hexdigest)) if pkg.checksums else None
+        out.append(pkg if not extra else _with_files(pkg, extra))
+    return out
+
+
+def _with_files(pkg: Package, paths: tuple[str, ...]) -> Package:
+    from dataclasses import replace
+
+    return replace(pkg, files=tuple(dict.fromkeys(pkg.files + paths)))
+
+
+

@@ -1,0 +1,289 @@
+"""Running commands inside the new root: mode detection and the chroot runner.
+
+Modes (as mmdebstrap names them):
+- `root`: euid 0; the root gets /proc, /sys, a private /dev and /dev/pts mounted on enter,
+  unmounted in reverse order on exit (lazily if busy), Ctrl-C and errors included. Commands
+  run with fsync and friends made no-ops (bootstrap.sandbox.nosync: the root is packed, not kept);
+  in mode unshare too, installed inside the new user namespace.
+- `unshare`: no root needed. Each command runs in fresh user, mount and pid namespaces
+  (util-linux `unshare`): the build user becomes root and its /etc/subuid, /etc/subgid
+  ranges become uids 1..n (packages chown to root:shadow, _apt...), the mounts are made inside
+  the namespace and vanish with it, so nothing can be left mounted on the host.
+- `extract`: no scripts at all; works anywhere.
+"""
+from __future__ import annotations
+
+import collections
+import ctypes
+import os
+import pwd
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+from typing import Callable, Sequence
+
+from bootstrap.sandbox import nosync
+from bootstrap.sandbox.mounts import MountStack, check_mountpoint, unshare_script
+from bootstrap.errors import ConfigureError, UsageError
+
+Log = Callable[[str], None]
+MODES = ("auto", "root", "unshare", "extract")
+PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+# What every maintainer script sees: no prompts (debconf's noninteractive frontend), the C
+# locale (present in every release, unlike C.UTF-8 before glibc 2.35 in Debian's sense),
+# nothing of the build user's environment.
+BASE_ENV = {"PATH": PATH, "LC_ALL": "C", "LANG": "C", "HOME": "/root", "SHELL": "/bin/sh",
+            "DEBIAN_FRONTEND": "noninteractive", "DEBCONF_NONINTERACTIVE_SEEN": "true"}
+PER_LINUX32 = 0x0008
+_TAIL = 20
+
+
+class CommandFailed(ConfigureError):
+    """A command inside the root exited non-zero; `output` holds its last lines."""
+
+    def __init__(self, message: str, hint: str | None = None, *, argv: Sequence[str] = (),
+                 status: int | None = None, output: Sequence[str] = ()) -> None:
+        super().__init__(message, hint)
+        self.argv = tuple(argv)
+        self.status = status
+        self.output = tuple(output)
+
+
+def detect_mode(requested: str, log: Log) -> str:
+    """`auto` → the best mode this machine allows (root, unshare, extract), logged with the
+    reason; an explicit mode is checked and refused with the reason when it cannot work."""
+    if requested not in MODES:
+        raise UsageError(f"unknown mode {requested!r}", hint=f"choose one of {', '.join(MODES)}")
+    if requested == "extract":
+        return "extract"
+    root_problem = _root_problem()
+    if requested == "root":
+        if root_problem:
+            raise UsageError(f"mode root is not possible: {root_problem}",
+                             hint="run as root, or use --mode unshare or --mode extract")
+        return "root"
+    if requested == "auto" and not root_problem:
+        log("mode: root (running as root, chroot works)")
+        return "root"
+    unshare_problem = unshare_unavailable()
+    if requested == "unshare":
+        if unshare_problem:
+            raise UsageError(f"mode unshare is not possible: {unshare_problem}",
+                             hint="use --mode extract (no maintainer scripts), or run as root")
+        return "unshare"
+    if not unshare_problem:
+        log("mode: unshare (user namespaces with subordinate ids)")
+        return "unshare"
+    log(f"mode: extract (not root: {root_problem}; no unshare: {unshare_problem}); "
+        "maintainer scripts will not run")
+    return "extract"
+
+
+def _root_problem() -> str | None:
+    if os.geteuid() != 0:
+        return "not running as root"
+    probe = subprocess.run(["chroot", "/", "true"], capture_output=True)
+    if probe.returncode != 0:
+        return "chroot does not work here (no CAP_SYS_CHROOT?)"
+    return None
+
+
+def unshare_unavailable(user: str | None = None) -> str | None:
+    """None when unshare mode works for this user; otherwise why not, in words."""
+    for tool in ("unshare", "newuidmap", "newgidmap"):
+        if shutil.which(tool) is None:
+            return f"{tool} is not installed (util-linux, uidmap)"
+    probe = subprocess.run(["unshare", "--user", "--map-root-user", "--mount", "--pid", "--fork",
+                            "true"], capture_output=True, text=True)
+    if probe.returncode != 0:
+        return ("unprivileged user namespaces are disabled "
+                f"({probe.stderr.strip() or 'unshare failed'})")
+    name = user or pwd.getpwuid(os.getuid()).pw_name
+    for kind in ("subuid", "subgid"):
+        if subordinate_range(Path(f"/etc/{kind}"), name, os.getuid()) is None:
+            return (f"no subordinate id range of 65536 ids for {name} in /etc/{kind} "
+                    "(files of users other than root need one)")
+    return None
+
+
+def subordinate_range(path: Path, name: str, uid: int) -> tuple[int, int] | None:
+    """(first id, count) of the user's first range of at least 65536 ids, as mmdebstrap
+    requires; the file may name the user or give the numeric id."""
+    try:
+        lines = path.read_text().splitlines()
+    except OSError:
+        return None
+    for line in lines:
+        fields = line.strip().split(":")
+        if len(fields) == 3 and fields[0] in (name, str(uid)) and fields[1].isdigit() \
+                and fields[2].isdigit() and int(fields[2]) >= 65536:
+            return int(fields[1]), int(fields[2])
+    return None
+
+
+def _kill_group(proc: subprocess.Popen[bytes], patience: float = 5.0) -> None:
+    """SIGKILL the command's process group, reap the command, and wait (briefly) until the
+    rest of the group is gone too: a dying process still holds the mounts it uses."""
+    pgid = proc.pid
+    deadline = time.monotonic() + patience
+    try:
+        os.killpg(pgid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+    proc.wait()
+    try:
+        # Look before sleeping: usually the group died with the command, and a script-heavy
+        # configure runs this for every command.
+        os.killpg(pgid, 0)
+        while time.monotonic() < deadline:
+            time.sleep(0.01)
+            os.killpg(pgid, 0)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+class ChrootRunner:
+    """Runs commands inside `root` (a context manager; implements adapters.Runner).
+
+    `personality="linux32"` makes `uname -m` say i686 for 32-bit targets on 64-bit hosts.
+    The host's /etc/resolv.conf is copied in for the duration (scripts may resolve names) and
+    whatever the root had there before is put back on exit.
+    """
+
+    def __init__(self, root: Path, *, mode: str = "root", personality: str | None = None,
+                 log: Log | None = None) -> None:
+        if mode not in ("root", "unshare"):
+            raise UsageError(f"mode {mode!r} runs no commands inside the root")
+        if personality not in (None, "linux32"):
+            raise UsageError(f"unknown personality {personality!r}")
+        self.root = Path(root).resolve()
+        self.mode = mode
+        self.personality = personality
+        self.log = log or (lambda _line: None)
+        self._mounts = MountStack(self.log)
+        self._resolv: tuple[Path, Path | None] | None = None
+        self._ids: tuple[tuple[int, int], tuple[int, int]] | None = None
+
+    def __enter__(self) -> ChrootRunner:
+        try:
+            for name in ("proc", "sys", "dev"):
+                check_mountpoint(self.root, name)
+            if self.mode == "root":
+                self._mounts.mount_all(self.root)
+            else:
+                self._ids = self._subordinate_ids()
+            self._resolv_in()
+        except BaseException:
+            self._exit()
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._exit()
+
+    def _exit(self) -> None:
+        try:
+            self._resolv_out()
+        finally:
+            self._mounts.unmount_all()
+
+    def run(self, argv: Sequence[str], env: dict[str, str] | None = None,
+            input: bytes | None = None) -> None:
+        """Run `argv` inside the root with BASE_ENV plus `env`; output goes to the log.
+        Raises CommandFailed (a ConfigureError) with the last lines of output on failure."""
+        full_env = {**BASE_ENV, **(env or {})}
+        if self.mode == "root":
+            command, preexec = list(argv), self._enter_chroot
+        else:
+            command, preexec = self._unshare_argv(argv), self._set_personality
+        tail: collections.deque[str] = collections.deque(maxlen=_TAIL)
+        with tempfile.TemporaryFile() as stdin:
+            stdin.write(input or b"")
+            stdin.seek(0)
+            proc = subprocess.Popen(command, stdin=stdin, stdout=subprocess.PIPE,
+                                    stderr=subprocess.STDOUT, env=full_env, preexec_fn=preexec,
+                                    cwd="/")
+            try:
+                assert proc.stdout is not None
+                for raw in proc.stdout:
+                    line = raw.decode("utf-8", "replace").rstrip("\n")
+                    tail.append(line)
+                    self.log(line)
+                status = proc.wait()
+            except BaseException:
+                # Ctrl-C: the child and every script it started must be gone before the
+                # mounts can go (an orphaned postinst would write into the bare root).
+                _kill_group(proc)
+                raise
+            # Whatever a script left running in the background (a daemon that ignored
+            # policy-rc.d) would hold the mounts: the command's group ends with it.
+            _kill_group(proc)
+        if status != 0:
+            how = f"exit {status}" if status > 0 else f"killed by signal {-status}"
+            raise CommandFailed(f"command {' '.join(argv)} failed ({how}) inside {self.root}",
+                                "last output lines:\n" + "\n".join(tail) if tail else None,
+                                argv=argv, status=status, output=list(tail))
+
+    def _enter_chroot(self) -> None:
+        self._set_personality()
+        try:
+            nosync.suppress_sync()
+        except OSError:
+            pass  # a kernel without seccomp (or a container that forbids it): slower, same result
+        os.chroot(self.root)
+        os.chdir("/")
+
+    def _set_personality(self) -> None:
+        os.setpgid(0, 0)  # its own process group, so that _kill_group reaches every child
+        if self.personality == "linux32":
+            libc = ctypes.CDLL(None, use_errno=True)
+            if libc.personality(PER_LINUX32) == -1:
+                os._exit(126)
+
+    def _subordinate_ids(self) -> tuple[tuple[int, int], tuple[int, int]]:
+        problem = unshare_unavailable()
+        if problem:
+            raise ConfigureError(f"mode unshare is not possible: {problem}",
+                                 hint="use --mode extract, or run as root")
+        name = pwd.getpwuid(os.getuid()).pw_name
+        uids = subordinate_range(Path("/etc/subuid"), name, os.getuid())
+        gids = subordinate_range(Path("/etc/subgid"), name, os.getuid())
+        assert uids is not None and gids is not None
+        return uids, gids
+
+    def _unshare_argv(self, argv: Sequence[str]) -> list[str]:
+        """unshare maps our uid to 0 and the subordinate range to 1..n-1 (newuidmap), then
+        the script mounts /proc, /sys, /dev inside the new mount namespace and chroots."""
+        assert self._ids is not None
+        (uid0, ucount), (gid0, gcount) = self._ids
+        return ["unshare", "--map-root-user", f"--map-users={uid0},1,{ucount - 1}",
+                f"--map-groups={gid0},1,{gcount - 1}", "--mount", "--pid", "--fork",
+                "--kill-child", "--propagation", "private", "--",
+                *nosync.helper_argv(["sh", "-c", unshare_script(), "rootfs-bootstrap",
+                                     str(self.root), *argv])]
+
+    def _resolv_in(self) -> None:
+        """Copy the host's resolv.conf in; keep the root's own (file or link) aside."""
+        host = Path("/etc/resolv.conf")
+        target = self.root / "etc" / "resolv.conf"
+        if not target.parent.is_dir() or target.parent.is_symlink() or not host.exists():
+            return
+        saved = None
+        if os.path.lexists(target):
+            saved = target.with_name("resolv.conf.rootfs-bootstrap-saved")
+            os.replace(target, saved)
+        self._resolv = (target, saved)
+        shutil.copyfile(host, target)
+
+    def _resolv_out(self) -> None:
+        if self._resolv is None:
+            return
+        target, saved = self._resolv
+        self._resolv = None
+        if os.path.lexists(target):
+            target.unlink()
+        if saved is not None:
+            os.replace(saved, target)
