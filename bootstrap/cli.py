@@ -95,6 +95,7 @@ def cli() -> None:
 def build(**kw: Any) -> None:
     """Build PROFILE into the output."""
     from bootstrap.pipeline import BuildOptions, Reporter, build as run_build
+    from bootstrap.progress import terminal_progress
 
     fmt = kw["fmt"] or ("dir" if kw["output"].endswith("/") else "tar")
     opts = BuildOptions(
@@ -103,9 +104,9 @@ def build(**kw: Any) -> None:
         verify=not kw["no_verify"], fmt=fmt, compress=kw["compress"], mode=kw["mode"],
         cache_dir=kw["cache_dir"], jobs=kw["jobs"], hook_extract=kw["hook_extract"],
         hook_customize=kw["hook_customize"], dockerfile=kw["dockerfile"],
-        progress=not kw["quiet"] and sys.stderr.isatty(), buildrequires=kw["buildrequires"],
-        defines=kw["defines"])
-    report = Reporter(_emitter(kw["quiet"]), verbose=kw["verbose"])
+        buildrequires=kw["buildrequires"], defines=kw["defines"])
+    report = Reporter(_emitter(kw["quiet"]), verbose=kw["verbose"],
+                      progress=None if kw["quiet"] else terminal_progress())
     out = _guard(lambda: run_build(opts, report), kw["verbose"])
     report.info(f"wrote {out if out is not None else 'standard output'}")
 

@@ -19,20 +19,12 @@ from pathlib import Path
 from string import Template
 from typing import Mapping
 
+from bootstrap import adapters
+from bootstrap.adapters import FamilyFacts
 from bootstrap.errors import ConfigError, ProfileNotFound
 from bootstrap.types import Profile, Repository
 
 DATA_ROOT = Path(os.environ.get("ROOTFS_BOOTSTRAP_DATA") or Path(__file__).resolve().parent.parent)
-
-# The host machine's architecture in each family's words (used when a profile says arch = host).
-_HOST_ARCH = {
-    "apt": {"x86_64": "amd64", "i686": "i386", "aarch64": "arm64", "armv7l": "armhf", "ppc64le": "ppc64el",
-            "s390x": "s390x", "riscv64": "riscv64"},
-    "yum": {"x86_64": "x86_64", "i686": "i386", "aarch64": "aarch64", "ppc64le": "ppc64le", "s390x": "s390x"},
-    "apk": {"x86_64": "x86_64", "i686": "x86", "aarch64": "aarch64", "armv7l": "armv7", "ppc64le": "ppc64le",
-            "s390x": "s390x", "riscv64": "riscv64"},
-}
-
 
 @dataclass(frozen=True)
 class ProfileInfo:
@@ -134,17 +126,18 @@ def load_profile(name: str, overrides: Overrides = Overrides(), *, data_root: Pa
 def _variables(section: str, sec: Mapping[str, str], vsec: Mapping[str, str], family: str,
                overrides: Overrides, environ: Mapping[str, str]) -> dict[str, str]:
     """Template variables of a profile: its keys plus the always-defined ones."""
+    facts = adapters.facts(family)
     arch = overrides.arch or sec.get("arch", "host")
     if arch == "host":
         machine = platform.machine()
-        arch = _HOST_ARCH.get(family, {}).get(machine, machine)
+        arch = facts.host_arch.get(machine, machine)
     release = sec.get("release", section)
     variables = {k: v for k, v in sec.items()}
     variables.update(profile=section, arch=arch, release=release,
                      releasever=sec.get("releasever", release),
-                     basearch=_basearch(family, arch, sec),
+                     basearch=sec.get("basearch") or facts.basearch.get(arch, arch),
                      major=release.split(".")[0], minor=(release.split(".") + [""])[1])
-    mirror, security = _mirrors(vsec, overrides, environ)
+    mirror, security = _mirrors(vsec, overrides, environ, facts)
     if mirror:
         variables["mirror"] = mirror.rstrip("/")
     if security:
@@ -152,17 +145,8 @@ def _variables(section: str, sec: Mapping[str, str], vsec: Mapping[str, str], fa
     return variables
 
 
-def _basearch(family: str, arch: str, sec: Mapping[str, str]) -> str:
-    """yum's $basearch: i386 for i486/i586/i686 trees; elsewhere the arch itself."""
-    if "basearch" in sec:
-        return sec["basearch"]
-    if family == "yum" and arch in ("i486", "i586", "i686"):
-        return "i386"
-    return arch
-
-
-def _mirrors(vsec: Mapping[str, str], overrides: Overrides,
-             environ: Mapping[str, str]) -> tuple[str | None, str | None]:
+def _mirrors(vsec: Mapping[str, str], overrides: Overrides, environ: Mapping[str, str],
+             facts: FamilyFacts) -> tuple[str | None, str | None]:
     """The mirror root, in order: --mirror, the vendor's environment variable, the vendor's
     default, the host's own apt sources (for vendors that say `mirror_from_host`)."""
     env_name = vsec.get("mirror_env", "")
@@ -172,20 +156,18 @@ def _mirrors(vsec: Mapping[str, str], overrides: Overrides,
         return overrides.mirror, security
     if vsec.get("mirror") and not (env_name and environ.get(env_name)):
         return vsec["mirror"], security or vsec.get("security_mirror")
-    host_main, host_security = _host_mirrors(vsec.get("mirror_from_host", ""))
+    host_main, host_security = _host_mirrors(vsec.get("mirror_from_host", ""), facts)
     if env_name and environ.get(env_name):
         return environ[env_name], security or host_security
     return host_main, security or host_security
 
 
-def _host_mirrors(kind: str) -> tuple[str | None, str | None]:
-    """The host's apt sources, read only when a profile needs them: python-debian's import
-    and the files cost start-up time every other build would pay for nothing."""
-    if not kind:
+def _host_mirrors(kind: str, facts: FamilyFacts) -> tuple[str | None, str | None]:
+    """The mirrors the host's own configuration names (Debian's apt sources), read only when
+    a vendor needs them: reading them costs start-up time other builds would pay for nothing."""
+    if not kind or facts.host_mirrors is None:
         return None, None
-    from bootstrap.adapters.apt import hostapt
-
-    return hostapt.host_mirrors(kind)
+    return facts.host_mirrors(kind)
 
 
 def _subst(text: str, variables: Mapping[str, str]) -> str:

@@ -6,6 +6,8 @@ says what to do about it. The CLI prints `error: <message>` and `hint: <hint>` a
 """
 from __future__ import annotations
 
+from typing import Sequence
+
 
 class BootstrapError(Exception):
     """Base class: a failure a user can cause or fix."""
@@ -83,6 +85,17 @@ class ConfigureError(BootstrapError):
     """The second stage inside the root failed (maintainer script, package DB)."""
 
     exit_code = 7
+
+
+class CommandFailed(ConfigureError):
+    """A command inside the root exited non-zero; `output` holds its last lines."""
+
+    def __init__(self, message: str, hint: str | None = None, *, argv: Sequence[str] = (),
+                 status: int | None = None, output: Sequence[str] = ()) -> None:
+        super().__init__(message, hint)
+        self.argv = tuple(argv)
+        self.status = status
+        self.output = tuple(output)
 
 
 class PackError(BootstrapError):

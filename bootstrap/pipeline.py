@@ -23,18 +23,18 @@ from pathlib import Path
 from typing import Callable, Iterator, Sequence
 
 from bootstrap import config
-from bootstrap.adapters import Installed, RepoAdapter, get_adapter
+from bootstrap.adapters import Adapter, Installed, get_adapter
 from bootstrap.errors import (BootstrapError, ConfigError, ConfigureError, RepositoryNotFound,
                               UsageError)
-from bootstrap.types import Dependency, Package, Profile, Relation
+from bootstrap.root import Root
+from bootstrap.types import (Dependency, Fetcher, Package, Profile, Progress, Relation, RepoTrust,
+                             Target)
 
-# Architectures a 64-bit host runs under a 32-bit personality (setarch linux32).
-_PERSONALITY32 = {"i386", "i486", "i586", "i686", "x86", "armhf", "armel", "armv7", "armv7hl"}
-# Which target architectures each host machine can execute natively.
-_RUNNABLE = {
-    "x86_64": {"amd64", "x86_64", "i386", "i486", "i586", "i686", "x86", "all", "noarch"},
-    "aarch64": {"arm64", "aarch64", "armhf", "armv7", "armv7hl", "armel"},
-}
+# Which machines (`uname -m`) each host machine executes natively; "" is arch-independent.
+# The families say which machine each of their architecture words is (FamilyFacts.machine).
+_RUNNABLE = {"x86_64": {"x86_64", "i686", ""}, "aarch64": {"aarch64", "armv7l", ""}}
+# Machines a 64-bit host runs under a 32-bit personality (setarch linux32).
+_PERSONALITY32 = {"i686", "armv7l"}
 
 
 @dataclass(frozen=True)
@@ -58,7 +58,6 @@ class BuildOptions:
     hook_extract: tuple[str, ...] = ()
     hook_customize: tuple[str, ...] = ()
     dockerfile: bool = False
-    progress: bool = False
     buildrequires: tuple[str, ...] = ()  # spec files whose BuildRequires are requested (yum)
     defines: tuple[str, ...] = ()  # 'NAME VALUE' macros for those specs, as rpmbuild --define
 
@@ -66,9 +65,11 @@ class BuildOptions:
 class Reporter:
     """Where the pipeline says what it does: phases with timings, notices, warnings."""
 
-    def __init__(self, emit: Callable[[str], None] | None = None, verbose: bool = False) -> None:
+    def __init__(self, emit: Callable[[str], None] | None = None, verbose: bool = False,
+                 progress: Progress | None = None) -> None:
         self.emit = emit or (lambda line: None)
         self.verbose = verbose
+        self.progress = progress  # meters for long phases (the CLI's terminal bars), or None
         self.timings: list[tuple[str, float]] = []
 
     def info(self, message: str) -> None:
@@ -94,13 +95,19 @@ class Plan:
     """What resolve chose for a profile: enough to fetch and install."""
 
     profile: Profile
-    adapter: RepoAdapter
+    adapter: Adapter
     variant: str
     universe: list[Package]
     packages: list[Package]
     reasons: dict[str, tuple[str, ...]] = field(default_factory=dict)
     warnings: tuple[str, ...] = ()
     seeded: list[Installed] = field(default_factory=list)
+    trust: dict[str, RepoTrust] = field(default_factory=dict)  # by repository id
+    requests: tuple[str, ...] = ()  # the names asked for, as the user and profile wrote them
+
+    def target(self) -> Target:
+        """What the database and configure hooks know of this build."""
+        return Target(self.profile.arch, self.requests, dict(self.trust))
 
 
 # `name`, `name>=version`, `name >= version` (spaces as spec files write them), `==` as `=`.
@@ -118,6 +125,11 @@ def _split_request(text: str) -> Relation:
     return Relation(name, "=" if op == "==" else op, version)
 
 
+def _request_text(relation: Relation) -> str:
+    """A request as users write it: `name`, or `name>=version` with no spaces."""
+    return relation.name if relation.op is None else f"{relation.name}{relation.op}{relation.version}"
+
+
 def load_profile(opts: BuildOptions) -> Profile:
     """The profile with the command line's overrides applied."""
     keyrings = tuple(str(Path(k).resolve()) for k in opts.keyrings)
@@ -125,15 +137,17 @@ def load_profile(opts: BuildOptions) -> Profile:
         arch=opts.arch, mirror=opts.mirror, keyrings=keyrings, verify=opts.verify))
 
 
-def make_adapter(profile: Profile) -> RepoAdapter:
+def make_adapter(profile: Profile, report: Reporter | None = None) -> Adapter:
     """The family's adapter, told which profile it serves (merged-/usr, sources to write)."""
-    return get_adapter(profile.family, profile)
+    return get_adapter(profile.family, profile, report.info if report is not None else None)
 
 
-def load_universe(profile: Profile, adapter: RepoAdapter, fetcher: object,
-                  report: Reporter) -> list[Package]:
-    """Every package of every enabled repository (optional ones that do not exist are skipped)."""
+def load_universe(profile: Profile, adapter: Adapter, fetcher: Fetcher,
+                  report: Reporter) -> tuple[list[Package], dict[str, RepoTrust]]:
+    """Every package of every enabled repository (optional ones that do not exist are
+    skipped), with the trust of each repository read, by id."""
     universe: list[Package] = []
+    trust: dict[str, RepoTrust] = {}
     for repo in profile.repositories:
         if not repo.verify:
             report.emit(f"W: not verifying the signature of repository {repo.id} ({repo.url}): --no-verify was given")
@@ -144,31 +158,31 @@ def load_universe(profile: Profile, adapter: RepoAdapter, fetcher: object,
                 raise
             report.info(f"repository {repo.id} ({repo.url} {repo.suite}) is not on the mirror: skipped")
             continue
-        report.debug(f"{repo.id}: {len(found)} packages")
-        universe.extend(found)
+        report.debug(f"{repo.id}: {len(found.packages)} packages")
+        universe.extend(found.packages)
+        trust[repo.id] = found.trust
     if not universe:
         raise ConfigError(f"no packages found in any repository of {profile.name}")
-    return universe
+    return universe, trust
 
 
-def spec_buildrequires(opts: BuildOptions, profile: Profile, report: Reporter | None = None) -> list[str]:
-    """The requests --buildrequires adds (the specs' BuildRequires for this profile). plan()
-    calls it in the profile phase, so a bad spec fails before any download."""
+def extra_requests(opts: BuildOptions, adapter: Adapter, report: Reporter | None = None) -> list[str]:
+    """The requests the family reads from files the user named (--buildrequires specs).
+    plan() calls it in the profile phase, so a bad spec fails before any download."""
     if not opts.buildrequires:
         return []
-    from bootstrap.adapters.yum.spec import spec_requests
-
-    names = spec_requests(opts.buildrequires, profile, opts.defines)
+    log = report.info if report is not None else (lambda line: None)
+    names = adapter.extra_requests(opts.buildrequires, opts.defines, log)
     if report is not None:
         report.info(f"buildrequires: {' '.join(n.replace(' ', '') for n in names)}")
     return names
 
 
-def requested(opts: BuildOptions, profile: Profile, adapter: RepoAdapter,
-              universe: Sequence[Package], variant: str,
+def requested(opts: BuildOptions, profile: Profile, adapter: Adapter,
+              universe: Sequence[Package], variant: str, fetcher: Fetcher,
               spec_names: Sequence[str] = ()) -> list[Dependency]:
     """The requests of a build: the variant's base set, the profile's names, --include, then
-    --buildrequires (`spec_names`, from spec_buildrequires)."""
+    --buildrequires (`spec_names`, from extra_requests), expanded by the family."""
     if variant not in profile.variants and variant != "custom":
         raise UsageError(f"profile {profile.name} has no variant {variant!r}",
                          hint=f"variants: {', '.join(profile.variants) or 'default'}")
@@ -178,9 +192,7 @@ def requested(opts: BuildOptions, profile: Profile, adapter: RepoAdapter,
     names += profile.variants.get(variant, ())
     names += opts.include
     names += spec_names
-    expand = getattr(adapter, "expand_requests", None)
-    if expand is not None:
-        names = list(expand(names, universe))
+    names = adapter.expand_requests(names, universe, fetcher)
     seen: set[str] = set()
     deps: list[Dependency] = []
     for name in names:
@@ -194,33 +206,31 @@ def requested(opts: BuildOptions, profile: Profile, adapter: RepoAdapter,
     return deps
 
 
-def plan(opts: BuildOptions, fetcher: object, report: Reporter, *,
-         root: Path | None = None) -> Plan:
+def plan(opts: BuildOptions, fetcher: Fetcher, report: Reporter, *,
+         root: Root | None = None) -> Plan:
     """Profile, index and resolve phases. With `root`, an adapter that seeds the root from a
     base tarball (Alpine's minirootfs) does so, and what it installed counts as chosen."""
     from bootstrap.resolve import resolve
 
     with report.phase("profile"):
         profile = load_profile(opts)
-        adapter = make_adapter(profile)
+        adapter = make_adapter(profile, report)
         variant = opts.variant or profile.default_variant
         report.info(f"profile {profile.name}: {profile.family} {profile.release} {profile.arch}, variant {variant}")
-        spec_names = spec_buildrequires(opts, profile, report)
+        spec_names = extra_requests(opts, adapter, report)
     seeded: list[Installed] = []
-    seed = getattr(adapter, "seed", None)
-    if seed is not None and root is not None:
+    if root is not None and adapter.seeds(variant):
+        # Alpine seeds from the minirootfs, only for the variants that start from it.
         with report.phase("seed"):
-            # Alpine seeds from the minirootfs only for the variants that start from it.
-            seeded = list(seed(profile, profile.arch, fetcher, root, report.info, variant))
+            seeded = adapter.seed(fetcher, root, report.info, variant)
     with report.phase("index"):
-        universe = load_universe(profile, adapter, fetcher, report)
+        universe, trust = load_universe(profile, adapter, fetcher, report)
         report.info(f"index: {len(universe)} packages in {len(profile.repositories)} repositories")
     with report.phase("resolve"):
-        requests = requested(opts, profile, adapter, universe, variant, spec_names)
-        complete = getattr(adapter, "complete_universe", None)
-        if complete is not None:
-            # yum: file dependencies that primary's short file list cannot answer need filelists.
-            universe = list(complete(universe, [d[0].name for d in requests], report.info))
+        requests = requested(opts, profile, adapter, universe, variant, fetcher, spec_names)
+        # yum: file dependencies that primary's short file list cannot answer need filelists.
+        universe = adapter.complete_universe(universe, [d[0].name for d in requests], fetcher,
+                                             report.info)
         seeded_pkgs = [i.package for i in seeded]
         result = resolve(list(universe) + seeded_pkgs, requests + [(Relation(p.name),) for p in seeded_pkgs],
                          adapter.version_scheme(profile.arch), exclude=opts.exclude)
@@ -230,13 +240,13 @@ def plan(opts: BuildOptions, fetcher: object, report: Reporter, *,
             report.emit(f"W: {warning}")
         report.info(f"resolve: {len(packages)} packages to install")
     return Plan(profile, adapter, variant, universe, packages, dict(result.reasons),
-                tuple(result.warnings), seeded)
+                tuple(result.warnings), seeded, trust, tuple(_request_text(d[0]) for d in requests))
 
 
-def _make_fetcher(opts: BuildOptions, report: Reporter) -> object:
+def _make_fetcher(opts: BuildOptions, report: Reporter) -> Fetcher:
     from bootstrap.fetch import Fetcher
 
-    return Fetcher(opts.cache_dir, jobs=opts.jobs, progress=opts.progress, log=report.debug)
+    return Fetcher(opts.cache_dir, jobs=opts.jobs, progress=report.progress, log=report.debug)
 
 
 def resolve_only(opts: BuildOptions, report: Reporter) -> Plan:
@@ -244,18 +254,26 @@ def resolve_only(opts: BuildOptions, report: Reporter) -> Plan:
     return plan(opts, _make_fetcher(opts, report), report)
 
 
-def personality(arch: str) -> str | None:
+def _machine(arch: str, adapter: Adapter) -> str:
+    """The `uname -m` a CPU running `arch` reports, in the family's own mapping."""
+    return adapter.facts.machine.get(arch, arch)
+
+
+def personality(arch: str, adapter: Adapter) -> str | None:
     """linux32 for 32-bit targets on a 64-bit host, so `uname -m` and configure agree."""
-    return "linux32" if arch in _PERSONALITY32 and os.uname().machine in ("x86_64", "aarch64") else None
+    host = os.uname().machine
+    return "linux32" if _machine(arch, adapter) in _PERSONALITY32 and host in _RUNNABLE else None
 
 
-def choose_mode(requested_mode: str, arch: str, report: Reporter) -> str:
+def choose_mode(requested_mode: str, arch: str, adapter: Adapter, report: Reporter) -> str:
     """The configure mode: as asked, or for `auto` the best this machine allows."""
     from bootstrap.sandbox import detect_mode
 
-    runnable = arch in _RUNNABLE.get(os.uname().machine, {arch})
+    host = os.uname().machine
+    machine = _machine(arch, adapter)
+    runnable = machine in _RUNNABLE.get(host, {host, ""})
     if requested_mode == "auto" and not runnable:
-        report.info(f"mode: extract ({arch} binaries cannot run on this {os.uname().machine} host)")
+        report.info(f"mode: extract ({arch} binaries cannot run on this {host} host)")
         return "extract"
     if requested_mode in ("root", "unshare") and not runnable:
         raise UsageError(f"mode {requested_mode} needs to run {arch} binaries, which this host cannot",
@@ -263,11 +281,12 @@ def choose_mode(requested_mode: str, arch: str, report: Reporter) -> str:
     return detect_mode(requested_mode, report.info)
 
 
-def run_hooks(kind: str, commands: Sequence[str], root: Path, report: Reporter) -> None:
+def run_hooks(kind: str, commands: Sequence[str], root: Root, report: Reporter) -> None:
     """mmdebstrap's hooks: each command runs on the host with the root directory as $1."""
     for command in commands:
         report.info(f"hook-{kind}: {command}")
-        done = subprocess.run(["sh", "-c", command, "hook", str(root)], env={**os.environ, "ROOT": str(root)})
+        done = subprocess.run(["sh", "-c", command, "hook", str(root.path)],
+                              env={**os.environ, "ROOT": str(root.path)})
         if done.returncode != 0:
             raise ConfigureError(f"--hook-{kind} command failed (exit {done.returncode}): {command}")
 
@@ -282,7 +301,7 @@ def build(opts: BuildOptions, report: Reporter) -> Path | None:
     fetcher = _make_fetcher(opts, report)
     with _build_root(opts) as root:
         the_plan = plan(opts, fetcher, report, root=root)
-        mode = choose_mode(opts.mode, the_plan.profile.arch, report)
+        mode = choose_mode(opts.mode, the_plan.profile.arch, the_plan.adapter, report)
         installed = _fetch_and_unpack(the_plan, fetcher, root, report)
         run_hooks("extract", opts.hook_extract, root, report)
         _configure(the_plan, installed, root, mode, report)
@@ -296,21 +315,19 @@ def build(opts: BuildOptions, report: Reporter) -> Path | None:
     return out
 
 
-def _fetch_and_unpack(the_plan: Plan, fetcher: object, root: Path,
+def _fetch_and_unpack(the_plan: Plan, fetcher: Fetcher, root: Root,
                       report: Reporter) -> list[Installed]:
-    from bootstrap.fetch import FetchItem
+    from bootstrap.types import FetchItem
 
     adapter = the_plan.adapter
-    release = getattr(adapter, "release", None)
     try:
         with report.phase("fetch"):
             items = [FetchItem(p.location, p.checksums, p.size, p.key) for p in the_plan.packages]
             # An adapter that can (apt) starts decompressing each package as it arrives.
-            preload = getattr(adapter, "preload", None)
-            ready = preload(the_plan.packages) if preload is not None else None
-            paths = fetcher.get_many(items, on_done=ready)  # type: ignore[attr-defined]
+            ready = adapter.preload(the_plan.packages)
+            paths = fetcher.get_many(items, on_done=ready)
             for pkg, path in zip(the_plan.packages, paths):
-                adapter.check_payload(pkg, path)
+                adapter.check_payload(pkg, path, _trust_of(the_plan, pkg))
             total = sum(p.size for p in the_plan.packages)
             report.info(f"fetch: {len(paths)} packages, {total / 1e6:.1f} MB")
         installed = list(the_plan.seeded)
@@ -319,26 +336,34 @@ def _fetch_and_unpack(the_plan: Plan, fetcher: object, root: Path,
             for pkg, path in zip(the_plan.packages, paths):
                 installed.append(adapter.unpack(pkg, path, root))
     finally:
-        if release is not None:
-            release()  # on failure or Ctrl-C too: no decompression left running
+        adapter.release()  # on failure or Ctrl-C too: no decompression left running
     return installed
 
 
-def _configure(the_plan: Plan, installed: list[Installed], root: Path, mode: str,
+def _trust_of(the_plan: Plan, pkg: Package) -> RepoTrust:
+    """The trust of the repository `pkg` came from. A package of a repository the plan did
+    not read (seeded from a base tarball) gets the strictest: verify, with no keys."""
+    found = the_plan.trust.get(pkg.repo)
+    return found if found is not None else RepoTrust(pkg.repo, "", verify=True)
+
+
+def _configure(the_plan: Plan, installed: list[Installed], root: Root, mode: str,
                report: Reporter) -> None:
     from bootstrap.sandbox import ChrootRunner
 
     adapter, arch = the_plan.adapter, the_plan.profile.arch
+    target = the_plan.target()
     with report.phase("configure"):
-        adapter.register(root, installed, arch)
+        adapter.register(root, installed, target)
         if mode == "extract":
             report.info("configure: mode extract, maintainer scripts not run")
             return
-        with ChrootRunner(root, mode=mode, personality=personality(arch), log=report.debug) as runner:
-            adapter.configure(root, installed, runner)
+        with ChrootRunner(root.path, mode=mode, personality=personality(arch, adapter),
+                          env=adapter.facts.script_env, log=report.debug) as runner:
+            adapter.configure(root, installed, runner, target)
 
 
-def _pack(opts: BuildOptions, the_plan: Plan, installed: list[Installed], root: Path,
+def _pack(opts: BuildOptions, the_plan: Plan, installed: list[Installed], root: Root,
           mode: str) -> Path | None:
     from bootstrap.pack import ImageConfig, write_output
 
@@ -352,7 +377,7 @@ def _pack(opts: BuildOptions, the_plan: Plan, installed: list[Installed], root: 
         overrides = {e.path: e for i in installed for e in i.manifest}
     epoch = os.environ.get("SOURCE_DATE_EPOCH")
     image = ImageConfig(arch=the_plan.profile.arch, cmd=the_plan.profile.command)
-    return write_output(root, opts.output, fmt=opts.fmt, compress=opts.compress, overrides=overrides,
+    return write_output(root.path, opts.output, fmt=opts.fmt, compress=opts.compress, overrides=overrides,
                         source_date_epoch=int(epoch) if epoch else None, config=image)
 
 
@@ -365,7 +390,7 @@ def write_dockerfile(tarball: Path, profile: Profile) -> Path:
 
 
 @contextmanager
-def _build_root(opts: BuildOptions) -> Iterator[Path]:
+def _build_root(opts: BuildOptions) -> Iterator[Root]:
     """A fresh directory for the root, removed at the end whatever happens.
 
     For directory output it lives beside the output so the packer can rename it into place.
@@ -377,7 +402,7 @@ def _build_root(opts: BuildOptions) -> Iterator[Path]:
     root = Path(tempfile.mkdtemp(prefix=".rootfs-bootstrap.", dir=parent))
     os.chmod(root, 0o755)
     try:
-        yield root
+        yield Root(root)
     finally:
         _remove_root(root)
 

@@ -13,9 +13,33 @@ Conventions shared by every module:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable, Mapping
+from pathlib import Path
+from typing import Callable, Mapping, Protocol, Sequence
 
 OPERATORS = ("<", "<=", "=", ">=", ">", "~")
+
+# Where a stage says what it does: one line at a time (the pipeline's reporter decides where).
+Log = Callable[[str], None]
+
+
+class Meter(Protocol):
+    """One running progress display (a terminal bar, or nothing)."""
+
+    def advance(self, amount: int) -> None:
+        """`amount` more units done."""
+        ...
+
+    def note(self, text: str) -> None:
+        """A short status beside the figures (`3/88 packages`)."""
+        ...
+
+    def close(self) -> None:
+        ...
+
+
+# Starts a meter: (label, total units or None when unknown, unit: "B" for bytes or "item").
+# The library calls it; the command line decides what it shows (bootstrap/progress.py).
+Progress = Callable[[str, "int | None", str], Meter]
 
 
 @dataclass(frozen=True)
@@ -134,6 +158,9 @@ class VersionScheme:
     compare: Callable[[str, str], int]
     arch_rank: Callable[[str], int | None]
     satisfies: Callable[[str, str, str], bool] | None = None
+    # Architecture words that mean "any" (Debian's `all`, rpm's `noarch`): such a package
+    # serves every architecture of a multi-arch set.
+    arch_independent: frozenset[str] = frozenset()
 
     def matches(self, version: str, op: str, wanted: str) -> bool:
         """Whether `version op wanted` holds in this family's ordering."""
@@ -214,6 +241,75 @@ class Profile:
     default_variant: str = "default"
     command: tuple[str, ...] = ("/bin/sh",)
     options: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class FetchItem:
+    """One file to fetch: its URL, the digests and size its index gives, a name for messages."""
+
+    url: str
+    checksums: tuple[Checksum, ...] = ()
+    size: int = 0
+    name: str = ""
+
+
+class Fetcher(Protocol):
+    """What adapters and the pipeline need of the fetcher (bootstrap.fetch.Fetcher is the one
+    implementation; tests may pass their own). Every result is verified against the digests
+    and size given before it is returned."""
+
+    def get_bytes(self, url: str, checksums: Sequence[Checksum] = (), size: int = 0) -> bytes:
+        """A small file in memory; FetchError when it cannot be had."""
+        ...
+
+    def try_get_bytes(self, url: str) -> bytes | None:
+        """The file's bytes, or None when the server says it is not there."""
+        ...
+
+    def get_file(self, item: FetchItem) -> Path:
+        """The verified file, in the cache."""
+        ...
+
+    def get_many(self, items: Sequence[FetchItem],
+                 on_done: Callable[[int, Path], None] | None = None) -> list[Path]:
+        """get_file for every item, in parallel; `on_done(i, path)` as each is verified."""
+        ...
+
+
+@dataclass(frozen=True)
+class RepoTrust:
+    """What checking a package of one repository needs, learned when its index was read.
+
+    It is data, not adapter memory, so a build that does not read the index again (from a
+    lock file) checks every package exactly as a resolving build does. `verify` False only
+    for --no-verify (or a repository that says gpgcheck=0); `keyrings` are the key files
+    signatures are checked against; `signers` names the keys that signed the index (apk
+    writes those into the image's /etc/apk/keys)."""
+
+    repo: str
+    url: str
+    verify: bool = True
+    keyrings: tuple[str, ...] = ()
+    signers: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class RepoIndex:
+    """What an adapter's load() read from one repository."""
+
+    packages: list[Package]
+    trust: RepoTrust
+
+
+@dataclass(frozen=True)
+class Target:
+    """What the package-database and configure hooks know of the build besides the tree:
+    the architecture, the names the user asked for (apk's /etc/apk/world), and the trust of
+    every repository by id."""
+
+    arch: str
+    requests: tuple[str, ...] = ()
+    trust: Mapping[str, RepoTrust] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

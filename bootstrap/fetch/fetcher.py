@@ -37,11 +37,10 @@ from urllib.request import url2pathname
 
 import requests
 import urllib3
-from tqdm import tqdm
 
 from bootstrap.errors import ChecksumError, FetchError
 from bootstrap.fetch.verify import Expect, cache_path, default_cache_dir
-from bootstrap.types import Checksum
+from bootstrap.types import Checksum, FetchItem, Meter, Progress
 
 __all__ = ["ChecksumError", "FetchError", "FetchItem", "Fetcher", "default_cache_dir"]
 
@@ -50,16 +49,6 @@ _CHUNK = 1 << 16
 _ERRNO = re.compile(r"\[Errno -?\d+\] ([^'\")\]]+)")
 T = TypeVar("T")
 Tick = Callable[[int], None]
-
-
-@dataclass(frozen=True)
-class FetchItem:
-    """One file to fetch: its URL, the digests and size its index gives, a name for messages."""
-
-    url: str
-    checksums: tuple[Checksum, ...] = ()
-    size: int = 0
-    name: str = ""
 
 
 class _NotFound(Exception):
@@ -72,6 +61,19 @@ class _Transient(Exception):
 
 class _Cancelled(Exception):
     """get_many gave up (another download failed): stop quietly."""
+
+
+class _NoMeter:
+    """The meter when nobody watches."""
+
+    def advance(self, amount: int) -> None:
+        pass
+
+    def note(self, text: str) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
 
 
 def _no_tick(_: int) -> None:
@@ -104,7 +106,7 @@ class Fetcher:
     backoff: float = 0.5  # first retry delay in seconds; doubles each retry
 
     def __init__(self, cache_dir: Path | None = None, *, jobs: int = 4, retries: int = 3,
-                 timeout: float = 60.0, progress: bool = False,
+                 timeout: float = 60.0, progress: Progress | None = None,
                  log: Callable[[str], None] | None = None) -> None:
         self.cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
         self.jobs = max(1, jobs)
@@ -142,22 +144,21 @@ class Fetcher:
         """get_file for each item, `jobs` at a time, paths in the order of `items`.
 
         `on_done(i, path)` is called in the calling thread as soon as items[i] is verified
-        (so the caller can start on it while the rest download). A progress bar (bytes, and
-        "n/N packages") shows on stderr when `progress` is on and stderr is a terminal. The
+        (so the caller can start on it while the rest download). With `progress`, a meter
+        counts the bytes against the items' sizes, noting "n/N packages". The
         first failure cancels the downloads not yet done and is raised.
         """
         if not items:
             return []
         lock, stop = threading.Lock(), threading.Event()
-        disable = not (self.progress and sys.stderr.isatty())
         total = sum(max(item.size, 0) for item in items) or None
-        with tqdm(total=total, unit="B", unit_scale=True, unit_divisor=1024, desc="fetch",
-                  disable=disable, file=sys.stderr) as bar:
+        meter: Meter = self.progress("fetch", total, "B") if self.progress else _NoMeter()
+        try:
             def tick(n: int) -> None:
                 with lock:
-                    bar.update(n)
+                    meter.advance(n)
 
-            bar.set_postfix_str(f"0/{len(items)} packages")
+            meter.note(f"0/{len(items)} packages")
             with ThreadPoolExecutor(max_workers=min(self.jobs, len(items))) as pool:
                 futures = [pool.submit(self._get_file, item, tick, stop) for item in items]
                 index = {future: i for i, future in enumerate(futures)}
@@ -167,13 +168,15 @@ class Fetcher:
                         if on_done is not None:
                             on_done(index[future], path)
                         with lock:
-                            bar.set_postfix_str(f"{done}/{len(items)} packages")
+                            meter.note(f"{done}/{len(items)} packages")
                 except BaseException:
                     # Why: a build cannot go on without every package; do not keep downloading.
                     stop.set()
                     for future in futures:
                         future.cancel()
                     raise
+        finally:
+            meter.close()
         return [future.result() for future in futures]
 
     # -- cache --------------------------------------------------------------------------------

@@ -29,7 +29,8 @@ from libarchive.write import custom_writer
 
 from bootstrap.errors import UnpackError
 from bootstrap.types import FileEntry
-from bootstrap.unpack import Confined, add_xattr, set_hardlink, set_symlink
+from bootstrap.root import Confined
+from bootstrap.unpack import add_xattr, set_hardlink, set_symlink
 
 CHUNK = 1 << 20
 _SKIPPED_XATTRS = {"security.selinux"}

@@ -13,7 +13,6 @@ from bootstrap.types import Package, Relation, VersionScheme
 
 # Architecture words that mean "any machine": Debian's `all`, rpm's and apk's `noarch`. Such a
 # package counts as native for Debian's arch qualifiers, as dpkg treats Architecture: all.
-ARCH_INDEPENDENT = frozenset({"all", "noarch"})
 
 
 class Universe:
@@ -41,7 +40,7 @@ class Universe:
         # Debian's Multi-Arch rules only mean something in a universe that speaks them; rpm and
         # apk have several installable arches (i386..i686) that are all "the same machine".
         self.multiarch = any(p.multi_arch for p in packages)
-        arches = [a for a in self.ranks if a not in ARCH_INDEPENDENT]
+        arches = [a for a in self.ranks if a not in self.scheme.arch_independent]
         self.native = min(arches, key=lambda a: (-self.ranks[a], a)) if arches else ""
 
     def _index(self, packages: Sequence[Package]) -> None:
@@ -125,7 +124,7 @@ class Universe:
         request or an arch-independent dependent): without qualifier, a package of another
         arch only serves when Multi-Arch: foreign; `:any` also takes Multi-Arch: allowed."""
         qual = rel.arch
-        if pkg.arch in ARCH_INDEPENDENT:
+        if pkg.arch in self.scheme.arch_independent:
             return qual in (None, "any", "native") or qual == self.native
         if qual is None:
             return not self.multiarch or pkg.arch == ref_arch or pkg.multi_arch == "foreign"
@@ -137,7 +136,7 @@ class Universe:
 
     def ref_arch(self, dependent: Package | None) -> str:
         """The arch an unqualified dependency of `dependent` is read against."""
-        if dependent is None or dependent.arch in ARCH_INDEPENDENT:
+        if dependent is None or dependent.arch in self.scheme.arch_independent:
             return self.native
         return dependent.arch
 

@@ -23,33 +23,21 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Mapping, Sequence
 
 from bootstrap.sandbox import nosync
 from bootstrap.sandbox.mounts import MountStack, check_mountpoint, unshare_script
-from bootstrap.errors import ConfigureError, UsageError
+from bootstrap.errors import CommandFailed, ConfigureError, UsageError
+from bootstrap.types import Log
 
-Log = Callable[[str], None]
 MODES = ("auto", "root", "unshare", "extract")
 PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-# What every maintainer script sees: no prompts (debconf's noninteractive frontend), the C
-# locale (present in every release, unlike C.UTF-8 before glibc 2.35 in Debian's sense),
-# nothing of the build user's environment.
-BASE_ENV = {"PATH": PATH, "LC_ALL": "C", "LANG": "C", "HOME": "/root", "SHELL": "/bin/sh",
-            "DEBIAN_FRONTEND": "noninteractive", "DEBCONF_NONINTERACTIVE_SEEN": "true"}
+# What every command in the root sees: the C locale (present in every release, unlike C.UTF-8
+# before glibc 2.35 in Debian's sense), nothing of the build user's environment. A family adds
+# its own (Debian's debconf frontend) through FamilyFacts.script_env, given to the runner.
+BASE_ENV = {"PATH": PATH, "LC_ALL": "C", "LANG": "C", "HOME": "/root", "SHELL": "/bin/sh"}
 PER_LINUX32 = 0x0008
 _TAIL = 20
-
-
-class CommandFailed(ConfigureError):
-    """A command inside the root exited non-zero; `output` holds its last lines."""
-
-    def __init__(self, message: str, hint: str | None = None, *, argv: Sequence[str] = (),
-                 status: int | None = None, output: Sequence[str] = ()) -> None:
-        super().__init__(message, hint)
-        self.argv = tuple(argv)
-        self.status = status
-        self.output = tuple(output)
 
 
 def detect_mode(requested: str, log: Log) -> str:
@@ -154,7 +142,7 @@ class ChrootRunner:
     """
 
     def __init__(self, root: Path, *, mode: str = "root", personality: str | None = None,
-                 log: Log | None = None) -> None:
+                 env: Mapping[str, str] | None = None, log: Log | None = None) -> None:
         if mode not in ("root", "unshare"):
             raise UsageError(f"mode {mode!r} runs no commands inside the root")
         if personality not in (None, "linux32"):
@@ -162,6 +150,7 @@ class ChrootRunner:
         self.root = Path(root).resolve()
         self.mode = mode
         self.personality = personality
+        self.env = {**BASE_ENV, **(env or {})}
         self.log = log or (lambda _line: None)
         self._mounts = MountStack(self.log)
         self._resolv: tuple[Path, Path | None] | None = None
@@ -192,9 +181,10 @@ class ChrootRunner:
 
     def run(self, argv: Sequence[str], env: dict[str, str] | None = None,
             input: bytes | None = None) -> None:
-        """Run `argv` inside the root with BASE_ENV plus `env`; output goes to the log.
+        """Run `argv` inside the root with BASE_ENV, the runner's `env`, then this call's
+        `env`; output goes to the log.
         Raises CommandFailed (a ConfigureError) with the last lines of output on failure."""
-        full_env = {**BASE_ENV, **(env or {})}
+        full_env = {**self.env, **(env or {})}
         if self.mode == "root":
             command, preexec = list(argv), self._enter_chroot
         else:

@@ -25,6 +25,7 @@ from libarchive.exception import ArchiveError
 from libarchive.read import ArchiveRead
 
 from bootstrap.errors import UnpackError
+from bootstrap.root import Root
 from bootstrap.types import FileEntry
 from bootstrap.unpack.ffi import data_blocks, nested_reader
 from bootstrap.unpack.safety import normalize
@@ -45,17 +46,15 @@ class IdMap:
     groups: Mapping[str, int] = field(default_factory=dict)
 
     @classmethod
-    def from_root(cls, root: Path) -> IdMap:
-        """Read root/etc/passwd and root/etc/group; a missing file gives an empty mapping."""
-        return cls(_id_file(root / "etc" / "passwd", 2), _id_file(root / "etc" / "group", 2))
+    def from_root(cls, root: Root | Path) -> IdMap:
+        """Read the tree's etc/passwd and etc/group; a missing file gives an empty mapping."""
+        handle = root if isinstance(root, Root) else Root(root)
+        return cls(_id_file(handle.read_text_or("etc/passwd", errors="replace"), 2),
+                   _id_file(handle.read_text_or("etc/group", errors="replace"), 2))
 
 
-def _id_file(path: Path, column: int) -> dict[str, int]:
+def _id_file(text: str, column: int) -> dict[str, int]:
     found: dict[str, int] = {}
-    try:
-        text = path.read_text(encoding="utf-8", errors="replace")
-    except (FileNotFoundError, NotADirectoryError):
-        return found
     for line in text.splitlines():
         fields = line.split(":")
         if len(fields) > column and fields[column].isdigit() and fields[0] not in found:
@@ -66,8 +65,10 @@ def _id_file(path: Path, column: int) -> dict[str, int]:
 class Unpacker:
     """Extracts payloads into one root; one instance per root (it is cheap)."""
 
-    def __init__(self, root: Path) -> None:
-        self.root = Path(root)
+    def __init__(self, root: Root | Path) -> None:
+        # A Path is taken as the root handle of that directory (tests and tools build one).
+        self.handle = root if isinstance(root, Root) else Root(root)
+        self.root = self.handle.path
 
     def extract(self, source: Source, package: str, *, ids: IdMap | None = None,
                 skip: Callable[[str], bool] | None = None, fmt: str = "all") -> list[FileEntry]:

@@ -23,7 +23,8 @@ from libarchive.entry import ArchiveEntry
 from bootstrap.errors import UnpackError
 from bootstrap.types import FileEntry
 from bootstrap.unpack.ffi import data_blocks, entry_xattrs
-from bootstrap.unpack.safety import Confined, normalize
+from bootstrap.root import Confined
+from bootstrap.unpack.safety import normalize
 
 _ZEROS = bytes(1 << 20)
 # Extended attributes we cannot set (unprivileged, or a filesystem without them) are only

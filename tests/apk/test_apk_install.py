@@ -22,8 +22,9 @@ from bootstrap.adapters.apk.adapter import ApkAdapter
 from bootstrap.adapters.apk.db import parse_installed
 from bootstrap.adapters.apk.index import parse_apkindex, read_index_tarball
 from bootstrap.errors import ChecksumError, VerificationError
+from bootstrap.root import Root
 from bootstrap.trust import rsa
-from bootstrap.types import Repository
+from bootstrap.types import Repository, RepoTrust, Target
 from tests.apk.apkrepo import DATA, ApkSpec, chroot, extract_minirootfs, make_apk, make_index, make_key, need_root_chroot
 
 pytest.importorskip("bootstrap.unpack.archive")
@@ -66,18 +67,20 @@ def _adapter_install(root: Path, repo_dir: Path, keys: list[Path], names: list[s
             path = Path(url.removeprefix("file://"))
             return path.read_bytes() if path.exists() else None
 
-    universe = {p.name: p for p in adapter.load(repo, "x86_64", LocalFetcher(), lambda line: None)}
-    adapter.expand_requests(names, list(universe.values()))
-    adapter.prepare_root(root)
+    index = adapter.load(repo, "x86_64", LocalFetcher(), lambda line: None)  # type: ignore[arg-type]
+    universe = {p.name: p for p in index.packages}
+    target = Target("x86_64", tuple(names), {repo.id: index.trust})
+    tree = Root(root)
+    adapter.prepare_root(tree)
     installed = []
     for name in names:
         pkg = universe[name]
         path = repo_dir / pkg.filename
-        adapter.check_payload(pkg, path)
-        installed.append(adapter.unpack(pkg, path, root))
-    adapter.register(root, installed, "x86_64")
+        adapter.check_payload(pkg, path, index.trust)
+        installed.append(adapter.unpack(pkg, path, tree))
+    adapter.register(tree, installed, target)
     runner = ChrootScripts(root)
-    adapter.configure(root, installed, runner)
+    adapter.configure(tree, installed, runner, target)
     return adapter
 
 
@@ -168,13 +171,13 @@ def test_checksum_and_signature_failures(tmp_path: Path) -> None:
     adapter = ApkAdapter()
     text = read_index_tarball((repo_dir / "APKINDEX.tar.gz").read_bytes(), rsa.load_keys([key.public]), "t")[1]
     pkg = parse_apkindex(text, repo_dir.parent.as_uri(), "x86_64")[0]
-    adapter._keys[repo_dir.parent.as_uri()] = rsa.load_keys([key.public])
-    adapter.check_payload(pkg, apk)
+    trust = RepoTrust("main", repo_dir.parent.as_uri(), keyrings=(str(key.public),))
+    adapter.check_payload(pkg, apk, trust)
     # Same name and version, rebuilt: the control stream differs from what the index vouches for.
     spec = ApkSpec(name="hello-apk", version="1.2.3-r1", files={"etc": ("dir",)})
     make_apk(spec, key, tmp_path / "evil")
     with pytest.raises(ChecksumError, match="control checksum"):
-        adapter.check_payload(pkg, tmp_path / "evil" / apk.name)
+        adapter.check_payload(pkg, tmp_path / "evil" / apk.name, trust)
     # A signature that names the trusted key but was made by another one: a forgery.
     from bootstrap.adapters.apk.package import split_gzip_streams
     from tests.apk.apkrepo import Key, _signature_stream
@@ -182,7 +185,7 @@ def test_checksum_and_signature_failures(tmp_path: Path) -> None:
     forged = tmp_path / "forged.apk"
     forged.write_bytes(_signature_stream(Key(key.name, other.private, other.public), streams[1]) + b"".join(streams[1:]))
     with pytest.raises(VerificationError, match="bad signature"):
-        adapter.check_payload(pkg, forged)
+        adapter.check_payload(pkg, forged, trust)
     # The index itself, signed by a key we do not trust.
     with pytest.raises(VerificationError):
         read_index_tarball((repo_dir / "APKINDEX.tar.gz").read_bytes(), rsa.load_keys([other.public]), "t")

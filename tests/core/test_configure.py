@@ -110,7 +110,8 @@ def test_unshare_unavailable_gives_a_reason_or_none() -> None:
 @needs_root
 def test_run_environment_stdin_and_logging(tiny_root: Path) -> None:
     lines: list[str] = []
-    with ChrootRunner(tiny_root, log=lines.append) as runner:
+    family_env = {"DEBIAN_FRONTEND": "noninteractive", "DEBCONF_NONINTERACTIVE_SEEN": "true"}
+    with ChrootRunner(tiny_root, env=family_env, log=lines.append) as runner:
         runner.run(["/bin/sh", "-c", 'echo "$DEBIAN_FRONTEND $DEBCONF_NONINTERACTIVE_SEEN $LC_ALL $PATH"'])
         runner.run(["/bin/sh", "-c", 'read x; echo "got $x $EXTRA"'], env={"EXTRA": "e"}, input=b"hello\n")
         runner.run(["/bin/sh", "-c", "echo $(pwd); test -c /dev/null && echo > /dev/null && test -d /dev/pts "

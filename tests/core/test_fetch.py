@@ -16,6 +16,7 @@ from typing import Iterator
 import pytest
 
 from bootstrap.errors import ChecksumError, FetchError
+from bootstrap.progress import terminal_progress
 from bootstrap.fetch import FetchItem, Fetcher, default_cache_dir
 from bootstrap.types import Checksum
 
@@ -373,13 +374,13 @@ class _Tty(io.StringIO):
 def test_get_many_progress_bar(server: Server, fetcher: Fetcher,
                                monkeypatch: pytest.MonkeyPatch) -> None:
     items = [FetchItem(server.add(f"/q{i}", b"q" * 1000), sha256(b"q" * 1000), 1000) for i in range(3)]
-    fetcher.progress = True
     tty = _Tty()
     monkeypatch.setattr("sys.stderr", tty)
+    fetcher.progress = terminal_progress()
     fetcher.get_many(items)
     shown = tty.getvalue()
     assert "3/3 packages" in shown and "2.93k" in shown  # bytes, total = sum of sizes
-    fetcher.progress = False
+    fetcher.progress = None
     quiet = _Tty()
     monkeypatch.setattr("sys.stderr", quiet)
     fetcher.get_many(items)

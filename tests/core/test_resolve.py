@@ -46,7 +46,8 @@ def scheme(arches: list[str]) -> VersionScheme:
         c = version_compare(version, wanted)
         return {"<": c < 0, "<=": c <= 0, "=": c == 0, ">=": c >= 0, ">": c > 0}[op]
 
-    return VersionScheme(compare=version_compare, arch_rank=ranks.get, satisfies=satisfies)
+    return VersionScheme(compare=version_compare, arch_rank=ranks.get, satisfies=satisfies,
+                         arch_independent=frozenset({"all", "noarch"}))
 
 
 def stanzas(text: str) -> list[dict[str, str]]:

@@ -16,7 +16,9 @@ from bootstrap import config
 from bootstrap.adapters.yum.spec import (buildrequires, parse_defines, read_spec, spec_requests,
                                          target_macros)
 from bootstrap.errors import ConfigError, UsageError
-from bootstrap.pipeline import BuildOptions, _split_request, requested, spec_buildrequires
+from bootstrap.adapters.yum import YumAdapter
+from bootstrap.fetch import Fetcher
+from bootstrap.pipeline import BuildOptions, _split_request, extra_requests, requested
 from bootstrap.types import Relation
 from tests.yum.yumrepo import Vault, _cli
 
@@ -161,8 +163,9 @@ def test_requests_become_relations() -> None:
     profile = config.load_profile("centos4.3", config.Overrides(mirror="http://127.0.0.1:9"))
     opts = BuildOptions("centos4.3", include=("bash",), exclude=("perl",),
                         buildrequires=(str(SPECS / "openssh.spec"),), defines=("build_rescue 1",))
-    deps = requested(opts, profile, object(), [], "custom",  # type: ignore[arg-type]
-                     spec_buildrequires(opts, profile))
+    adapter = YumAdapter(profile)
+    deps = requested(opts, profile, adapter, [], "custom", Fetcher(),
+                     extra_requests(opts, adapter))
     relations = [d[0] for d in deps]
     assert relations[0] == Relation("bash") and Relation("/bin/login") in relations
     assert Relation("libselinux-devel", ">=", "1.17.9") in relations

@@ -177,7 +177,7 @@ def test_signed_repomd_of_real_fedora16_repo(realdata: Path, tmp_path: Path) -> 
     key = str(top / "repodata" / "repomd.xml.key")
     logs: list[str] = []
     repo = Repository("fedora", "yum", top.as_uri() + "/", keyrings=(key,))
-    (pkg,) = YumAdapter().load(repo, "i686", Fetcher(tmp_path / "cache"), logs.append)
+    (pkg,) = YumAdapter().load(repo, "i686", Fetcher(tmp_path / "cache"), logs.append).packages
     assert pkg.name == "filesystem" and any("repomd.xml signature verified" in line for line in logs)
     bad = tmp_path / "bad"
     shutil.copytree(top / "repodata", bad / "repodata")

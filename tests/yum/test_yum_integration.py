@@ -17,42 +17,54 @@ import pytest
 from bootstrap import config
 from bootstrap.adapters.yum.adapter import YumAdapter
 from bootstrap.errors import ChecksumError, VerificationError
-from bootstrap.types import Package, Relation
+from bootstrap.adapters import Installed
+from bootstrap.fetch import Fetcher
+from bootstrap.root import Root
+from bootstrap.types import Package, Relation, Repository, RepoTrust, Target
 from tests.yum.yumrepo import SPEC_HEAD, Vault, _cli, _run
 
+class Loaded:
+    """The fetcher of a test build and the trust of every repository it read (by id)."""
+
+    def __init__(self, fetcher: Fetcher) -> None:
+        self.fetcher = fetcher
+        self.trust: dict[str, RepoTrust] = {}
+
+
 def _plan(vault: Vault, profile: str, names: list[str], cache: Path,
-          logs: list[str]) -> tuple[YumAdapter, list[Package], object]:
-    from bootstrap.fetch import Fetcher
+          logs: list[str]) -> tuple[YumAdapter, list[Package], Loaded]:
     from bootstrap.resolve import resolve
 
     prof = config.load_profile(profile, config.Overrides(mirror=vault.url, keyrings=(str(vault.key),)))
-    adapter = YumAdapter(prof)
-    fetcher = Fetcher(cache)
-    universe = [p for repo in prof.repositories for p in _load(adapter, repo, fetcher, logs)]
-    names = adapter.expand_requests(names, universe)
-    universe = adapter.complete_universe(universe, names, logs.append)
+    adapter = YumAdapter(prof, logs.append)
+    loaded = Loaded(Fetcher(cache))
+    universe = [p for repo in prof.repositories for p in _load(adapter, repo, loaded, logs)]
+    names = adapter.expand_requests(names, universe, loaded.fetcher)
+    universe = adapter.complete_universe(universe, names, loaded.fetcher, logs.append)
     result = resolve(universe, [(Relation(n),) for n in names], adapter.version_scheme(prof.arch))
-    return adapter, list(result.packages), fetcher
+    return adapter, list(result.packages), loaded
 
 
-def _load(adapter: YumAdapter, repo: object, fetcher: object, logs: list[str]) -> list[Package]:
+def _load(adapter: YumAdapter, repo: Repository, loaded: Loaded, logs: list[str]) -> list[Package]:
     from bootstrap.errors import RepositoryNotFound
 
     try:
-        return adapter.load(repo, "i386", fetcher, logs.append)  # type: ignore[arg-type]
+        index = adapter.load(repo, "i386", loaded.fetcher, logs.append)
     except RepositoryNotFound:
-        assert repo.optional  # type: ignore[attr-defined]
+        assert repo.optional
         return []
+    loaded.trust[repo.id] = index.trust
+    return index.packages
 
 
-def _install(adapter: YumAdapter, packages: list[Package], fetcher: object, root: Path) -> list:
-    from bootstrap.fetch import FetchItem
+def _install(adapter: YumAdapter, packages: list[Package], loaded: Loaded, root: Path) -> list[Installed]:
+    from bootstrap.types import FetchItem
 
-    paths = fetcher.get_many([FetchItem(p.location, p.checksums, p.size, p.key) for p in packages])  # type: ignore[attr-defined]
+    paths = loaded.fetcher.get_many([FetchItem(p.location, p.checksums, p.size, p.key) for p in packages])
     for pkg, path in zip(packages, paths):
-        adapter.check_payload(pkg, path)
-    adapter.prepare_root(root)
-    return [adapter.unpack(pkg, path, root) for pkg, path in zip(packages, paths)]
+        adapter.check_payload(pkg, path, loaded.trust[pkg.repo])
+    adapter.prepare_root(Root(root))
+    return [adapter.unpack(pkg, path, Root(root)) for pkg, path in zip(packages, paths)]
 
 
 def test_resolution_newest_best_arch_and_lazy_filelists(vault: Vault, tmp_path: Path) -> None:
@@ -99,12 +111,13 @@ def test_scriptlets_without_rpm_in_the_target(vault: Vault, tmp_path: Path) -> N
     root = tmp_path / "root"
     root.mkdir()
     installed = _install(adapter, packages, fetcher, root)
-    adapter.register(root, installed, "i386")
+    target = Target("i386", ("hello",), fetcher.trust)
+    adapter.register(Root(root), installed, target)
     assert any("no RPM database" in line for line in logs)
     with ChrootRunner(root, mode="root", personality="linux32", log=logs.append) as runner:
-        adapter.configure(root, installed, runner)
+        adapter.configure(Root(root), installed, runner, target)
     assert (root / "var/lib/hello-post").read_text() == "1"  # %post -p /usr/bin/hello <script> 1
-    adapter.cleanup(root)
+    adapter.cleanup(Root(root))
 
 
 def test_bad_signature_stops(vault: Vault, tmp_path: Path) -> None:
@@ -120,18 +133,17 @@ def test_wrong_checksum_stops(vault: Vault, tmp_path: Path) -> None:
 
 
 def test_missing_key_is_a_clear_error(vault: Vault, tmp_path: Path) -> None:
-    from bootstrap.fetch import Fetcher
 
     prof = config.load_profile("centos4.3", config.Overrides(mirror=vault.url, keyrings=(str(vault.evil_key),)))
     adapter = YumAdapter(prof)
-    fetcher = Fetcher(tmp_path / "cache")
-    packages = [p for repo in prof.repositories for p in _load(adapter, repo, fetcher, [])]
+    loaded = Loaded(Fetcher(tmp_path / "cache"))
+    packages = [p for repo in prof.repositories for p in _load(adapter, repo, loaded, [])]
     setup = next(p for p in packages if p.name == "setup")
-    from bootstrap.fetch import FetchItem
+    from bootstrap.types import FetchItem
 
-    path = fetcher.get_file(FetchItem(setup.location, setup.checksums, setup.size))
+    path = loaded.fetcher.get_file(FetchItem(setup.location, setup.checksums, setup.size))
     with pytest.raises(VerificationError):
-        adapter.check_payload(setup, path)
+        adapter.check_payload(setup, path, loaded.trust[setup.repo])
 
 
 def test_cli_centos43_from_vault_mirror(vault: Vault, tmp_path: Path) -> None:
@@ -223,22 +235,22 @@ def test_target_rpm_writes_the_database(vault: Vault, tmp_path: Path) -> None:
         _run(["createrepo_c", "--checksum", "sha", str(os_dir)])
     prof = config.load_profile("centos4.6", config.Overrides(mirror=vault.url, keyrings=(str(vault.key),)))
     logs: list[str] = []
-    adapter = YumAdapter(prof)
-    from bootstrap.fetch import Fetcher
+    adapter = YumAdapter(prof, logs.append)
     from bootstrap.resolve import resolve
 
-    fetcher = Fetcher(tmp_path / "cache")
+    fetcher = Loaded(Fetcher(tmp_path / "cache"))
     universe = [p for repo in prof.repositories for p in _load(adapter, repo, fetcher, logs)]
     packages = list(resolve(universe, [(Relation("hello"),), (Relation("rpm"),)],
                             adapter.version_scheme("i386")).packages)
-    adapter._repos["base"] = replace(adapter._repos["base"], gpgcheck=False)  # the host rpm is unsigned
+    fetcher.trust["base"] = replace(fetcher.trust["base"], verify=False)  # the host rpm is unsigned
     root = tmp_path / "root"
     root.mkdir()
     installed = _install(adapter, packages, fetcher, root)
-    adapter.register(root, installed, "i386")
+    target = Target("i386", ("hello", "rpm"), fetcher.trust)
+    adapter.register(Root(root), installed, target)
     with ChrootRunner(root, mode="root", personality="linux32", log=logs.append) as runner:
-        adapter.configure(root, installed, runner)
-    adapter.cleanup(root)
+        adapter.configure(Root(root), installed, runner, target)
+    adapter.cleanup(Root(root))
     qa = subprocess.run(["chroot", str(root), "/usr/bin/rpm", "-qa", "--qf", "%{NAME}-%{VERSION}.%{ARCH}\\n"],
                         capture_output=True, text=True, check=True).stdout.split()
     assert sorted(qa) == ["hello-1.0.i686", "rpm-4.18.0.noarch", "setup-2.5.noarch"]

@@ -40,16 +40,17 @@ def test_v6_refused_when_read_and_checked(realdata: Path, name: str) -> None:
 def test_v6_refused_by_unpack_before_writing(realdata: Path, tmp_path: Path) -> None:
     from bootstrap import config
     from bootstrap.adapters.yum.adapter import YumAdapter
+    from bootstrap.root import Root
     from bootstrap.types import Package
 
     adapter = YumAdapter(config.load_profile("rocky9", config.Overrides(mirror="http://127.0.0.1:9")))
     root = tmp_path / "root"
     root.mkdir()
-    adapter.prepare_root(root)
+    adapter.prepare_root(Root(root))
     before = sorted(p.relative_to(root) for p in root.rglob("*"))
     pkg = Package("rpm-basic", "1:2.3.4-5.el9", "noarch")
     with pytest.raises(UnpackError) as info:
-        adapter.unpack(pkg, realdata / SET / V6[0], root)
+        adapter.unpack(pkg, realdata / SET / V6[0], Root(root))
     _clear(info.value)
     assert sorted(p.relative_to(root) for p in root.rglob("*")) == before
 

@@ -25,13 +25,14 @@ received files (busybox's trigger makes the applet links).
 from __future__ import annotations
 
 import fnmatch
+import functools
 import os
-import shutil
 import tarfile
 from pathlib import Path
 from typing import Sequence
 
-from bootstrap.adapters import Installed, Log, Runner
+from bootstrap.adapters import Adapter, Installed, Runner
+from bootstrap.adapters.apk.facts import FACTS
 from bootstrap.adapters.apk import db as apk_db
 from bootstrap.adapters.apk import seed as apk_seed
 from bootstrap.adapters.apk.index import parse_apkindex, read_index
@@ -39,59 +40,51 @@ from bootstrap.adapters.apk.package import read_apk
 from bootstrap.adapters.apk.version import apk_version_scheme
 from bootstrap.errors import ChecksumError, RepositoryNotFound, VerificationError
 from bootstrap.trust import rsa
-from bootstrap.types import Package, Profile, Repository, VersionScheme
+from bootstrap.root import Root
+from bootstrap.types import (Fetcher, Log, Package, RepoIndex, Repository, RepoTrust, Target,
+                             VersionScheme)
 
 _SCRIPT_DIR = "tmp"
 _INITDB_DIRS = (("tmp", 0o1777), ("dev", 0o755), ("etc/apk/keys", 0o755), ("lib/apk/db", 0o755),
                 ("var/cache/apk", 0o755), ("var/cache/misc", 0o755))
 
 
-class ApkAdapter:
+class ApkAdapter(Adapter):
     """Alpine Linux: APKINDEX.tar.gz, .apk files, /lib/apk/db."""
 
     family = "apk"
-
-    def __init__(self, profile: Profile | None = None) -> None:
-        self.profile = profile
-        self._keys: dict[str, dict[str, bytes] | None] = {}  # repository URL → trusted keys (None: --no-verify)
-        self._world: list[str] = []
-        self._used_keys: dict[str, bytes] = {}  # keys that verified something: the image needs them
+    facts = FACTS
 
     def version_scheme(self, arch: str) -> VersionScheme:
         return apk_version_scheme(arch)
 
-    def load(self, repo: Repository, arch: str, fetcher: object, log: Log) -> list[Package]:
+    def load(self, repo: Repository, arch: str, fetcher: Fetcher, log: Log) -> RepoIndex:
         url = f"{repo.url.rstrip('/')}/{arch}/APKINDEX.tar.gz"
-        data = fetcher.try_get_bytes(url)  # type: ignore[attr-defined]
+        data = fetcher.try_get_bytes(url)
         if data is None:
             raise RepositoryNotFound(f"no APKINDEX.tar.gz at {url}",
                                      hint="check --mirror and the release/architecture")
-        keys = rsa.load_keys([k for k in repo.keyrings if "://" not in k]) if repo.verify else None
-        self._keys[repo.url.rstrip("/")] = keys
+        keyrings = tuple(k for k in repo.keyrings if "://" not in k)
+        keys = _keys(keyrings) if repo.verify else None
         index = read_index(data, keys, f"APKINDEX of {repo.url}", log)
-        if keys and index.signer:
-            self._used_keys[index.signer] = keys[index.signer]
         packages = parse_apkindex(index.text, repo.url, arch, repo.id)
         log(f"{repo.id}: {index.description or repo.url}: {len(packages)} packages")
-        return packages
+        signers = (index.signer,) if keys and index.signer else ()
+        return RepoIndex(packages, RepoTrust(repo.id, repo.url, repo.verify, keyrings, signers))
 
-    def base_packages(self, universe: Sequence[Package], variant: str) -> list[str]:
-        """The profile's packages.<variant> lists the base (alpine-base); nothing is implied."""
-        return []
+    def seeds(self, variant: str) -> bool:
+        """The variants that start from the minirootfs (the profile's `minirootfs_variants`,
+        by default `default`)."""
+        if self.profile is None:
+            return False
+        return variant in self.profile.options.get("minirootfs_variants", "default").split()
 
-    def expand_requests(self, names: Sequence[str], universe: Sequence[Package]) -> list[str]:
-        self._world = [n for n in names if n]
-        return list(names)
-
-    def seed(self, profile: Profile, arch: str, fetcher: object, root: Path, log: Log,
-             variant: str | None = None) -> list[Installed]:
-        variant = variant or profile.default_variant
-        wanted = profile.options.get("minirootfs_variants", "default").split()
-        if variant not in wanted:
+    def seed(self, fetcher: Fetcher, root: Root, log: Log, variant: str) -> list[Installed]:
+        if self.profile is None or not self.seeds(variant):
             return []
-        return apk_seed.seed(profile, arch, fetcher, root, log)
+        return apk_seed.seed(self.profile, self.profile.arch, fetcher, root.path, log)
 
-    def check_payload(self, pkg: Package, path: Path) -> None:
+    def check_payload(self, pkg: Package, path: Path, trust: RepoTrust) -> None:
         """The control stream's SHA-1 must be the index's C:, the package signature must
         verify (or, signed by a key we do not hold, be vouched for by the verified index)."""
         apk = read_apk(path.read_bytes(), pkg.filename)
@@ -99,38 +92,37 @@ class ApkAdapter:
         if expected and apk.checksum != expected:
             raise ChecksumError(f"{pkg.filename}: control checksum {apk.checksum} is not the index's {expected}",
                                 hint="the mirror's package and index disagree; remove the cached file and retry")
-        keys = self._keys.get(pkg.location.rsplit("/", 2)[0], {})
-        if keys is None:
+        if not trust.verify:
             return
+        keys = _keys(trust.keyrings)
         try:
-            signer = rsa.verify(apk.control_stream, apk.signatures, keys, f"package {pkg.filename}")
-            self._used_keys[signer] = keys[signer]
+            rsa.verify(apk.control_stream, apk.signatures, keys, f"package {pkg.filename}")
         except VerificationError as exc:
             if "bad signature" in exc.message or not expected:
                 raise
 
-    def prepare_root(self, root: Path) -> None:
+    def prepare_root(self, root: Root) -> None:
         """What `apk add --initdb` makes in an empty root (apk-tools' apk_db_create), so an
         index-only root without a baselayout still has a sticky, world-writable /tmp. Device
         nodes are left out: Alpine's minirootfs carries none, container runtimes mount /dev."""
         for sub, mode in _INITDB_DIRS:
-            path = root / sub
-            if not os.path.lexists(path):
-                path.mkdir(parents=True)
-                path.chmod(mode)  # not mkdir(mode=), which the umask would narrow
+            if not root.lexists(sub):
+                root.mkdir(sub, mode)
 
-    def unpack(self, pkg: Package, path: Path, root: Path) -> Installed:
+    def unpack(self, pkg: Package, path: Path, root: Root) -> Installed:
         from bootstrap.unpack import IdMap, Unpacker
 
         apk = read_apk(path.read_bytes(), pkg.filename)
         # Owners map through the target's own passwd/group as it is now (baselayout's arrive first).
         manifest = Unpacker(root).extract(apk.data_stream, pkg.name, ids=IdMap.from_root(root))
         control = {".PKGINFO": "\n".join(f"{k} = {v}" for k, v in apk.pkginfo).encode(),
-                   "checksum": apk.checksum.encode(), "size": str(path.stat().st_size).encode()}
+                   "checksum": apk.checksum.encode(), "size": str(path.stat().st_size).encode(),
+                   # The keys that signed it: register writes those it holds into the image.
+                   "signers": " ".join(s.key_name for s in apk.signatures).encode()}
         control.update(apk.scripts)
         return Installed(pkg, list(manifest), control)
 
-    def register(self, root: Path, installed: Sequence[Installed], arch: str) -> None:
+    def register(self, root: Root, installed: Sequence[Installed], target: Target) -> None:
         new = [i for i in installed if apk_seed.SEEDED not in i.control]
         stanzas, scripts, triggers = [], [], []
         for item in new:
@@ -138,7 +130,7 @@ class ApkAdapter:
             checksum = item.control["checksum"].decode()
             size = int(item.control.get("size", b"0") or item.package.size)
             stanza = apk_db.Stanza(apk_db.header_lines(checksum, pkginfo, size),
-                                   apk_db.file_sections(root, item.manifest))
+                                   apk_db.file_sections(root.path, item.manifest))
             stanzas.append(stanza)
             stem = f"{item.package.name}-{item.package.version}.{checksum}"
             mtime = int(dict(pkginfo).get("builddate", "0") or 0)
@@ -147,32 +139,30 @@ class ApkAdapter:
             globs = " ".join(v for k, v in pkginfo if k == "triggers")
             if globs:
                 triggers.append((checksum, globs))
-        apk_db.write_installed(root, stanzas)
-        apk_db.write_scripts(root, scripts)
-        apk_db.write_triggers(root, triggers)
-        self._write_config(root, installed, arch)
+        apk_db.write_installed(root.path, stanzas)
+        apk_db.write_scripts(root.path, scripts)
+        apk_db.write_triggers(root.path, triggers)
+        self._write_config(root, installed, target)
 
-    def _write_config(self, root: Path, installed: Sequence[Installed], arch: str) -> None:
-        etc = root / "etc" / "apk"
-        (etc / "keys").mkdir(parents=True, exist_ok=True)
-        (etc / "arch").write_text(arch + "\n")
-        world_path = etc / "world"
-        world = set(world_path.read_text().split()) if world_path.exists() else set()
-        world |= set(self._world) or _roots(installed)
-        world_path.write_text("".join(f"{name}\n" for name in sorted(world)))
+    def _write_config(self, root: Root, installed: Sequence[Installed], target: Target) -> None:
+        root.mkdir("etc/apk/keys")
+        root.write_text("etc/apk/arch", target.arch + "\n")
+        world = set(root.read_text_or("etc/apk/world").split())
+        world |= set(target.requests) or _roots(installed)
+        root.write_text("etc/apk/world", "".join(f"{name}\n" for name in sorted(world)))
         if self.profile is not None and self.profile.repositories:
             lines = [r.url.rstrip("/") for r in self.profile.repositories if r.family == "apk"]
-            (etc / "repositories").write_text("".join(f"{line}\n" for line in lines))
+            root.write_text("etc/apk/repositories", "".join(f"{line}\n" for line in lines))
         # Only keys that verified something, and only where missing: an Alpine minirootfs (or
         # alpine-keys) already carries Alpine's, a private repository's key must be added.
-        for name, pem in self._used_keys.items():
-            if not (etc / "keys" / name).exists():
-                (etc / "keys" / name).write_bytes(pem)
-        lock = root / "lib" / "apk" / "db" / "lock"
-        if not lock.exists():
-            lock.touch(mode=0o600)
+        for name, pem in _used_keys(installed, target).items():
+            if not root.exists(f"etc/apk/keys/{name}"):
+                root.write_bytes(f"etc/apk/keys/{name}", pem)
+        if not root.exists("lib/apk/db/lock"):
+            root.touch("lib/apk/db/lock", 0o600)
 
-    def configure(self, root: Path, installed: Sequence[Installed], runner: Runner) -> None:
+    def configure(self, root: Root, installed: Sequence[Installed], runner: Runner,
+                  target: Target) -> None:
         new = [i for i in installed if apk_seed.SEEDED not in i.control]
         for item in new:
             for script in (".pre-install", ".post-install"):
@@ -185,11 +175,30 @@ class ApkAdapter:
             if matched:
                 _run_script(root, runner, name, body, matched)
 
-    def cleanup(self, root: Path) -> None:
-        cache = root / "var" / "cache" / "apk"
-        if cache.is_dir():
-            for entry in cache.iterdir():
-                shutil.rmtree(entry) if entry.is_dir() and not entry.is_symlink() else entry.unlink()
+    def cleanup(self, root: Root) -> None:
+        root.clear_dir("var/cache/apk")
+
+
+@functools.lru_cache(maxsize=None)
+def _keys(keyrings: tuple[str, ...]) -> dict[str, bytes]:
+    """The trusted keys of a repository by file name, read once per build and set of files."""
+    return rsa.load_keys(list(keyrings))
+
+
+def _used_keys(installed: Sequence[Installed], target: Target) -> dict[str, bytes]:
+    """The keys that signed an index or an installed package, among those each repository
+    trusts: the image needs them for its own `apk` (a private repository's key above all)."""
+    used: dict[str, bytes] = {}
+    for trust in target.trust.values():
+        if not trust.verify:
+            continue
+        keys = _keys(trust.keyrings)
+        names = set(trust.signers)
+        for item in installed:
+            if item.package.repo == trust.repo:
+                names.update(item.control.get("signers", b"").decode().split())
+        used.update({name: keys[name] for name in sorted(names) if name in keys})
+    return used
 
 
 def _pkginfo(item: Installed) -> list[tuple[str, str]]:
@@ -204,26 +213,24 @@ def _roots(installed: Sequence[Installed]) -> set[str]:
     return {name for name, names in provided.items() if not names & needed}
 
 
-def _run_script(root: Path, runner: Runner, name: str, body: bytes, args: list[str]) -> None:
+def _run_script(root: Root, runner: Runner, name: str, body: bytes, args: list[str]) -> None:
     """Run one script inside the root as apk does: the file executed with its arguments."""
-    path = root / _SCRIPT_DIR / f".apk-script.{name}"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(body)
-    path.chmod(0o755)
+    rel = f"{_SCRIPT_DIR}/.apk-script.{name}"
+    root.write_bytes(rel, body, 0o755)
     try:
-        runner.run([f"/{_SCRIPT_DIR}/{path.name}", *args])
+        runner.run([f"/{rel}", *args])
     finally:
-        path.unlink(missing_ok=True)
+        root.unlink(rel)
 
 
-def _db_triggers(root: Path) -> list[tuple[str, bytes, list[str]]]:
+def _db_triggers(root: Root) -> list[tuple[str, bytes, list[str]]]:
     """(name, trigger script, watched globs) of every package in /lib/apk/db/triggers."""
-    db = root / "lib" / "apk" / "db"
-    lines = (db / "triggers").read_text().splitlines() if (db / "triggers").exists() else []
+    lines = root.read_text_or("lib/apk/db/triggers").splitlines()
     wanted = {line.split()[0]: line.split()[1:] for line in lines if line.strip()}
     found = []
-    if wanted and (db / "scripts.tar").exists():
-        with tarfile.open(db / "scripts.tar", mode="r:") as tar:
+    if wanted and root.exists("lib/apk/db/scripts.tar"):
+        with root.open_read("lib/apk/db/scripts.tar") as handle, \
+                tarfile.open(fileobj=handle, mode="r:") as tar:
             for info in tar:
                 stem, _, kind = info.name.rpartition(".")
                 checksum = stem.rsplit(".", 1)[-1] if "." in stem else ""

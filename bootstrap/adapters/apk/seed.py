@@ -60,7 +60,7 @@ def _sha256_of(fetcher: object, url: str, entry: dict[str, str]) -> str | None:
 
 def fetch_minirootfs(profile: Profile, arch: str, fetcher: object, log: Log, verify: bool) -> Path:
     """Find, download and check the release's minirootfs; returns the cached tarball."""
-    from bootstrap.fetch import FetchItem
+    from bootstrap.types import FetchItem
 
     base = profile.options.get("releases_url", "").rstrip("/")
     if not base:

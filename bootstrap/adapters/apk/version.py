@@ -18,6 +18,7 @@ it never raises), so an odd version in an index never breaks a build.
 """
 from __future__ import annotations
 
+from bootstrap.adapters.apk.facts import ARCH_INDEPENDENT
 from bootstrap.types import VersionScheme
 
 # Token kinds, in the order apk ranks them when one version ends where the other goes on.
@@ -177,4 +178,5 @@ def apk_version_scheme(arch: str) -> VersionScheme:
             return 2
         return 1 if pkg_arch in ("noarch", "") else None
 
-    return VersionScheme(compare=compare_versions, arch_rank=rank, satisfies=version_matches)
+    return VersionScheme(compare=compare_versions, arch_rank=rank, satisfies=version_matches,
+                         arch_independent=ARCH_INDEPENDENT)

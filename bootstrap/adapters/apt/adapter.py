@@ -8,9 +8,12 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Sequence
 
-from bootstrap.adapters import Installed, Log, Runner
+from bootstrap.adapters import Adapter, Installed, Runner
 from bootstrap.adapters.apt import dpkg_db, index
-from bootstrap.types import Package, Profile, Repository, VersionScheme
+from bootstrap.adapters.apt.facts import FACTS
+from bootstrap.root import Root
+from bootstrap.types import (Fetcher, Log, Package, Profile, RepoIndex, Repository, RepoTrust,
+                             Target, VersionScheme)
 
 if TYPE_CHECKING:
     from concurrent.futures import Future
@@ -25,20 +28,23 @@ _PRIORITIES = {
 }
 
 
-class AptAdapter:
+class AptAdapter(Adapter):
     """Debian and Ubuntu: InRelease/Packages, .deb payloads, dpkg's database."""
 
     family = "apt"
+    facts = FACTS
 
-    def __init__(self, profile: Profile | None = None) -> None:
-        self.profile = profile
+    def __init__(self, profile: Profile | None = None, log: Log | None = None) -> None:
+        super().__init__(profile, log)
         self._preloader: Preloader | None = None
 
     def version_scheme(self, arch: str) -> VersionScheme:
         return index.debian_version_scheme(arch)
 
-    def load(self, repo: Repository, arch: str, fetcher: object, log: Log) -> list[Package]:
-        return index.load_apt_repository(repo, arch, fetcher, log)
+    def load(self, repo: Repository, arch: str, fetcher: Fetcher, log: Log) -> RepoIndex:
+        packages = index.load_apt_repository(repo, arch, fetcher, log)
+        # A .deb carries no signature apt checks: the signed index's digests are the trust.
+        return RepoIndex(packages, RepoTrust(repo.id, repo.url, repo.verify, repo.keyrings))
 
     def base_packages(self, universe: Sequence[Package], variant: str) -> list[str]:
         """debootstrap's choice: every package of the variant's priorities (the profile adds apt,
@@ -49,10 +55,8 @@ class AptAdapter:
                  if p.priority in wanted and (arch is None or p.arch in (arch, "all"))}
         return sorted(names)
 
-    def check_payload(self, pkg: Package, path: Path) -> None:
-        """Nothing beyond the fetcher's SHA256 check: a .deb carries no signature apt checks."""
-
-    def expand_requests(self, names: Sequence[str], universe: Sequence[Package]) -> list[str]:
+    def expand_requests(self, names: Sequence[str], universe: Sequence[Package],
+                        fetcher: Fetcher) -> list[str]:
         """On a merged-/usr release that has `usr-is-merged`, ask for it as debootstrap and
         mmdebstrap do: the root is already merged, and otherwise `init-system-helpers`'s
         `usrmerge | usr-is-merged` would pull usrmerge and with it perl."""
@@ -65,11 +69,11 @@ class AptAdapter:
     def _merged_usr(self) -> bool:
         return (self.profile.options.get("merged_usr", "yes") if self.profile else "yes") == "yes"
 
-    def prepare_root(self, root: Path) -> None:
+    def prepare_root(self, root: Root) -> None:
         arch = self.profile.arch if self.profile else None
-        dpkg_db.prepare_root(root, merged_usr=self._merged_usr(), arch=arch)
+        dpkg_db.prepare_root(root.path, merged_usr=self._merged_usr(), arch=arch)
 
-    def preload(self, packages: Sequence[Package]) -> Callable[[int, Path], None]:
+    def preload(self, packages: Sequence[Package]) -> Callable[[int, Path], None] | None:
         """Decompress the packages' data in threads while they download and while earlier
         ones are written. Returns `ready(i, path)`, to call when packages[i] is at `path`;
         `unpack` must then be called for the packages in this order."""
@@ -82,7 +86,7 @@ class AptAdapter:
             self._preloader.close()
             self._preloader = None
 
-    def unpack(self, pkg: Package, path: Path, root: Path) -> Installed:
+    def unpack(self, pkg: Package, path: Path, root: Root) -> Installed:
         from bootstrap.adapters.apt.payload import extract_deb, extract_loaded_deb
         from bootstrap.unpack import Unpacker
 
@@ -94,16 +98,17 @@ class AptAdapter:
             control, manifest = extract_deb(unpacker, path, pkg.name)
         return Installed(pkg, manifest, control)
 
-    def register(self, root: Path, installed: Sequence[Installed], arch: str) -> None:
-        dpkg_db.register(root, installed, arch)
+    def register(self, root: Root, installed: Sequence[Installed], target: Target) -> None:
+        dpkg_db.register(root.path, installed, target.arch)
         if self.profile is not None:
-            write_sources(root, self.profile)
+            write_sources(root.path, self.profile)
 
-    def configure(self, root: Path, installed: Sequence[Installed], runner: Runner) -> None:
-        dpkg_db.configure(root, installed, runner)
+    def configure(self, root: Root, installed: Sequence[Installed], runner: Runner,
+                  target: Target) -> None:
+        dpkg_db.configure(root.path, installed, runner)
 
-    def cleanup(self, root: Path) -> None:
-        dpkg_db.cleanup(root)
+    def cleanup(self, root: Root) -> None:
+        dpkg_db.cleanup(root.path)
 
 
 class Preloader:

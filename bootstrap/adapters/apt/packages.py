@@ -17,6 +17,7 @@ from typing import Iterator
 
 from debian.debian_support import version_compare
 
+from bootstrap.adapters.apt.facts import ARCH_INDEPENDENT
 from bootstrap.errors import RepositoryIndexError
 from bootstrap.types import Checksum, Dependency, Package, Relation, VersionScheme
 
@@ -198,4 +199,4 @@ def debian_version_scheme(arch: str) -> VersionScheme:
             return 1
         return None
 
-    return VersionScheme(compare=compare_versions, arch_rank=arch_rank)
+    return VersionScheme(compare=compare_versions, arch_rank=arch_rank, arch_independent=ARCH_INDEPENDENT)

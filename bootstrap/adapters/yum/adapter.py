@@ -30,12 +30,12 @@ trust.rpmsig (package signatures); this module decides what a yum user expects o
 from __future__ import annotations
 
 import os
-import shutil
 from dataclasses import replace
 from pathlib import Path
 from typing import Sequence
 
-from bootstrap.adapters import Installed, Log, Runner
+from bootstrap.adapters import Adapter, Installed, Runner
+from bootstrap.adapters.yum.facts import FACTS
 from bootstrap.adapters.yum import rpmdb
 from bootstrap.adapters.yum.caps import XATTR, capability_xattr
 from bootstrap.adapters.yum.payload import extract_rpm
@@ -44,24 +44,26 @@ from bootstrap.adapters.yum.repomd import (EMPTY_COMPS, Comps, decompress, expan
                                            parse_comps)
 from bootstrap.adapters.yum.version import rpm_version_scheme
 from bootstrap.adapters.yum.repo import RepoState, complete_files, fetch_repomd, load_packages
-from bootstrap.errors import ChecksumError
-from bootstrap.types import FileEntry, Package, Profile, Repository, VersionScheme
+from bootstrap.errors import ChecksumError, UsageError
+from bootstrap.root import Root
+from bootstrap.types import (FileEntry, Fetcher, Log, Package, Profile, RepoIndex, Repository,
+                             RepoTrust, Target, VersionScheme)
 
 # Names rpm itself resolves without /etc/passwd (the first packages land before `setup`).
 _BUILTIN_IDS = {"root": 0}
 
 
-class YumAdapter:
+class YumAdapter(Adapter):
     """RPM distributions through yum-style repositories."""
 
     family = "yum"
+    facts = FACTS
 
-    def __init__(self, profile: Profile | None = None) -> None:
-        self.profile = profile
+    def __init__(self, profile: Profile | None = None, log: Log | None = None) -> None:
+        super().__init__(profile, log)
+        # What load() read, for the index-phase hooks (comps, filelists) of the same build.
         self._repos: dict[str, RepoState] = {}
-        self._fetcher: object = None
         self._notices: set[str] = set()
-        self._log: Log = lambda line: None
 
     # -- index ------------------------------------------------------------------------------
 
@@ -69,46 +71,57 @@ class YumAdapter:
         multilib = bool(self.profile and self.profile.options.get("multilib", "0") == "1")
         return rpm_version_scheme(arch, multilib)
 
-    def load(self, repo: Repository, arch: str, fetcher: object, log: Log) -> list[Package]:
-        self._fetcher, self._log = fetcher, log
+    def load(self, repo: Repository, arch: str, fetcher: Fetcher, log: Log) -> RepoIndex:
         state = fetch_repomd(repo, fetcher, log)
         self._repos[repo.id] = state
         packages = load_packages(state, fetcher)
         log(f"{repo.id}: {state.url}: {len(packages)} packages (repomd revision {state.repomd.revision or '?'})")
-        return packages
+        # yum checks each package's own signature when the repository says gpgcheck=1.
+        return RepoIndex(packages, RepoTrust(repo.id, state.url, state.gpgcheck, state.keyrings))
 
-    def base_packages(self, universe: Sequence[Package], variant: str) -> list[str]:
-        """yum has no rule like Priority: required; the profile's packages.<variant> say it all."""
-        return []
+    def extra_requests(self, sources: Sequence[str], defines: Sequence[str], log: Log) -> list[str]:
+        """--buildrequires: every spec's BuildRequires, macros expanded for the target release."""
+        if not sources:
+            return []
+        from bootstrap.adapters.yum.spec import spec_requests
 
-    def expand_requests(self, names: Sequence[str], universe: Sequence[Package]) -> list[str]:
+        if self.profile is None:
+            raise UsageError("--buildrequires needs a profile to expand the spec's macros for")
+        return spec_requests(sources, self.profile, defines)
+
+    def expand_requests(self, names: Sequence[str], universe: Sequence[Package],
+                        fetcher: Fetcher) -> list[str]:
+        """`@group` and `@^environment` as comps' mandatory + default packages (comps fetched
+        only then)."""
         if not any(n.startswith("@") for n in names):
             return list(names)
-        return expand_groups(names, self._comps())
+        return expand_groups(names, self._comps(fetcher))
 
-    def _comps(self) -> Comps:
+    def _comps(self, fetcher: Fetcher) -> Comps:
         comps = EMPTY_COMPS
         for state in self._repos.values():
             entry = state.repomd.best("group_gz", "group", "group_xz", "group_zst")
             if entry is None:
                 continue
-            data = self._fetcher.get_bytes(entry.url(state.url),  # type: ignore[attr-defined]
-                                           (entry.checksum,) if entry.checksum else (), entry.size)
+            data = fetcher.get_bytes(entry.url(state.url),
+                                     (entry.checksum,) if entry.checksum else (), entry.size)
             comps = comps.merged(parse_comps(decompress(data, entry.href)))
         return comps
 
-    def complete_universe(self, universe: Sequence[Package], names: Sequence[str], log: Log) -> list[Package]:
-        return complete_files(universe, names, self._repos, self._fetcher, log)
+    def complete_universe(self, universe: Sequence[Package], names: Sequence[str],
+                          fetcher: Fetcher, log: Log) -> list[Package]:
+        """Owners' file lists from filelists, only for file dependencies reachable from `names`
+        that primary's short lists and the provides leave unmet."""
+        return complete_files(universe, names, self._repos, fetcher, log)
 
     # -- payloads ---------------------------------------------------------------------------
 
-    def check_payload(self, pkg: Package, path: Path) -> None:
+    def check_payload(self, pkg: Package, path: Path, trust: RepoTrust) -> None:
+        """The header's name/EVR/arch must be the index's; the signature must verify against
+        the repository's keys when its trust says so."""
         from bootstrap.adapters.yum.signature import check_rpm
 
-        state = self._repos.get(pkg.repo)
-        verify = state.gpgcheck if state is not None else True
-        keys = state.keyrings if state is not None else ()
-        rpm = check_rpm(path, keys, verify=verify, log=self._notice)
+        rpm = check_rpm(path, trust.keyrings, verify=trust.verify, log=self._notice)
         if (rpm.name, rpm.evr, rpm.arch) != (pkg.name, pkg.version, pkg.arch) and not _epoch_only(rpm, pkg):
             raise ChecksumError(f"{pkg.filename} holds {rpm.nevra}, but the index says {pkg.name}-{pkg.version}.{pkg.arch}",
                                 hint="the mirror's packages and metadata disagree; try another mirror")
@@ -118,15 +131,15 @@ class YumAdapter:
         key = line.split(" expired ")[0]
         if key not in self._notices:
             self._notices.add(key)
-            self._log(line)
+            self.log(line)
 
-    def prepare_root(self, root: Path) -> None:
+    def prepare_root(self, root: Root) -> None:
         # Not var/lib/rpm: Fedora 36+'s rpm package makes it a symlink into /usr/lib/sysimage.
         for sub in ("var/tmp", "tmp"):
-            (root / sub).mkdir(parents=True, exist_ok=True)
-        os.chmod(root / "tmp", 0o1777)
+            root.mkdir(sub)
+        root.chmod("tmp", 0o1777)
 
-    def unpack(self, pkg: Package, path: Path, root: Path) -> Installed:
+    def unpack(self, pkg: Package, path: Path, root: Root) -> Installed:
         from bootstrap.unpack import IdMap, Unpacker
 
         with open(path, "rb") as fh:
@@ -142,29 +155,28 @@ class YumAdapter:
 
     # -- database and scripts ---------------------------------------------------------------
 
-    def register(self, root: Path, installed: Sequence[Installed], arch: str) -> None:
+    def register(self, root: Root, installed: Sequence[Installed], target: Target) -> None:
         """Nothing is written here: the database is the target rpm's job in configure."""
-        if rpmdb.target_rpm(root) is None:
-            self._log("rpm is not in the package set: no RPM database is written")
+        if rpmdb.target_rpm(root.path) is None:
+            self.log("rpm is not in the package set: no RPM database is written")
 
-    def configure(self, root: Path, installed: Sequence[Installed], runner: Runner) -> None:
-        rpm = rpmdb.target_rpm(root)
+    def configure(self, root: Root, installed: Sequence[Installed], runner: Runner,
+                  target: Target) -> None:
+        rpm = rpmdb.target_rpm(root.path)
         if rpm is None:
-            rpmdb.run_scriptlets(root, installed, runner, self._log)
+            rpmdb.run_scriptlets(root.path, installed, runner, self.log)
         else:
-            rpmdb.install_with_target_rpm(root, installed, runner, rpm, self._log)
+            rpmdb.install_with_target_rpm(root.path, installed, runner, rpm, self.log)
 
-    def cleanup(self, root: Path) -> None:
-        for sub in ("var/cache/yum", "var/cache/dnf", rpmdb.STAGE):
-            path = root / sub
-            if path.is_dir() and not path.is_symlink():
-                shutil.rmtree(path)
-                if sub != rpmdb.STAGE:
-                    path.mkdir()
-        rpmdb.clean_db_leftovers(root)
+    def cleanup(self, root: Root) -> None:
+        for sub in ("var/cache/yum", "var/cache/dnf"):
+            root.clear_dir(sub)
+        if root.is_dir(rpmdb.STAGE) and not root.is_symlink(rpmdb.STAGE):
+            root.remove_tree(rpmdb.STAGE)
+        rpmdb.clean_db_leftovers(root.path)
         for log in ("var/log/yum.log", "var/log/dnf.log", "var/log/dnf.rpm.log"):
-            if (root / log).is_file():
-                (root / log).unlink()
+            if root.is_file(log) and not root.is_symlink(log):
+                root.unlink(log)
 
 
 def _epoch_only(rpm: RpmFile, pkg: Package) -> bool:
@@ -172,15 +184,14 @@ def _epoch_only(rpm: RpmFile, pkg: Package) -> bool:
     return (rpm.name, rpm.arch) == (pkg.name, pkg.arch) and rpm.evr.split(":")[-1] == pkg.version.split(":")[-1]
 
 
-def _apply_header(root: Path, entry: FileEntry, info: RpmFileInfo | None,
+def _apply_header(root: Root, entry: FileEntry, info: RpmFileInfo | None,
                   users: dict[str, int], groups: dict[str, int]) -> FileEntry | None:
     """Owners, mode and capabilities of one unpacked entry as the header declares them."""
     if info is None:
         return entry  # a directory rpm implies (not in the header): keep what the cpio said
-    path = root / entry.path
     if info.is_ghost:
-        if os.path.lexists(path) and not path.is_dir():
-            path.unlink()  # rpm never creates %ghost files
+        if root.lexists(entry.path) and not root.is_dir(entry.path):
+            root.unlink(entry.path)  # rpm never creates %ghost files
         return None
     uid = users.get(info.user, entry.uid)
     gid = groups.get(info.group, entry.gid)
@@ -190,9 +201,9 @@ def _apply_header(root: Path, entry: FileEntry, info: RpmFileInfo | None,
     if caps:
         xattrs = tuple(x for x in xattrs if x[0] != XATTR) + ((XATTR, caps),)
     if os.geteuid() == 0:
-        os.lchown(path, uid, gid)
+        root.chown(entry.path, uid, gid)
         if entry.type != "symlink":
-            os.chmod(path, mode)  # after chown: chown clears setuid bits
+            root.chmod(entry.path, mode)  # after chown: chown clears setuid bits
         if caps:
-            os.setxattr(path, XATTR, caps, follow_symlinks=False)
+            root.setxattr(entry.path, XATTR, caps)
     return replace(entry, uid=uid, gid=gid, mode=mode, xattrs=xattrs, uname=info.user, gname=info.group)

@@ -53,7 +53,7 @@ def _mirrorlist(repo: Repository, fetcher: object, log: Log) -> list[str]:
 
 def _keyrings(repo: Repository, fetcher: object) -> tuple[str, ...]:
     """Local key files as they are; gpgkey= URLs fetched (into the fetcher's cache)."""
-    from bootstrap.fetch import FetchItem
+    from bootstrap.types import FetchItem
 
     keys = []
     for key in repo.keyrings:

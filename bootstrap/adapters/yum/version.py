@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from typing import Callable
 
+from bootstrap.adapters.yum.facts import ARCH_INDEPENDENT
 from bootstrap.types import VersionScheme
 
 _X86_32 = ("i386", "i486", "i586", "i686")
@@ -152,4 +153,4 @@ def arch_rank(target: str, multilib: bool = False) -> Callable[[str], int | None
 def rpm_version_scheme(target: str, multilib: bool = False) -> VersionScheme:
     """The VersionScheme the resolver uses for an rpm tree of `target` architecture."""
     return VersionScheme(compare=compare_evr, arch_rank=arch_rank(target, multilib),
-                         satisfies=evr_satisfies)
+                         satisfies=evr_satisfies, arch_independent=ARCH_INDEPENDENT)

@@ -1,0 +1,283 @@
+"""The root handle: every read and write the tool itself does inside the target tree.
+
+The pipeline makes one `Root` per build and hands it to the adapters (apko's injected
+filesystem). Paths are root-relative strings (`etc/apt/sources.list`; a leading `/` means the
+same), resolved the way a process chrooted into the tree would see them: a symlink that is
+already in the tree is followed, but an absolute target restarts at the root and `..` stops at
+it, so no path leads out of the root (the walk is the unpacker's, `unpack.Confined`).
+
+Contracts:
+- Writes never follow the final component: `write_*` replaces a symlink standing there
+  (atomically: a temporary file beside it, then rename), `unlink` removes the link, `chmod`,
+  `chown` and `setxattr` act on the link itself (or skip it where Linux cannot).
+- Reads follow the final component too, within the root (up to 40 hops, as Linux).
+- Missing parents of a write are created 0755 (as tar and dpkg do); modes are set with chmod
+  after creation, so the umask never narrows them.
+- Failures are OSError as the os module raises them (FileNotFoundError, NotADirectoryError...),
+  except a path that names `..` or too many links: UnsafePathError / UnpackError.
+
+Hardening beyond this (openat2 with RESOLVE_IN_ROOT, races with a concurrently changing tree)
+is the next step for this one seam; nothing else needs to change when it comes.
+"""
+from __future__ import annotations
+
+import errno
+import fnmatch
+import io
+import os
+import shutil
+import stat
+from contextlib import suppress
+from pathlib import Path
+from typing import BinaryIO, Callable, Iterator
+
+from bootstrap.errors import UnpackError, UnsafePathError
+from bootstrap.root.confine import MAX_HOPS, Confined, MissingParent, NotADirectory
+
+_WHO = "rootfs-bootstrap"
+
+
+def _parts(rel: str) -> list[str]:
+    """`rel` as components; `..` is refused: a caller names places, it does not climb."""
+    parts = [p for p in rel.split("/") if p not in ("", ".")]
+    if ".." in parts:
+        raise UnsafePathError(f"path {rel!r} inside the root names '..'",
+                              hint="this is a bug in rootfs-bootstrap; please report it")
+    return parts
+
+
+class Root:
+    """The target tree at `path` (a directory on the host), by root-relative path."""
+
+    def __init__(self, path: Path | str) -> None:
+        self.path = Path(path)
+        self._root = os.fspath(self.path)
+
+    def __repr__(self) -> str:
+        return f"Root({self._root!r})"
+
+    # -- resolution ---------------------------------------------------------------------------
+
+    def _parent(self, parts: list[str], rel: str, create: bool) -> list[str]:
+        """The real components of the parent directory of `parts`."""
+        confined = Confined(self.path, "", set(), who=_WHO)  # fresh: nothing remembered goes stale
+        try:
+            return confined.resolve_dir(parts[:-1], rel, create=create)
+        except MissingParent:
+            raise FileNotFoundError(errno.ENOENT, "no such directory in the root", rel) from None
+        except NotADirectory:
+            raise NotADirectoryError(errno.ENOTDIR, "not a directory in the root", rel) from None
+
+    def locate(self, rel: str, *, follow: bool = False, create: bool = False) -> str:
+        """The host path of `rel`: parents resolved inside the root (created when `create`),
+        the final component followed (inside the root) only when `follow`."""
+        parts = _parts(rel)
+        for _ in range(MAX_HOPS):
+            if not parts:
+                return self._root
+            real = self._parent(parts, rel, create)
+            here = "/".join([self._root, *real, parts[-1]])
+            if not follow or not os.path.islink(here):
+                return here
+            target = os.readlink(here)
+            base = [] if target.startswith("/") else real
+            parts = [p for p in [*base, *target.split("/")] if p not in ("", ".")]
+            while ".." in parts:  # `..` stops at the root, as in a chroot
+                i = parts.index("..")
+                parts = parts[:max(i - 1, 0)] + parts[i + 1:]
+        raise UnpackError(f"{_WHO}: {rel!r}: too many levels of symbolic links")
+
+    # -- questions ----------------------------------------------------------------------------
+
+    def lstat(self, rel: str) -> os.stat_result:
+        return os.lstat(self.locate(rel))
+
+    def stat(self, rel: str) -> os.stat_result:
+        return os.lstat(self.locate(rel, follow=True))
+
+    def _mode(self, rel: str, follow: bool) -> int | None:
+        try:
+            return os.lstat(self.locate(rel, follow=follow)).st_mode
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+
+    def exists(self, rel: str) -> bool:
+        """Whether `rel` exists, a symlink counting as what it points to."""
+        return self._mode(rel, True) is not None
+
+    def lexists(self, rel: str) -> bool:
+        """Whether anything stands at `rel` (a dangling symlink too)."""
+        return self._mode(rel, False) is not None
+
+    def is_dir(self, rel: str) -> bool:
+        mode = self._mode(rel, True)
+        return mode is not None and stat.S_ISDIR(mode)
+
+    def is_file(self, rel: str) -> bool:
+        mode = self._mode(rel, True)
+        return mode is not None and stat.S_ISREG(mode)
+
+    def is_symlink(self, rel: str) -> bool:
+        mode = self._mode(rel, False)
+        return mode is not None and stat.S_ISLNK(mode)
+
+    def readlink(self, rel: str) -> str:
+        return os.readlink(self.locate(rel))
+
+    # -- reading ------------------------------------------------------------------------------
+
+    def open_read(self, rel: str) -> BinaryIO:
+        """`rel` open for reading (binary); the caller closes it."""
+        fd = os.open(self.locate(rel, follow=True), os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW)
+        return io.open(fd, "rb")
+
+    def read_bytes(self, rel: str) -> bytes:
+        with self.open_read(rel) as handle:
+            return handle.read()
+
+    def read_text(self, rel: str, encoding: str = "utf-8", errors: str = "strict") -> str:
+        return self.read_bytes(rel).decode(encoding, errors)
+
+    def read_text_or(self, rel: str, default: str = "", encoding: str = "utf-8",
+                     errors: str = "strict") -> str:
+        """read_text, or `default` when `rel` (or a directory on its way) does not exist."""
+        try:
+            return self.read_text(rel, encoding, errors)
+        except (FileNotFoundError, NotADirectoryError):
+            return default
+
+    def listdir(self, rel: str = "") -> list[str]:
+        """The names in directory `rel`, sorted (a symlinked directory is followed inside)."""
+        return sorted(os.listdir(self.locate(rel, follow=True)))
+
+    def glob(self, pattern: str) -> list[str]:
+        """Root-relative paths matching `pattern`, sorted; wildcards in the last component only
+        (`var/log/*.log`). A missing directory matches nothing."""
+        head, _, name = pattern.rstrip("/").rpartition("/")
+        if any(c in head for c in "*?["):
+            raise ValueError(f"glob {pattern!r}: wildcards only in the last component")
+        try:
+            names = self.listdir(head)
+        except (FileNotFoundError, NotADirectoryError):
+            return []
+        return [f"{head}/{n}" if head else n for n in names if fnmatch.fnmatchcase(n, name)]
+
+    def walk(self, rel: str = "") -> Iterator[tuple[str, list[str], list[str]]]:
+        """(directory, subdirectories, other names) top-down, root-relative; symlinks to
+        directories are listed as names and never entered."""
+        for here, dirs, files in os.walk(self.locate(rel, follow=True)):
+            links = [d for d in dirs if os.path.islink(os.path.join(here, d))]
+            dirs[:] = sorted(d for d in dirs if d not in links)
+            sub = os.path.relpath(here, self._root)
+            yield ("" if sub == "." else sub), list(dirs), sorted(files + links)
+
+    # -- writing ------------------------------------------------------------------------------
+
+    def mkdir(self, rel: str, mode: int = 0o755, *, exist_ok: bool = True) -> None:
+        """Make directory `rel` (and its missing parents, 0755); `mode` is set on a new one."""
+        path = self.locate(rel, create=True)
+        try:
+            os.mkdir(path, 0o700)
+        except FileExistsError:
+            if not exist_ok or not os.path.isdir(path) or os.path.islink(path):
+                raise
+            return
+        os.chmod(path, mode)
+
+    def write_bytes(self, rel: str, data: bytes, mode: int = 0o644) -> None:
+        """Replace `rel` with `data` atomically (never writing through a symlink there)."""
+        def fill(out: BinaryIO) -> None:
+            out.write(data)
+
+        self._replace(rel, fill, mode)
+
+    def write_text(self, rel: str, text: str, mode: int = 0o644, encoding: str = "utf-8",
+                   errors: str = "strict") -> None:
+        self.write_bytes(rel, text.encode(encoding, errors), mode)
+
+    def copy_in(self, source: Path, rel: str, mode: int = 0o644) -> None:
+        """A host file's content as `rel` (write_bytes' guarantees), streamed, not read whole."""
+        def fill(out: BinaryIO) -> None:
+            with open(source, "rb") as src:
+                shutil.copyfileobj(src, out, 1 << 20)
+
+        self._replace(rel, fill, mode)
+
+    def _replace(self, rel: str, fill: Callable[[BinaryIO], None], mode: int) -> None:
+        """A new file beside `rel`, filled and given `mode`, then renamed over `rel`: readers
+        see the old content or the new, and a symlink at `rel` is replaced, not followed."""
+        path = self.locate(rel, create=True)
+        tmp = f"{os.path.dirname(path)}/.{os.path.basename(path)}.rootfs-bootstrap-new"
+        with suppress(FileNotFoundError):
+            os.unlink(tmp)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+        try:
+            with io.open(fd, "wb") as out:
+                fill(out)
+                os.fchmod(out.fileno(), mode)
+            os.replace(tmp, path)
+        except BaseException:
+            with suppress(FileNotFoundError):
+                os.unlink(tmp)
+            raise
+
+    def touch(self, rel: str, mode: int = 0o644) -> None:
+        """Create `rel` empty if nothing stands there."""
+        if not self.lexists(rel):
+            self.write_bytes(rel, b"", mode)
+
+    def symlink(self, target: str, rel: str, *, replace: bool = False) -> None:
+        """A symlink at `rel` pointing to `target` (stored as given: it is resolved by whoever
+        reads it, inside the root). With `replace`, what stands there (not a directory) goes."""
+        path = self.locate(rel, create=True)
+        if replace and os.path.lexists(path) and not os.path.isdir(path):
+            os.unlink(path)
+        os.symlink(target, path)
+
+    def rename(self, source: str, dest: str) -> None:
+        """Move `source` to `dest` inside the root, replacing a file there (os.replace)."""
+        os.replace(self.locate(source), self.locate(dest, create=True))
+
+    def chmod(self, rel: str, mode: int) -> None:
+        """Set the mode of `rel` itself; a symlink has none on Linux and is left alone."""
+        path = self.locate(rel)
+        if not os.path.islink(path):
+            os.chmod(path, mode)
+
+    def chown(self, rel: str, uid: int, gid: int) -> None:
+        """Set the owner of `rel` itself (a symlink's own, never its target's)."""
+        os.lchown(self.locate(rel), uid, gid)
+
+    def setxattr(self, rel: str, name: str, value: bytes) -> None:
+        os.setxattr(self.locate(rel), name, value, follow_symlinks=False)
+
+    def unlink(self, rel: str, *, missing_ok: bool = True) -> None:
+        """Remove the file or symlink `rel` (never what a symlink points to)."""
+        try:
+            os.unlink(self.locate(rel))
+        except (FileNotFoundError, NotADirectoryError):
+            if not missing_ok:
+                raise
+
+    def remove_tree(self, rel: str, *, missing_ok: bool = True) -> None:
+        """Remove `rel` whatever it is; a directory with everything below it (symlinks inside
+        are removed, never followed)."""
+        try:
+            path = self.locate(rel)
+            st = os.lstat(path)
+        except (FileNotFoundError, NotADirectoryError):
+            if not missing_ok:
+                raise
+            return
+        if stat.S_ISDIR(st.st_mode):
+            shutil.rmtree(path)
+        else:
+            os.unlink(path)
+
+    def clear_dir(self, rel: str) -> None:
+        """Empty directory `rel`, keeping it; nothing happens when it is not a real directory
+        (a symlink in its place is not followed)."""
+        if not self.is_dir(rel) or self.is_symlink(rel):
+            return
+        for name in self.listdir(rel):
+            self.remove_tree(f"{rel}/{name}")
