@@ -32,9 +32,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable, Iterator
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
@@ -178,7 +178,7 @@ def write_results(path: Path, results: dict[str, dict[str, list[float]]], rounds
         "# Benchmarks", "",
         f"debian-bookworm minbase ({npkgs} packages) from a local mirror on 127.0.0.1 (`make bench`, "
         f"benchmarks/run.py); median of {rounds} rounds, tools alternated within each round.", "",
-        f"- Date: {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC",
+        f"- Date: {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC",
         f"- Machine: {machine()}",
         f"- Mirror under {tmpdir}; each run's TMPDIR, build root, output (and our cache, empty at "
         "the start, so we download like the others) on a filesystem made for that run alone "

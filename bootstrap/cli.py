@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import errno
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import click
 
@@ -94,7 +95,8 @@ def cli() -> None:
 @click.option("--dockerfile", is_flag=True, help="Write a FROM scratch / ADD / CMD Dockerfile beside the tarball.")
 def build(**kw: Any) -> None:
     """Build PROFILE into the output."""
-    from bootstrap.pipeline import BuildOptions, Reporter, build as run_build
+    from bootstrap.pipeline import BuildOptions, Reporter
+    from bootstrap.pipeline import build as run_build
     from bootstrap.progress import terminal_progress
 
     fmt = kw["fmt"] or ("dir" if kw["output"].endswith("/") else "tar")

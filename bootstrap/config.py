@@ -14,10 +14,10 @@ import configparser
 import difflib
 import os
 import platform
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from string import Template
-from typing import Mapping
 
 from bootstrap import adapters
 from bootstrap.adapters import FamilyFacts

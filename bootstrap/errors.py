@@ -6,7 +6,7 @@ says what to do about it. The CLI prints `error: <message>` and `hint: <hint>` a
 """
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 
 class BootstrapError(Exception):

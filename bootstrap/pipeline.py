@@ -17,18 +17,16 @@ import shutil
 import subprocess
 import tempfile
 import time
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator, Sequence
 
 from bootstrap import config
 from bootstrap.adapters import Adapter, Installed, get_adapter
-from bootstrap.errors import (BootstrapError, ConfigError, ConfigureError, RepositoryNotFound,
-                              UsageError)
+from bootstrap.errors import BootstrapError, ConfigError, ConfigureError, RepositoryNotFound, UsageError
 from bootstrap.root import Root
-from bootstrap.types import (Dependency, Fetcher, Package, Profile, Progress, Relation, RepoTrust,
-                             Target)
+from bootstrap.types import Dependency, Fetcher, Package, Profile, Progress, Relation, RepoTrust, Target
 
 # Which machines (`uname -m`) each host machine executes natively; "" is arch-independent.
 # The families say which machine each of their architecture words is (FamilyFacts.machine).

@@ -12,9 +12,10 @@ Conventions shared by every module:
 """
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Mapping, Protocol, Sequence
+from typing import Protocol
 
 OPERATORS = ("<", "<=", "=", ">=", ">", "~")
 

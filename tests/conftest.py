@@ -6,8 +6,9 @@ present, so a skip would hide a missing install step.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterator
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -36,7 +37,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 
 
 @pytest.fixture(scope="session")
-def vault(tmp_path_factory: pytest.TempPathFactory) -> Iterator["Vault"]:
+def vault(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Vault]:
     """The vault-shaped signed yum mirror on 127.0.0.1 (tests/yumrepo.py), built once."""
     from tests.yum.yumrepo import vault_mirror
 

@@ -26,14 +26,25 @@ passes; no adapter joins paths onto the root itself.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, ClassVar, Mapping, Protocol, Sequence
+from typing import ClassVar, Protocol
 
 from bootstrap.errors import ConfigError, UsageError
 from bootstrap.root import Root
-from bootstrap.types import (FileEntry, Fetcher, Log, Package, Profile, RepoIndex, Repository,
-                             RepoTrust, Target, VersionScheme)
+from bootstrap.types import (
+    Fetcher,
+    FileEntry,
+    Log,
+    Package,
+    Profile,
+    RepoIndex,
+    Repository,
+    RepoTrust,
+    Target,
+    VersionScheme,
+)
 
 __all__ = ["REGISTRY", "Adapter", "FamilyFacts", "Installed", "Log", "Runner", "facts",
            "get_adapter"]

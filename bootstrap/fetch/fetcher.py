@@ -22,16 +22,15 @@ from __future__ import annotations
 import io
 import os
 import re
-import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import BinaryIO, Callable, Iterator, Sequence, TypeVar
+from typing import BinaryIO, TypeVar
 from urllib.parse import unquote, urlsplit
 from urllib.request import url2pathname
 

@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, Sequence
+from typing import BinaryIO
 
 from bootstrap.errors import ChecksumError
 from bootstrap.types import Checksum
@@ -67,7 +68,7 @@ class Expect:
     def of(cls, url: str, checksums: Sequence[Checksum], size: int = 0) -> Expect:
         return cls(url, strongest(checksums), max(size, 0))
 
-    def hasher(self) -> "hashlib._Hash | None":
+    def hasher(self) -> hashlib._Hash | None:
         """A fresh digest object for this file's algorithm (None when there is no digest)."""
         return hashlib.new(self.checksum.algo) if self.checksum else None
 
@@ -78,7 +79,7 @@ class Expect:
                 f"{self.url}: size mismatch: expected {self.size} bytes, got more than that",
                 hint=MIRROR_HINT)
 
-    def check(self, received: int, hasher: "hashlib._Hash | None") -> None:
+    def check(self, received: int, hasher: hashlib._Hash | None) -> None:
         """Raise ChecksumError unless `received` bytes hashing to `hasher` are what was expected."""
         if self.size and received != self.size:
             raise ChecksumError(

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Mapping
 
 from bootstrap.errors import PackError, UsageError
 from bootstrap.pack.compress import choose, open_sink
@@ -68,7 +68,7 @@ def write_output(root: Path, output: str, *, fmt: str = "tar", compress: str = "
         raise as_pack_error(err, output) from None
 
 
-def _tar_into(root: Path, out: "os.PathLike[str] | object", method: str,
+def _tar_into(root: Path, out: os.PathLike[str] | object, method: str,
               overrides: Mapping[str, FileEntry] | None, epoch: int | None) -> None:
     sink = open_sink(method, out)  # type: ignore[arg-type]
     try:

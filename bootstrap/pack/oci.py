@@ -13,9 +13,9 @@ import os
 import shutil
 import tempfile
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping
 
 from bootstrap.errors import PackError
 from bootstrap.pack.compress import open_sink

@@ -18,9 +18,9 @@ from __future__ import annotations
 
 import os
 import stat
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator, Mapping
 
 from libarchive import ffi
 from libarchive.entry import ArchiveEntry, FileType
@@ -28,8 +28,8 @@ from libarchive.exception import ArchiveError
 from libarchive.write import custom_writer
 
 from bootstrap.errors import UnpackError
-from bootstrap.types import FileEntry
 from bootstrap.root import Confined
+from bootstrap.types import FileEntry
 from bootstrap.unpack import add_xattr, set_hardlink, set_symlink
 
 CHUNK = 1 << 20
@@ -77,7 +77,7 @@ def write_tar(root: Path, sink: Callable[[bytes], None], *,
         # An exception cannot cross libarchive's C callback: keep it, report a failure.
         try:
             sink(bytes(data))
-        except BaseException as err:  # noqa: BLE001 - re-raised after libarchive gives up
+        except BaseException as err:
             failure.append(err)
             return -1
         return len(data)

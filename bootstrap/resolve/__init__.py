@@ -26,7 +26,7 @@ broken deterministically.
 """
 from __future__ import annotations
 
-from typing import Collection, Sequence
+from collections.abc import Collection, Sequence
 
 from bootstrap.errors import ResolveError
 from bootstrap.resolve.index import Universe

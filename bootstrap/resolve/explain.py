@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import difflib
 import functools
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Mapping, Sequence
 
 from bootstrap.errors import ResolveError
 from bootstrap.resolve.index import Universe

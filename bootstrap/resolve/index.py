@@ -7,7 +7,7 @@ lists gives the same answer however the adapters happened to concatenate their r
 from __future__ import annotations
 
 import functools
-from typing import Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 
 from bootstrap.types import Package, Relation, VersionScheme
 

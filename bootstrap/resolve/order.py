@@ -9,7 +9,7 @@ name. Nothing here depends on dict or set iteration order.
 from __future__ import annotations
 
 import heapq
-from typing import Mapping
+from collections.abc import Mapping
 
 
 def _components(edges: Mapping[str, list[str]]) -> list[list[str]]:

@@ -1,8 +1,8 @@
 """What the resolver returns, and the hooks it calls while it works."""
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Mapping, Sequence
 
 from bootstrap.types import Package
 

@@ -11,7 +11,8 @@ carries the user-facing error and the chosen packages that stood in the way, whi
 from __future__ import annotations
 
 from collections import deque
-from typing import NamedTuple, Sequence
+from collections.abc import Sequence
+from typing import NamedTuple
 
 from bootstrap.errors import ResolveError
 from bootstrap.resolve.explain import Blocked, dead_end

@@ -23,13 +23,13 @@ from __future__ import annotations
 
 import errno
 import fnmatch
-import io
 import os
 import shutil
 import stat
+from collections.abc import Callable, Iterator
 from contextlib import suppress
 from pathlib import Path
-from typing import BinaryIO, Callable, Iterator
+from typing import BinaryIO
 
 from bootstrap.errors import UnpackError, UnsafePathError
 from bootstrap.root.confine import MAX_HOPS, Confined, MissingParent, NotADirectory
@@ -129,7 +129,7 @@ class Root:
     def open_read(self, rel: str) -> BinaryIO:
         """`rel` open for reading (binary); the caller closes it."""
         fd = os.open(self.locate(rel, follow=True), os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW)
-        return io.open(fd, "rb")
+        return open(fd, "rb")
 
     def read_bytes(self, rel: str) -> bytes:
         with self.open_read(rel) as handle:
@@ -212,7 +212,7 @@ class Root:
             os.unlink(tmp)
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
         try:
-            with io.open(fd, "wb") as out:
+            with open(fd, "wb") as out:
                 fill(out)
                 os.fchmod(out.fileno(), mode)
             os.replace(tmp, path)

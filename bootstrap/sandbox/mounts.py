@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import ctypes
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from bootstrap.errors import ConfigureError
 

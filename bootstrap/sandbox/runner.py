@@ -22,12 +22,12 @@ import signal
 import subprocess
 import tempfile
 import time
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Mapping, Sequence
 
+from bootstrap.errors import CommandFailed, ConfigureError, UsageError
 from bootstrap.sandbox import nosync
 from bootstrap.sandbox.mounts import MountStack, check_mountpoint, unshare_script
-from bootstrap.errors import CommandFailed, ConfigureError, UsageError
 from bootstrap.types import Log
 
 MODES = ("auto", "root", "unshare", "extract")

@@ -8,10 +8,10 @@ signature's time; KEYEXPIRED the expiry time of a key involved.
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Sequence
 
 _VERDICTS = ("GOODSIG", "EXPKEYSIG", "EXPSIG", "REVKEYSIG", "BADSIG", "ERRSIG")
 
@@ -78,13 +78,13 @@ def _time(text: str) -> int | None:
     if text.isdigit():
         return int(text)
     try:
-        return int(datetime.strptime(text, "%Y%m%dT%H%M%S").replace(tzinfo=timezone.utc).timestamp())
+        return int(datetime.strptime(text, "%Y%m%dT%H%M%S").replace(tzinfo=UTC).timestamp())
     except ValueError:
         return None
 
 
 def format_time(stamp: int) -> str:
-    return datetime.fromtimestamp(stamp, timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    return datetime.fromtimestamp(stamp, UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
 def describe_failure(sigs: Sequence[Signature], name: str,

@@ -23,8 +23,8 @@ from __future__ import annotations
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, Sequence
 
 from bootstrap.errors import VerificationError
 from bootstrap.trust.gpgstatus import Signature, describe_failure, format_time, parse_status
@@ -88,7 +88,7 @@ class _Workspace:
             raise VerificationError("gpgv is not installed, so signatures cannot be checked",
                                     hint="install it (apt-get install gpgv), or use --no-verify")
 
-    def __enter__(self) -> "_Workspace":
+    def __enter__(self) -> _Workspace:
         self._dir = tempfile.TemporaryDirectory(prefix="rootfs-gpg-")
         self.tmp = Path(self._dir.name)
         self.tmp.chmod(0o700)

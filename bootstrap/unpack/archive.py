@@ -15,10 +15,10 @@ Contract (see also safety and write):
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Callable, Iterator, Mapping
 
 import libarchive
 from libarchive.exception import ArchiveError

@@ -8,9 +8,9 @@ bootstrap/unpack*.py and bootstrap/pack/ may import this module (they own libarc
 from __future__ import annotations
 
 import ctypes
-from ctypes import POINTER, byref, c_char_p, c_int, c_longlong, c_size_t, c_void_p
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Iterator
+from ctypes import POINTER, byref, c_char_p, c_int, c_longlong, c_size_t, c_void_p
 
 from libarchive import ffi
 from libarchive.entry import ArchiveEntry
@@ -106,7 +106,7 @@ def nested_reader(outer_p: int) -> Iterator[ArchiveRead]:
                 if size.value:
                     ctypes.cast(ptrptr, POINTER(c_void_p))[0] = buf.value
                     return size.value
-        except BaseException as err:  # noqa: BLE001 - re-raised below, outside the callback
+        except BaseException as err:
             failure.append(err)
             return ffi.ARCHIVE_FATAL
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 from bootstrap.errors import UnsafePathError
 
 
-
 def outside(package: str, entry: str) -> UnsafePathError:
     """The one error users see for every escape attempt."""
     return UnsafePathError(f"package {package}: entry {entry!r} would be written outside the root",

@@ -14,16 +14,16 @@ import errno
 import hashlib
 import os
 import stat
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Callable
 
 from libarchive.entry import ArchiveEntry
 
 from bootstrap.errors import UnpackError
+from bootstrap.root import Confined
 from bootstrap.types import FileEntry
 from bootstrap.unpack.ffi import data_blocks, entry_xattrs
-from bootstrap.root import Confined
 from bootstrap.unpack.safety import normalize
 
 _ZEROS = bytes(1 << 20)
@@ -240,7 +240,7 @@ def _write_all(fd: int, data: bytes) -> None:
         view = view[os.write(fd, view):]
 
 
-def _hash_zeros(digest: "hashlib._Hash", count: int) -> None:
+def _hash_zeros(digest: hashlib._Hash, count: int) -> None:
     while count > 0:
         chunk = min(count, len(_ZEROS))
         digest.update(_ZEROS[:chunk])

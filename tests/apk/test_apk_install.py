@@ -13,8 +13,8 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import pytest
 
@@ -25,7 +25,16 @@ from bootstrap.errors import ChecksumError, VerificationError
 from bootstrap.root import Root
 from bootstrap.trust import rsa
 from bootstrap.types import Repository, RepoTrust, Target
-from tests.apk.apkrepo import DATA, ApkSpec, chroot, extract_minirootfs, make_apk, make_index, make_key, need_root_chroot
+from tests.apk.apkrepo import (
+    DATA,
+    ApkSpec,
+    chroot,
+    extract_minirootfs,
+    make_apk,
+    make_index,
+    make_key,
+    need_root_chroot,
+)
 
 pytest.importorskip("bootstrap.unpack.archive")
 MINI = "alpine-minirootfs-3.16.9-x86_64.tar.gz"

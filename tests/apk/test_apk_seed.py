@@ -12,7 +12,7 @@ import pytest
 from bootstrap.adapters.apk.seed import choose_minirootfs, fetch_minirootfs, parse_latest_releases, seed
 from bootstrap.errors import ChecksumError, RepositoryNotFound
 from bootstrap.types import Profile, Repository
-from tests.apk.apkrepo import MINIROOTFS, chroot, need_root_chroot, real
+from tests.apk.apkrepo import chroot, need_root_chroot, real
 
 YAML = """---
 -

@@ -28,8 +28,17 @@ from pathlib import Path
 import pytest
 
 from bootstrap.adapters.apk.db import parse_installed
+from tests.apk.apkrepo import (
+    ApkSpec,
+    Key,
+    _signature_stream,
+    chroot,
+    extract_minirootfs,
+    make_apk,
+    make_index,
+    make_key,
+)
 from tests.apt.aptrepo import Server
-from tests.apk.apkrepo import ApkSpec, Key, _signature_stream, chroot, extract_minirootfs, make_apk, make_index, make_key
 
 MINI16 = "alpine-minirootfs-3.16.9-x86_64.tar.gz"
 MINI36 = "alpine-minirootfs-3.6.5-x86.tar.gz"

@@ -129,7 +129,7 @@ def test_user_errors_leave_nothing(archive, tmp_path: Path, extra: list[str], co
     done = run("debian-bookworm", *_common(archive, tmp_path), "--variant", "custom", "--mode", "extract",
                *extra, "-o", str(out))
     assert done.returncode == code, done.stderr
-    assert "Traceback" not in done.stderr and done.stderr.startswith("error: ") or "error: " in done.stderr
+    assert ("Traceback" not in done.stderr and done.stderr.startswith("error: ")) or "error: " in done.stderr
     assert words in done.stderr
     assert not out.exists() and not list(tmp_path.glob(".out.tar.gz*"))
     assert not Path("/escaped").exists() and not Path("/tmp/escaped").exists()

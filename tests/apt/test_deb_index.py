@@ -11,16 +11,20 @@ import shutil
 import subprocess
 import urllib.error
 import urllib.request
-from datetime import datetime, timezone
+from collections.abc import Sequence
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Sequence
 
 import pytest
 
-from bootstrap.adapters.apt.index import (debian_version_scheme, load_apt_repository, parse_packages,
-                                          parse_relations, parse_release)
-from bootstrap.errors import (ChecksumError, FetchError, RepositoryIndexError, RepositoryNotFound,
-                              VerificationError)
+from bootstrap.adapters.apt.index import (
+    debian_version_scheme,
+    load_apt_repository,
+    parse_packages,
+    parse_relations,
+    parse_release,
+)
+from bootstrap.errors import ChecksumError, FetchError, RepositoryIndexError, RepositoryNotFound, VerificationError
 from bootstrap.trust.openpgp import strip_clearsign
 from bootstrap.types import Checksum, Relation, Repository
 
@@ -77,7 +81,7 @@ def test_parse_release_bookworm() -> None:
     release = parse_release(strip_clearsign((DATA / "debian/dists/bookworm/InRelease").read_bytes()))
     assert (release.origin, release.suite, release.codename, release.version) == \
         ("Debian", "oldstable", "bookworm", "12.15")
-    assert release.date == datetime(2026, 7, 11, 10, 16, 37, tzinfo=timezone.utc)
+    assert release.date == datetime(2026, 7, 11, 10, 16, 37, tzinfo=UTC)
     assert release.valid_until is None and release.acquire_by_hash
     assert release.components == ("main", "contrib", "non-free-firmware", "non-free")
     assert "amd64" in release.architectures and release.arch_all_in_arch_indexes
@@ -87,7 +91,7 @@ def test_parse_release_bookworm() -> None:
 
 def test_parse_release_ubuntu_810_old_date() -> None:
     release = parse_release((INTREPID / "Release").read_bytes())
-    assert release.date == datetime(2008, 9, 30, 9, 45, 1, tzinfo=timezone.utc)
+    assert release.date == datetime(2008, 9, 30, 9, 45, 1, tzinfo=UTC)
     assert release.components == ("main", "restricted") and not release.acquire_by_hash
     entry = release.files["main/binary-amd64/Packages.gz"]
     assert entry.size == 432986 and set(entry.digests) == {"md5", "sha1", "sha256"}
@@ -182,7 +186,7 @@ def test_version_ordering() -> None:
 def test_load_bookworm_updates_by_hash_fallback() -> None:
     fetcher, notes = UrlFetcher(), []
     pkgs = load_apt_repository(_repo((DATA / "debian").as_uri(), "bookworm-updates", keyrings=DEBIAN_KEYS),
-                               "amd64", fetcher, notes.append, now=datetime(2026, 11, 22, tzinfo=timezone.utc))
+                               "amd64", fetcher, notes.append, now=datetime(2026, 11, 22, tzinfo=UTC))
     assert len(pkgs) == 38 and notes == []
     asked = [u.split("/dists/bookworm-updates/")[1] for u in fetcher.requested]
     assert asked[0] == "InRelease" and asked[1].startswith("main/binary-amd64/by-hash/SHA256/")
@@ -209,13 +213,13 @@ def test_binary_all_only_where_the_release_lists_all() -> None:
 @needs_gpg
 def test_valid_until() -> None:
     url = (DATA / "debian").as_uri()
-    later = datetime(2026, 12, 1, tzinfo=timezone.utc)
+    later = datetime(2026, 12, 1, tzinfo=UTC)
     with pytest.raises(VerificationError, match="Release file expired on 2026-11-28") as err:
         load_apt_repository(_repo(url, "bookworm-security", keyrings=DEBIAN_KEYS), "amd64",
                             UrlFetcher(), print, now=later)
     assert err.value.hint
     # Within its validity (or told not to check), it goes on to the index, absent from the copy.
-    for now, options in ((datetime(2026, 11, 22, tzinfo=timezone.utc), ()), (later, (("check_valid_until", "no"),))):
+    for now, options in ((datetime(2026, 11, 22, tzinfo=UTC), ()), (later, (("check_valid_until", "no"),))):
         with pytest.raises(FetchError):
             load_apt_repository(_repo(url, "bookworm-security", keyrings=DEBIAN_KEYS, options=options),
                                 "amd64", UrlFetcher(), print, now=now)

@@ -9,9 +9,9 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import tempfile
 import sys
 import tarfile
+import tempfile
 from pathlib import Path
 
 import pytest

@@ -18,13 +18,13 @@ import pytest
 
 from bootstrap.adapters import Installed
 from bootstrap.adapters.apt import dpkg_db
-from bootstrap.adapters.apt.payload import extract_deb
-from bootstrap.adapters.apt.packages import parse_packages
 from bootstrap.adapters.apt.dpkg_db import info_name
+from bootstrap.adapters.apt.packages import parse_packages
+from bootstrap.adapters.apt.payload import extract_deb
 from bootstrap.adapters.apt.scripts import install_order, services_disabled
 from bootstrap.adapters.apt.status import normalize_relations, parse_control, stanza_map
-from bootstrap.sandbox import ChrootRunner, CommandFailed
 from bootstrap.errors import ConfigureError
+from bootstrap.sandbox import ChrootRunner, CommandFailed
 from bootstrap.types import Package, Relation
 
 DEBS = Path("/var/cache/rootfs-bootstrap-tests/debs-minbase")
@@ -221,11 +221,10 @@ def test_services_disabled_restores_even_on_error(tmp_path: Path) -> None:
     ssd.parent.mkdir(parents=True)
     ssd.write_bytes(b"real")
     os.symlink("usr/sbin", tmp_path / "sbin")
-    with pytest.raises(RuntimeError):
-        with services_disabled(tmp_path):
-            assert (tmp_path / "usr/sbin/policy-rc.d").read_bytes().endswith(b"exit 101\n")
-            assert b"fake" in ssd.read_bytes()
-            raise RuntimeError
+    with pytest.raises(RuntimeError), services_disabled(tmp_path):
+        assert (tmp_path / "usr/sbin/policy-rc.d").read_bytes().endswith(b"exit 101\n")
+        assert b"fake" in ssd.read_bytes()
+        raise RuntimeError
     assert ssd.read_bytes() == b"real" and not (tmp_path / "usr/sbin/policy-rc.d").exists()
     assert sorted(os.listdir(ssd.parent)) == ["start-stop-daemon"]
 

@@ -17,9 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from bootstrap.sandbox import (BASE_ENV, ChrootRunner, CommandFailed, detect_mode,
-                                 subordinate_range, unshare_unavailable)
 from bootstrap.errors import ConfigureError, UsageError
+from bootstrap.sandbox import BASE_ENV, ChrootRunner, CommandFailed, detect_mode, subordinate_range, unshare_unavailable
 
 needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="mode root needs root (chroot, mounts)")
 TOOLS = ("dash", "sleep", "uname", "cat", "chown")
@@ -125,9 +124,8 @@ def test_run_environment_stdin_and_logging(tiny_root: Path) -> None:
 
 @needs_root
 def test_failure_names_command_exit_and_last_lines(tiny_root: Path) -> None:
-    with ChrootRunner(tiny_root) as runner:
-        with pytest.raises(CommandFailed) as caught:
-            runner.run(["/bin/sh", "-c", "i=0; while [ $i -lt 30 ]; do echo line$i; i=$((i+1)); done; exit 3"])
+    with ChrootRunner(tiny_root) as runner, pytest.raises(CommandFailed) as caught:
+        runner.run(["/bin/sh", "-c", "i=0; while [ $i -lt 30 ]; do echo line$i; i=$((i+1)); done; exit 3"])
     err = caught.value
     assert isinstance(err, ConfigureError) and err.status == 3
     assert "exit 3" in err.message and "\n" not in err.message
@@ -138,10 +136,9 @@ def test_failure_names_command_exit_and_last_lines(tiny_root: Path) -> None:
 
 @needs_root
 def test_unmounts_after_exception_in_block(tiny_root: Path) -> None:
-    with pytest.raises(RuntimeError):
-        with ChrootRunner(tiny_root):
-            assert len(_mounts_under(tiny_root)) == 5  # proc, sys, dev, dev/pts, dev/shm
-            raise RuntimeError("boom")
+    with pytest.raises(RuntimeError), ChrootRunner(tiny_root):
+        assert len(_mounts_under(tiny_root)) == 5  # proc, sys, dev, dev/pts, dev/shm
+        raise RuntimeError("boom")
     assert _mounts_under(tiny_root) == []
 
 
@@ -151,9 +148,8 @@ def test_ctrl_c_kills_the_command_and_its_children_then_unmounts(tiny_root: Path
         if line == "started":
             raise KeyboardInterrupt
 
-    with pytest.raises(KeyboardInterrupt):
-        with ChrootRunner(tiny_root, log=interrupt) as runner:
-            runner.run(["/bin/sh", "-c", "sleep 60 & sleep 60 & echo started; wait"])
+    with pytest.raises(KeyboardInterrupt), ChrootRunner(tiny_root, log=interrupt) as runner:
+        runner.run(["/bin/sh", "-c", "sleep 60 & sleep 60 & echo started; wait"])
     assert _mounts_under(tiny_root) == []
     assert _processes_in(tiny_root) == []
 
@@ -200,9 +196,8 @@ def test_refuses_a_proc_that_is_a_symlink(tiny_root: Path, tmp_path: Path) -> No
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     os.symlink(str(elsewhere), tiny_root / "proc")
-    with pytest.raises(ConfigureError, match="symbolic link"):
-        with ChrootRunner(tiny_root):
-            pass
+    with pytest.raises(ConfigureError, match="symbolic link"), ChrootRunner(tiny_root):
+        pass
     assert _mounts_under(tiny_root) == [] and _mounts_under(elsewhere) == []
 
 

@@ -9,15 +9,15 @@ import socket
 import threading
 import time
 from collections import Counter
+from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
 from bootstrap.errors import ChecksumError, FetchError
+from bootstrap.fetch import Fetcher, FetchItem, default_cache_dir
 from bootstrap.progress import terminal_progress
-from bootstrap.fetch import FetchItem, Fetcher, default_cache_dir
 from bootstrap.types import Checksum
 
 PROXY_VARS = ("http_proxy", "https_proxy", "no_proxy", "all_proxy",
@@ -293,7 +293,7 @@ def test_content_encoding_not_decoded(server: Server, fetcher: Fetcher) -> None:
 
 
 def _child_fetch(cache: str, url: str, digest: str, size: int,
-                 barrier: "multiprocessing.synchronize.Barrier", out: "multiprocessing.Queue[str]") -> None:
+                 barrier: multiprocessing.synchronize.Barrier, out: multiprocessing.Queue[str]) -> None:
     barrier.wait()
     try:
         path = Fetcher(Path(cache), timeout=5).get_file(FetchItem(url, (Checksum("sha256", digest),), size))

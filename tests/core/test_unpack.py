@@ -10,12 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from bootstrap.errors import UnpackError, UnsafePathError
 from bootstrap.adapters.apt.payload import extract_deb, extract_loaded_deb, load_deb
 from bootstrap.adapters.yum.payload import extract_rpm
+from bootstrap.errors import UnpackError, UnsafePathError
 from bootstrap.unpack import IdMap, Unpacker, read_archive_members
-from tests.core.unpack_helpers import (cpio, deb_from_data, evil_tars, need, run, tar, tiny_deb,
-                                  tiny_rpm)
+from tests.core.unpack_helpers import cpio, deb_from_data, evil_tars, need, run, tar, tiny_deb, tiny_rpm
 
 ROOT_ONLY = pytest.mark.skipif(os.geteuid() != 0, reason="needs root (chown, setcap)")
 

@@ -13,15 +13,13 @@ from pathlib import Path
 import pytest
 
 from bootstrap import config
-from bootstrap.adapters.yum.spec import (buildrequires, parse_defines, read_spec, spec_requests,
-                                         target_macros)
-from bootstrap.errors import ConfigError, UsageError
 from bootstrap.adapters.yum import YumAdapter
+from bootstrap.adapters.yum.spec import buildrequires, parse_defines, read_spec, spec_requests, target_macros
+from bootstrap.errors import ConfigError, UsageError
 from bootstrap.fetch import Fetcher
 from bootstrap.pipeline import BuildOptions, _split_request, extra_requests, requested
 from bootstrap.types import Relation
 from tests.yum.yumrepo import Vault, _cli
-
 
 SPECS = Path(__file__).resolve().parent.parent / "data" / "rpm-spec"
 EL4 = {"_target_cpu": "i386", "rhel": "4", "dist": ".el4"}

@@ -8,10 +8,15 @@ from pathlib import Path
 
 import pytest
 
-from bootstrap.adapters.yum.primary import (parse_filelists, parse_primary, parse_primary_db,
-                                            unmet_file_deps)
-from bootstrap.adapters.yum.repomd import (RepoMd, decompress, decompress_stream, expand_groups,
-                                           parse_comps, parse_repomd)
+from bootstrap.adapters.yum.primary import parse_filelists, parse_primary, parse_primary_db, unmet_file_deps
+from bootstrap.adapters.yum.repomd import (
+    RepoMd,
+    decompress,
+    decompress_stream,
+    expand_groups,
+    parse_comps,
+    parse_repomd,
+)
 from bootstrap.adapters.yum.richdep import conflict_atoms, requirement
 from bootstrap.adapters.yum.version import rpm_version_scheme
 from bootstrap.errors import RepositoryIndexError

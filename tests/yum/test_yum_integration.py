@@ -15,13 +15,14 @@ from pathlib import Path
 import pytest
 
 from bootstrap import config
+from bootstrap.adapters import Installed
 from bootstrap.adapters.yum.adapter import YumAdapter
 from bootstrap.errors import ChecksumError, VerificationError
-from bootstrap.adapters import Installed
 from bootstrap.fetch import Fetcher
 from bootstrap.root import Root
 from bootstrap.types import Package, Relation, Repository, RepoTrust, Target
 from tests.yum.yumrepo import SPEC_HEAD, Vault, _cli, _run
+
 
 class Loaded:
     """The fetcher of a test build and the trust of every repository it read (by id)."""

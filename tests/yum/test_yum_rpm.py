@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from bootstrap.adapters.yum.header import read_rpm
-from bootstrap.errors import ChecksumError, UnpackError, VerificationError
-from bootstrap.adapters.yum.signature import check_digests, check_rpm, verify_signatures
 from bootstrap.adapters.yum.payload import extract_rpm
+from bootstrap.adapters.yum.signature import check_digests, check_rpm, verify_signatures
+from bootstrap.errors import ChecksumError, UnpackError, VerificationError
 
 LEGACY = "yum/centos-release-legacy"
 # package file → the CentOS key that signed it (epel-release 7 is CentOS extras' build).

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from bootstrap.adapters.yum.header import read_rpm
-from bootstrap.errors import BootstrapError, UnpackError
 from bootstrap.adapters.yum.signature import check_rpm
+from bootstrap.errors import BootstrapError, UnpackError
 
 SET = "yum/rpm-rs-v4-v6-format-variants"
 V6 = ["v6_rpm-basic-2.3.4-5.el9.noarch.rpm", "v6_gzip_rpm-basic-2.3.4-5.el9.noarch.rpm",

@@ -6,8 +6,14 @@ import subprocess
 
 import pytest
 
-from bootstrap.adapters.yum.version import (arch_rank, compare_evr, evr_satisfies, rpm_version_scheme,
-                                            rpmvercmp, split_evr)
+from bootstrap.adapters.yum.version import (
+    arch_rank,
+    compare_evr,
+    evr_satisfies,
+    rpm_version_scheme,
+    rpmvercmp,
+    split_evr,
+)
 
 # rpm's tests/rpmvercmp.at (plus the caret cases rpm 4.15 added).
 VECTORS = """

@@ -28,21 +28,20 @@ import fnmatch
 import functools
 import os
 import tarfile
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from bootstrap.adapters import Adapter, Installed, Runner
-from bootstrap.adapters.apk.facts import FACTS
 from bootstrap.adapters.apk import db as apk_db
 from bootstrap.adapters.apk import seed as apk_seed
+from bootstrap.adapters.apk.facts import FACTS
 from bootstrap.adapters.apk.index import parse_apkindex, read_index
 from bootstrap.adapters.apk.package import read_apk
 from bootstrap.adapters.apk.version import apk_version_scheme
 from bootstrap.errors import ChecksumError, RepositoryNotFound, VerificationError
-from bootstrap.trust import rsa
 from bootstrap.root import Root
-from bootstrap.types import (Fetcher, Log, Package, RepoIndex, Repository, RepoTrust, Target,
-                             VersionScheme)
+from bootstrap.trust import rsa
+from bootstrap.types import Fetcher, Log, Package, RepoIndex, Repository, RepoTrust, Target, VersionScheme
 
 _SCRIPT_DIR = "tmp"
 _INITDB_DIRS = (("tmp", 0o1777), ("dev", 0o755), ("etc/apk/keys", 0o755), ("lib/apk/db", 0o755),
@@ -179,7 +178,7 @@ class ApkAdapter(Adapter):
         root.clear_dir("var/cache/apk")
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _keys(keyrings: tuple[str, ...]) -> dict[str, bytes]:
     """The trusted keys of a repository by file name, read once per build and set of files."""
     return rsa.load_keys(list(keyrings))

@@ -24,9 +24,9 @@ import base64
 import hashlib
 import io
 import tarfile
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Sequence
 
 from bootstrap.types import FileEntry
 

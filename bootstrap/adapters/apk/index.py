@@ -19,8 +19,8 @@ directory (noarch packages live in each arch's directory). Pure: no network, no 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import Callable, Iterable, Iterator
 
 from bootstrap.adapters.apk.package import split_signed
 from bootstrap.errors import RepositoryIndexError, UnpackError, VerificationError

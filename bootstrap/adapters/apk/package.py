@@ -106,7 +106,7 @@ def split_signed(data: bytes, what: str) -> SignedFile:
         raise UnpackError(f"{what} is empty")
     first = tar_members(streams[0], what)
     signatures = signatures_from_members(first)
-    if signatures or all(name.startswith(".SIGN.") for name, _ in first) and len(streams) > 1:
+    if signatures or (all(name.startswith(".SIGN.") for name, _ in first) and len(streams) > 1):
         streams = split_gzip_streams(streams[1], what, limit=1, first=2) if len(streams) > 1 else []
     if not streams:
         raise UnpackError(f"{what} has signatures but no control data")

@@ -12,8 +12,8 @@ empty manifest: their files are already recorded there), so the resolver treats 
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from bootstrap.adapters import Installed
 from bootstrap.adapters.apk.index import iter_stanzas, package_from_stanza

@@ -5,15 +5,15 @@ maintainer scripts); this module only decides what a Debian user expects of each
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Sequence
+from typing import TYPE_CHECKING
 
 from bootstrap.adapters import Adapter, Installed, Runner
 from bootstrap.adapters.apt import dpkg_db, index
 from bootstrap.adapters.apt.facts import FACTS
 from bootstrap.root import Root
-from bootstrap.types import (Fetcher, Log, Package, Profile, RepoIndex, Repository, RepoTrust,
-                             Target, VersionScheme)
+from bootstrap.types import Fetcher, Log, Package, Profile, RepoIndex, Repository, RepoTrust, Target, VersionScheme
 
 if TYPE_CHECKING:
     from concurrent.futures import Future

@@ -11,16 +11,15 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Iterable, Sequence
 
 from bootstrap.adapters import Installed
 from bootstrap.adapters.apt.scripts import configure, confined
-from bootstrap.adapters.apt.status import (parse_conffiles, parse_control, stanza_map,
-                                            status_stanza)
+from bootstrap.adapters.apt.status import parse_conffiles, parse_control, stanza_map, status_stanza
 from bootstrap.errors import ConfigureError
 
-__all__ = ["prepare_root", "register", "configure", "cleanup", "info_name"]
+__all__ = ["cleanup", "configure", "info_name", "prepare_root", "register"]
 
 ADMIN = Path("var/lib/dpkg")
 # debootstrap's setup_merged_usr table: the extra lib* directories each architecture's

@@ -20,23 +20,38 @@ from the fetcher.
 """
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Callable
 
 from bootstrap import compression
-from bootstrap.adapters.apt.packages import (PRIORITY_RANK, compare_versions, debian_version_scheme,
-                                             parse_packages, parse_relations, split_stanzas)
-from bootstrap.adapters.apt.release import (BY_HASH_DIR, Release, ReleaseFile, parse_date,
-                                            parse_release)
-from bootstrap.errors import (ChecksumError, FetchError, RepositoryIndexError, RepositoryNotFound,
-                              VerificationError)
+from bootstrap.adapters.apt.packages import (
+    PRIORITY_RANK,
+    compare_versions,
+    debian_version_scheme,
+    parse_packages,
+    parse_relations,
+    split_stanzas,
+)
+from bootstrap.adapters.apt.release import BY_HASH_DIR, Release, ReleaseFile, parse_date, parse_release
+from bootstrap.errors import ChecksumError, FetchError, RepositoryIndexError, RepositoryNotFound, VerificationError
 from bootstrap.trust.openpgp import strip_clearsign, verify_detached, verify_inline
 from bootstrap.types import Checksum, Package, Repository
 
-__all__ = ["Release", "ReleaseFile", "parse_release", "parse_relations", "parse_packages",
-           "debian_version_scheme", "compare_versions", "split_stanzas", "parse_date",
-           "PRIORITY_RANK", "load_apt_repository", "suite_url"]
+__all__ = [
+    "PRIORITY_RANK",
+    "Release",
+    "ReleaseFile",
+    "compare_versions",
+    "debian_version_scheme",
+    "load_apt_repository",
+    "parse_date",
+    "parse_packages",
+    "parse_relations",
+    "parse_release",
+    "split_stanzas",
+    "suite_url",
+]
 
 Log = Callable[[str], None]
 
@@ -113,9 +128,9 @@ def _check_valid_until(release: Release, repo: Repository, dist: str, now: datet
     if _option(repo, "check_valid_until", "yes").lower() in ("no", "0", "false"):
         log(f"notice: {dist}: Valid-Until {release.valid_until:%Y-%m-%d} not checked (check_valid_until = no)")
         return
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     if now.tzinfo is None:
-        now = now.replace(tzinfo=timezone.utc)
+        now = now.replace(tzinfo=UTC)
     if now > release.valid_until:
         raise VerificationError(
             f"Release file expired on {release.valid_until:%Y-%m-%d %H:%M} UTC: {dist}",

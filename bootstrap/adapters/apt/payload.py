@@ -8,9 +8,10 @@ other than those three (signatures such as _gpgbuilder) are ignored, as dpkg doe
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, TypeVar
+from typing import TypeVar
 
 from libarchive.exception import ArchiveError
 from libarchive.read import ArchiveRead

@@ -10,10 +10,11 @@ compressed variants of one index the Release lists, best first.
 from __future__ import annotations
 
 import email.utils
-from dataclasses import dataclass, field as dc_field
-from datetime import datetime, timezone
+from collections.abc import Mapping
+from dataclasses import dataclass
+from dataclasses import field as dc_field
+from datetime import UTC, datetime
 from types import MappingProxyType
-from typing import Mapping
 
 from bootstrap.adapters.apt.packages import split_stanzas
 from bootstrap.errors import RepositoryIndexError
@@ -130,7 +131,7 @@ def parse_date(text: str) -> datetime | None:
         parsed = email.utils.parsedate_to_datetime(text)
     except (TypeError, ValueError, IndexError):
         return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def _parse_valid_until(text: str) -> datetime | None:

@@ -10,7 +10,7 @@ module with real dpkg.
 from __future__ import annotations
 
 import re
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 # dpkg's table order (1.21): fields written before the arbitrary ones. `Status` is ours.
 _KNOWN_ORDER = (

@@ -30,24 +30,33 @@ trust.rpmsig (package signatures); this module decides what a yum user expects o
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Sequence
 
 from bootstrap.adapters import Adapter, Installed, Runner
-from bootstrap.adapters.yum.facts import FACTS
 from bootstrap.adapters.yum import rpmdb
 from bootstrap.adapters.yum.caps import XATTR, capability_xattr
-from bootstrap.adapters.yum.payload import extract_rpm
+from bootstrap.adapters.yum.facts import FACTS
 from bootstrap.adapters.yum.header import RpmFile, RpmFileInfo, read_rpm
-from bootstrap.adapters.yum.repomd import (EMPTY_COMPS, Comps, decompress, expand_groups,
-                                           parse_comps)
-from bootstrap.adapters.yum.version import rpm_version_scheme
+from bootstrap.adapters.yum.payload import extract_rpm
 from bootstrap.adapters.yum.repo import RepoState, complete_files, fetch_repomd, load_packages
+from bootstrap.adapters.yum.repomd import EMPTY_COMPS, Comps, decompress, expand_groups, parse_comps
+from bootstrap.adapters.yum.version import rpm_version_scheme
 from bootstrap.errors import ChecksumError, UsageError
 from bootstrap.root import Root
-from bootstrap.types import (FileEntry, Fetcher, Log, Package, Profile, RepoIndex, Repository,
-                             RepoTrust, Target, VersionScheme)
+from bootstrap.types import (
+    Fetcher,
+    FileEntry,
+    Log,
+    Package,
+    Profile,
+    RepoIndex,
+    Repository,
+    RepoTrust,
+    Target,
+    VersionScheme,
+)
 
 # Names rpm itself resolves without /etc/passwd (the first packages land before `setup`).
 _BUILTIN_IDS = {"root": 0}

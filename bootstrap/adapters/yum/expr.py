@@ -14,7 +14,7 @@ an operand as rpm does). Not rpm 4.16's version literals (v"1.2") nor the ternar
 from __future__ import annotations
 
 import re
-from typing import Callable
+from collections.abc import Callable
 
 Value = int | str
 

@@ -16,8 +16,9 @@ RPM v6 packages (lead major 4) raise UnpackError: this reader knows format 3 onl
 from __future__ import annotations
 
 import struct
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import IO, Mapping
+from typing import IO
 
 from bootstrap.adapters.yum.version import format_evr
 from bootstrap.errors import UnpackError

@@ -17,9 +17,10 @@ from __future__ import annotations
 
 import sqlite3
 import xml.etree.ElementTree as ET
-from typing import IO, Collection, Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping
+from typing import IO
 
-from bootstrap.adapters.yum.repomd import checksum_algo, join_url, XML_BASE
+from bootstrap.adapters.yum.repomd import XML_BASE, checksum_algo, join_url
 from bootstrap.adapters.yum.richdep import RichDepError, conflict_atoms, requirement
 from bootstrap.adapters.yum.version import format_evr
 from bootstrap.errors import RepositoryIndexError

@@ -9,14 +9,13 @@ file is skipped with a log line; none answering raises RepositoryNotFound listin
 from __future__ import annotations
 
 import re
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Collection, Sequence
 
 from bootstrap.adapters import Log
 from bootstrap.adapters.yum.primary import parse_filelists, parse_primary, parse_primary_db
-from bootstrap.adapters.yum.repomd import (RepoFile, RepoMd, decompress, decompress_stream, join_url,
-                                           parse_repomd)
+from bootstrap.adapters.yum.repomd import RepoFile, RepoMd, decompress, decompress_stream, join_url, parse_repomd
 from bootstrap.errors import FetchError, RepositoryNotFound, VerificationError
 from bootstrap.types import Package, Repository
 

@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import lzma
 import xml.etree.ElementTree as ET
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import IO, Iterable, Mapping
+from typing import IO
 
 from bootstrap import compression
 from bootstrap.errors import RepositoryIndexError
@@ -136,7 +137,7 @@ class Comps:
     groups: Mapping[str, Group]
     environments: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
-    def merged(self, other: "Comps") -> "Comps":
+    def merged(self, other: Comps) -> Comps:
         """Groups of two repositories together (later ones add packages, as yum merges them)."""
         groups = dict(self.groups)
         for gid, group in other.groups.items():

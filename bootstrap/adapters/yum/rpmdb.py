@@ -21,8 +21,8 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, Sequence
 
 from bootstrap.adapters import Installed, Runner
 from bootstrap.adapters.yum.header import RpmFile, read_rpm

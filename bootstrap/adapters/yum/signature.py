@@ -18,12 +18,23 @@ repository configuration names, the releases are history. An unsigned package fa
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, Sequence
 
-from bootstrap.adapters.yum.header import (PAYLOADDIGEST, PAYLOADDIGESTALGO, SIG_DSA, SIG_GPG, SIG_MD5,
-                                           SIG_PGP, SIG_RSA, SIG_SHA1, SIG_SHA256, SIG_SIZE, RpmFile,
-                                           read_rpm)
+from bootstrap.adapters.yum.header import (
+    PAYLOADDIGEST,
+    PAYLOADDIGESTALGO,
+    SIG_DSA,
+    SIG_GPG,
+    SIG_MD5,
+    SIG_PGP,
+    SIG_RSA,
+    SIG_SHA1,
+    SIG_SHA256,
+    SIG_SIZE,
+    RpmFile,
+    read_rpm,
+)
 from bootstrap.errors import ChecksumError, VerificationError
 from bootstrap.trust.openpgp import verify_detached
 

@@ -33,9 +33,9 @@ multi-line or multi-word %define values (pyrpm keeps the first word), rich depen
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Mapping, Sequence
 
 from pyrpm.spec import Spec, replace_macros
 

@@ -15,7 +15,7 @@ Versions travel through the pipeline as `[epoch:]version[-release]` strings (epo
 """
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from bootstrap.adapters.yum.facts import ARCH_INDEPENDENT
 from bootstrap.types import VersionScheme
