@@ -158,7 +158,7 @@ def section(kind: str, times: dict[str, list[float]]) -> list[str]:
     ours, mm = medians["rootfs-bootstrap (root mode)"], medians["mmdebstrap (root mode)"]
     ext, floor = medians["rootfs-bootstrap --mode extract"], medians["dpkg-deb -x of the same packages"]
     per_round = " ".join(f"{o / m:.2f}" for o, m in zip(times["rootfs-bootstrap (root mode)"],
-                                                        times["mmdebstrap (root mode)"]))
+                                                        times["mmdebstrap (root mode)"], strict=True))
     return [
         f"## Each run on a fresh {FS_KINDS[kind]}" if kind != "tmpdir" else
         "## Every run in one shared directory of the host's filesystem (each pays for the tree "

@@ -13,7 +13,7 @@ import gzip
 import io
 import lzma
 import zlib
-from typing import IO
+from typing import BinaryIO, cast
 
 SUFFIXES = (".gz", ".bz2", ".xz", ".lzma", ".zst")
 
@@ -39,9 +39,12 @@ def decompress(data: bytes, name: str) -> bytes:
     return data
 
 
-def decompress_stream(data: bytes, name: str) -> IO[bytes]:
+def decompress_stream(data: bytes, name: str) -> BinaryIO:
     """A readable stream of the decompressed content (for large XML read incrementally)."""
-    raw = io.BytesIO(data)
+    return cast(BinaryIO, _open_stream(io.BytesIO(data), name))  # each reader is a binary file
+
+
+def _open_stream(raw: io.BytesIO, name: str) -> object:
     if name.endswith(".gz"):
         return gzip.GzipFile(fileobj=raw)
     if name.endswith(".bz2"):

@@ -48,9 +48,15 @@ class Overrides:
     verify: bool = True
 
 
+class _CaseKeeping(configparser.ConfigParser):
+    """Keys are case-sensitive variables ($basearch, packages.minbase): keep them as written."""
+
+    def optionxform(self, optionstr: str) -> str:
+        return optionstr
+
+
 def _read_ini(path: Path) -> configparser.ConfigParser:
-    parser = configparser.ConfigParser(interpolation=None, default_section="DEFAULT")
-    parser.optionxform = str  # keys are case-sensitive variables ($basearch, packages.minbase)
+    parser = _CaseKeeping(interpolation=None, default_section="DEFAULT")
     try:
         parser.read(path, encoding="utf-8")
     except configparser.Error as exc:

@@ -324,14 +324,14 @@ def _fetch_and_unpack(the_plan: Plan, fetcher: Fetcher, root: Root,
             # An adapter that can (apt) starts decompressing each package as it arrives.
             ready = adapter.preload(the_plan.packages)
             paths = fetcher.get_many(items, on_done=ready)
-            for pkg, path in zip(the_plan.packages, paths):
+            for pkg, path in zip(the_plan.packages, paths, strict=True):
                 adapter.check_payload(pkg, path, _trust_of(the_plan, pkg))
             total = sum(p.size for p in the_plan.packages)
             report.info(f"fetch: {len(paths)} packages, {total / 1e6:.1f} MB")
         installed = list(the_plan.seeded)
         with report.phase("unpack"):
             adapter.prepare_root(root)
-            for pkg, path in zip(the_plan.packages, paths):
+            for pkg, path in zip(the_plan.packages, paths, strict=True):
                 installed.append(adapter.unpack(pkg, path, root))
     finally:
         adapter.release()  # on failure or Ctrl-C too: no decompression left running

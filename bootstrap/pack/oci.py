@@ -13,9 +13,10 @@ import os
 import shutil
 import tempfile
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 from bootstrap.errors import PackError
 from bootstrap.pack.compress import open_sink
@@ -83,7 +84,7 @@ def write_oci(root: Path, final: Path, config: ImageConfig, *,
     try:
         _layout(root, tmp, config, overrides, source_date_epoch)
         with atomic_file(final) as out:
-            write_tar(tmp, out.write, overrides={}, source_date_epoch=source_date_epoch)
+            write_tar(tmp, _sink(out), overrides={}, source_date_epoch=source_date_epoch)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return final
@@ -157,3 +158,11 @@ def _json(document: Mapping[str, object]) -> bytes:
 
 def _write(path: Path, data: bytes) -> None:
     path.write_bytes(data)
+
+
+def _sink(out: BinaryIO) -> Callable[[bytes], None]:
+    """A file's write as the tar writer's sink (which takes no count back)."""
+    def write(data: bytes) -> None:
+        out.write(data)
+
+    return write

@@ -144,7 +144,7 @@ class Solver:
                    for alt in alts]
         flexible = sum(len(o) for o in options) > 1
         for demoted_pass in (False, True):
-            for (alt, blocked), usable in zip(failures, options):
+            for (alt, blocked), usable in zip(failures, options, strict=True):
                 usable = [c for c in usable if (c.key in self.demoted) == demoted_pass]
                 if usable:
                     self.reporter.choosing(alt.name, usable)

@@ -45,7 +45,8 @@ def test_host_sources_deb822(etc: Path) -> None:
 def test_host_sources_one_line(tmp_path: Path) -> None:
     (tmp_path / "sources.list.d").mkdir()
     (tmp_path / "sources.list").write_text(
-        "# comment\ndeb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://m.invalid/debian bookworm main\n"
+        "# comment\n"
+        "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://m.invalid/debian bookworm main\n"
         "deb-src http://m.invalid/debian bookworm main\n"
         "deb http://m.invalid/debian-security bookworm-security main\n")
     assert hostapt.host_mirrors("debian", tmp_path) == ("http://m.invalid/debian", "http://m.invalid/debian-security")
@@ -79,13 +80,14 @@ def test_no_mirror_says_what_to_pass(monkeypatch: pytest.MonkeyPatch, tmp_path: 
     monkeypatch.setattr(hostapt, "APT_ETC", tmp_path)
     with pytest.raises(ConfigError) as err:
         config.load_profile("debian-bookworm", environ={})
-    assert "--mirror" in err.value.hint and "ROOTFS_BOOTSTRAP_DEBIAN_MIRROR" in err.value.hint
+    hint = err.value.hint or ""
+    assert "--mirror" in hint and "ROOTFS_BOOTSTRAP_DEBIAN_MIRROR" in hint
 
 
 def test_unknown_profile_suggests() -> None:
     with pytest.raises(ProfileNotFound) as err:
         config.load_profile("debian-bokworm", environ={})
-    assert "debian-bookworm" in err.value.hint
+    assert "debian-bookworm" in (err.value.hint or "")
 
 
 def test_keyring_override_and_arch(etc: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -46,8 +46,9 @@ def tiny_root(tmp_path: Path) -> Path:
 
 
 def _tiny_root(root: Path) -> Path:
-    found = {name: shutil.which(name) for name in TOOLS}
-    if not all(found.values()) or shutil.which("ldd") is None:
+    which = {name: shutil.which(name) for name in TOOLS}
+    found = {name: where for name, where in which.items() if where is not None}
+    if len(found) != len(TOOLS) or shutil.which("ldd") is None:
         pytest.skip(f"needs {', '.join(TOOLS)} and ldd on the host")
     (root / "etc").mkdir(parents=True)
     for name, where in found.items():

@@ -25,10 +25,10 @@ INTREPID = DATA / "ubuntu" / "dists" / "intrepid"
 MVO = DATA / "ubuntu" / "mvo.gpg"
 
 
-def _gpg(home: Path, *args: str, **kw: object) -> subprocess.CompletedProcess:
+def _gpg(home: Path, *args: str, input: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
     env = {**os.environ, "GNUPGHOME": str(home)}
     return subprocess.run(["gpg", "--batch", "--passphrase", "", *args], env=env, check=True,
-                          capture_output=True, **kw)
+                          capture_output=True, input=input)
 
 
 def _only_key(tmp_path: Path, fingerprint: str) -> Path:

@@ -9,6 +9,7 @@ import stat
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -23,6 +24,13 @@ from tests.core.unpack_helpers import need, run, tar
 GOLDEN = Path(__file__).resolve().parent.parent / "golden"
 EPOCH = 1700000000
 ROOT_ONLY = pytest.mark.skipif(os.geteuid() != 0, reason="needs root (chown, mknod, setcap)")
+
+
+def _written(root: Path, output: str, **kw: Any) -> Path:
+    """write_output to a path (never standard output here): the path written."""
+    out = write_output(root, output, **kw)
+    assert out is not None
+    return out
 
 
 def make_tree(base: Path) -> Path:
@@ -57,7 +65,7 @@ def listing(tarball: Path) -> str:
 @ROOT_ONLY
 def test_golden_listing(tmp_path: Path) -> None:
     need("setcap")
-    out = write_output(make_tree(tmp_path), str(tmp_path / "rootfs.tar"), source_date_epoch=EPOCH)
+    out = _written(make_tree(tmp_path), str(tmp_path / "rootfs.tar"), source_date_epoch=EPOCH)
     assert out is not None
     text = listing(out)
     golden = GOLDEN / "tar_listing.txt"
@@ -67,10 +75,11 @@ def test_golden_listing(tmp_path: Path) -> None:
 
 
 def test_entries_sorted_numeric_pax(tmp_path: Path) -> None:
-    out = write_output(make_tree(tmp_path), str(tmp_path / "r.tar"), source_date_epoch=EPOCH)
+    out = _written(make_tree(tmp_path), str(tmp_path / "r.tar"), source_date_epoch=EPOCH)
     names = run("tar", "-tf", out).decode().splitlines()
     assert names[0] == "./" and all(n.startswith("./") for n in names)
-    assert [n.encode() for n in names] == sorted(n.rstrip("/").encode() + (b"/" if n.endswith("/") else b"") for n in names)
+    assert [n.encode() for n in names] == sorted(n.rstrip("/").encode() + (b"/" if n.endswith("/") else b"")
+                                                 for n in names)
     raw = out.read_bytes()
     assert raw[257:263] == b"ustar\x00"  # POSIX (pax/ustar) headers, not GNU
     assert raw[265:265 + 32].strip(b"\x00") == b""  # no user name in the root entry
@@ -80,10 +89,10 @@ def test_entries_sorted_numeric_pax(tmp_path: Path) -> None:
 @pytest.mark.parametrize("name", ["r.tar", "r.tar.gz", "r.tar.xz", "r.tar.zst", "r.tar.bz2"])
 def test_byte_identical(tmp_path: Path, name: str) -> None:
     root = make_tree(tmp_path)
-    first = write_output(root, str(tmp_path / ("1-" + name)), source_date_epoch=EPOCH)
+    first = _written(root, str(tmp_path / ("1-" + name)), source_date_epoch=EPOCH)
     for path in (root / "etc/passwd", root / "usr/bin", root):
         os.utime(path, None, follow_symlinks=False)  # newer than the epoch: clamped anyway
-    second = write_output(root, str(tmp_path / ("2-" + name)), source_date_epoch=EPOCH)
+    second = _written(root, str(tmp_path / ("2-" + name)), source_date_epoch=EPOCH)
     assert first is not None and second is not None
     assert first.read_bytes() == second.read_bytes()
     if name.endswith(".gz"):
@@ -93,7 +102,7 @@ def test_byte_identical(tmp_path: Path, name: str) -> None:
 
 
 def test_mtime_clamped(tmp_path: Path) -> None:
-    out = write_output(make_tree(tmp_path), str(tmp_path / "r.tar"), source_date_epoch=EPOCH)
+    out = _written(make_tree(tmp_path), str(tmp_path / "r.tar"), source_date_epoch=EPOCH)
     assert "2023-11-14 22:13 ./etc/passwd\n" in listing(out)
 
 
@@ -119,7 +128,7 @@ def test_overrides_from_unprivileged_manifest(tmp_path: Path, monkeypatch: pytes
     overrides = {e.path: e for e in manifest}
     (root / "dev").mkdir()  # a device node the unprivileged build could not make
     overrides["dev/null"] = FileEntry("dev/null", "char", 0o666, 0, 0, EPOCH, devmajor=1, devminor=3)
-    out = write_output(root, str(tmp_path / "o.tar"), overrides=overrides, source_date_epoch=EPOCH)
+    out = _written(root, str(tmp_path / "o.tar"), overrides=overrides, source_date_epoch=EPOCH)
     text = listing(out)
     assert "crw-rw-rw- 0/0             1,3 2023-11-14 22:13 ./dev/null\n" in text
     assert "-rwsr-xr-x 0/42" in text and "./usr/bin/passwd\n" in text
@@ -129,7 +138,7 @@ def test_overrides_from_unprivileged_manifest(tmp_path: Path, monkeypatch: pytes
 @ROOT_ONLY
 def test_xattrs_reach_the_tar(tmp_path: Path) -> None:
     need("setcap", "getcap")
-    out = write_output(make_tree(tmp_path), str(tmp_path / "x.tar"), source_date_epoch=EPOCH)
+    out = _written(make_tree(tmp_path), str(tmp_path / "x.tar"), source_date_epoch=EPOCH)
     back = tmp_path / "back"
     back.mkdir()
     manifest = Unpacker(back).extract(out, "image")
@@ -155,7 +164,7 @@ def test_failure_leaves_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
     root = make_tree(tmp_path)
     real = pack.write_tar
 
-    def failing(root: Path, sink, **kw) -> None:  # type: ignore[no-untyped-def]
+    def failing(root: Path, sink, **kw) -> None:
         def broken(data: bytes) -> None:
             sink(data)
             raise error
@@ -187,7 +196,7 @@ def test_stdout(tmp_path: Path) -> None:
             f"write_output(Path({str(root)!r}), '-', source_date_epoch={EPOCH})")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, check=True,
                           cwd=Path(__file__).resolve().parents[2])
-    file_out = write_output(root, str(tmp_path / "f.tar"), source_date_epoch=EPOCH)
+    file_out = _written(root, str(tmp_path / "f.tar"), source_date_epoch=EPOCH)
     assert done.stdout == file_out.read_bytes()
 
 
@@ -212,7 +221,7 @@ def test_directory_output(tmp_path: Path, where: str) -> None:
     else:
         base = tmp_path
     try:
-        out = write_output(root, str(base / "tree") + "/", fmt="dir")
+        out = _written(root, str(base / "tree") + "/", fmt="dir")
         assert out == base / "tree"
         assert (out / "bin").is_symlink() and stat.S_IMODE(os.stat(out / "usr/bin/su").st_mode) == 0o4755
         assert os.stat(out / "usr/bin/su").st_ino == os.stat(out / "usr/bin/su-again").st_ino
@@ -229,7 +238,7 @@ def test_oci_layout(tmp_path: Path) -> None:
     need("umoci", "skopeo")
     root = make_tree(tmp_path)
     config = ImageConfig(arch="x86_64", cmd=("/bin/sh", "-l"))
-    out = write_output(root, str(tmp_path / "image"), fmt="oci", config=config,
+    out = _written(root, str(tmp_path / "image"), fmt="oci", config=config,
                        source_date_epoch=EPOCH)
     assert out == tmp_path / "image"
     info = json.loads(run("skopeo", "inspect", f"oci:{out}:latest"))
@@ -242,14 +251,14 @@ def test_oci_layout(tmp_path: Path) -> None:
     assert (bundle / "rootfs/etc/passwd").read_text().startswith("root:")
     spec = json.loads((bundle / "config.json").read_text())
     assert spec["process"]["args"] == ["/bin/sh", "-l"]
-    again = write_output(root, str(tmp_path / "image2"), fmt="oci", config=config,
+    again = _written(root, str(tmp_path / "image2"), fmt="oci", config=config,
                          source_date_epoch=EPOCH)
     assert (out / "index.json").read_bytes() == (again / "index.json").read_bytes()
 
 
 def test_oci_archive(tmp_path: Path) -> None:
     need("skopeo")
-    out = write_output(make_tree(tmp_path), str(tmp_path / "image.tar"), fmt="oci",
+    out = _written(make_tree(tmp_path), str(tmp_path / "image.tar"), fmt="oci",
                        config=ImageConfig(arch="armhf"), source_date_epoch=EPOCH)
     info = json.loads(run("skopeo", "inspect", "--config", f"oci-archive:{out}"))
     assert (info["architecture"], info["variant"], info["config"]["Cmd"]) == ("arm", "v7", ["/bin/sh"])

@@ -234,7 +234,8 @@ def test_speed_60k_universe() -> None:
                 assert position[met[0]] < position[pkg.name]
 
 
-REAL_PACKAGES = Path(__file__).resolve().parent.parent / "data/apt/debian/dists/bookworm-updates/main/binary-amd64/Packages"
+REAL_PACKAGES = (Path(__file__).resolve().parent.parent
+                 / "data/apt/debian/dists/bookworm-updates/main/binary-amd64/Packages")
 
 
 def _bookworm_updates() -> list[Package]:
