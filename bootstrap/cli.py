@@ -14,7 +14,7 @@ from typing import Any
 import click
 
 from bootstrap import __version__
-from bootstrap.errors import BootstrapError
+from bootstrap.errors import BootstrapError, Interrupted
 
 COMMANDS = ("build", "list", "resolve")
 
@@ -153,8 +153,7 @@ def _guard(func: Callable[[], Any], verbose: bool) -> Any:
     except BootstrapError as exc:
         _fail(exc)
     except KeyboardInterrupt:
-        click.echo("error: interrupted; nothing was written", err=True)
-        sys.exit(130)
+        _fail(Interrupted("interrupted; nothing was written"))
     except OSError as exc:
         if exc.errno == errno.ENOSPC:
             _fail(BootstrapError("no space left on the device", hint="free space or use --cache-dir elsewhere"))

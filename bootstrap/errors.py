@@ -55,6 +55,12 @@ class VerificationError(BootstrapError):
     exit_code = 4
 
 
+class UnknownSigner(VerificationError):
+    """No signature is by a key we hold (the file is unsigned, or signed only by keys we do not
+    have): not a forgery, just not vouched for by a held key. A bad signature by a held key is
+    a plain VerificationError."""
+
+
 class RepositoryIndexError(BootstrapError):
     """A repository index cannot be parsed or lacks what the release needs."""
 

@@ -1,2 +1,4 @@
-"""Signature checks. `openpgp` verifies OpenPGP signatures (apt's InRelease/Release.gpg, yum's
-repomd.xml.asc) with gpgv against explicit keyrings; other schemes (apk's RSA) live beside it."""
+"""Signature checks, generic over what is signed: `openpgp` verifies OpenPGP signatures with
+gpgv against explicit keyrings (signed indexes), `rsa` verifies RSA PKCS#1 v1.5 signatures
+against named PEM keys. Which files a family signs, and how its signatures are named, is the
+family's knowledge (adapters/<family>/)."""

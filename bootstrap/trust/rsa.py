@@ -1,59 +1,46 @@
-"""apk's RSA signatures (APKINDEX.tar.gz and .apk files), checked with `cryptography`.
+"""Bare RSA signatures (PKCS#1 v1.5, no OpenPGP packet around them), checked with `cryptography`.
 
-An apk-signed file starts with a gzip stream holding one tar entry per signature:
-`.SIGN.RSA.<key file name>` (PKCS#1 v1.5 over SHA-1, what abuild has always made) or
-`.SIGN.RSA256.<key file name>` (SHA-256, what apko/melange and newer abuild make). Each signs
-the *compressed* bytes of the next gzip stream (the control stream) — not the whole file, and
-not the decompressed text. A trusted key is a PEM public key file named like the signature says
-(`alpine-devel@lists.alpinelinux.org-6165ee59.rsa.pub`), as apk keeps them in /etc/apk/keys.
+A format that signs this way hands over the signed bytes and its signatures, each naming the
+digest it was made with (a hashlib name: `sha1`, `sha256`, `sha512`) and the key that made it;
+the keys we trust are PEM public key files, known by file name. How a format stores its
+signatures and names its keys is the format's business (its adapter parses that).
 
-Policy, as apk's (it uses the first signature whose key it trusts) made stricter: at least one
-signature must be by a trusted key and verify; a signature by a trusted key that does *not*
-verify is a forgery or corruption and fails the check even when another one verifies.
-A key whose file name differs from the signature's key name is still tried, so a user's
-`--keyring mykey.pub` works whatever the repository called it.
+Policy, stricter than "any one verifies": at least one signature must be by a trusted key and
+verify; a signature by a trusted key that does *not* verify is a forgery or corruption and fails
+the check even when another one verifies. When no signature names a key we hold, every trusted
+key is tried on every signature, so a user's `--keyring mykey.pub` works whatever the signer
+called it.
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Protocol
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
-from bootstrap.errors import VerificationError
+from bootstrap.errors import UnknownSigner, VerificationError
+from bootstrap.types import Log
 
-_PREFIXES = ((".SIGN.RSA256.", "sha256"), (".SIGN.RSA512.", "sha512"), (".SIGN.RSA.", "sha1"))
-_HASHES = {"sha1": hashes.SHA1, "sha256": hashes.SHA256, "sha512": hashes.SHA512}
-
-
-@dataclass(frozen=True)
-class ApkSignature:
-    """One `.SIGN.*` entry: the digest it uses, the key file it names, the signature bytes."""
-
-    algo: str
-    key_name: str
-    signature: bytes
+# Digest objects are stateless descriptions; one of each serves every check.
+_HASHES: dict[str, hashes.HashAlgorithm] = {"sha1": hashes.SHA1(), "sha256": hashes.SHA256(),
+                                            "sha512": hashes.SHA512()}
 
 
-def parse_signature_name(name: str) -> tuple[str, str] | None:
-    """(`sha1`|`sha256`|`sha512`, key name) for a `.SIGN.RSA*.` entry name, else None."""
-    for prefix, algo in _PREFIXES:
-        if name.startswith(prefix) and len(name) > len(prefix):
-            return algo, name[len(prefix):]
-    return None
+class NamedSignature(Protocol):
+    """What verify() needs of one signature: the digest's hashlib name (`sha1`, `sha256`,
+    `sha512`), the name of the key that made it, and the signature bytes."""
 
+    @property
+    def algo(self) -> str: ...
 
-def signatures_from_members(members: Sequence[tuple[str, bytes]]) -> list[ApkSignature]:
-    """The signatures among tar members (name, data) of a signature stream."""
-    found = []
-    for name, data in members:
-        parsed = parse_signature_name(name)
-        if parsed is not None:
-            found.append(ApkSignature(parsed[0], parsed[1], data))
-    return found
+    @property
+    def key_name(self) -> str: ...
+
+    @property
+    def signature(self) -> bytes: ...
 
 
 def load_keys(paths: Sequence[str | Path]) -> dict[str, bytes]:
@@ -68,7 +55,9 @@ def load_keys(paths: Sequence[str | Path]) -> dict[str, bytes]:
     return keys
 
 
-def _verify_one(key_pem: bytes, sig: ApkSignature, signed: bytes) -> bool:
+def _verify_one(key_pem: bytes, sig: NamedSignature, signed: bytes) -> bool:
+    """Whether `sig` over `signed` verifies with the RSA key `key_pem` (False for a key that is
+    not an RSA public key: it cannot have made this signature)."""
     try:
         key = serialization.load_pem_public_key(key_pem)
     except ValueError:
@@ -76,22 +65,37 @@ def _verify_one(key_pem: bytes, sig: ApkSignature, signed: bytes) -> bool:
     if not isinstance(key, rsa.RSAPublicKey):
         return False
     try:
-        key.verify(sig.signature, signed, padding.PKCS1v15(), _HASHES[sig.algo]())
+        key.verify(sig.signature, signed, padding.PKCS1v15(), _HASHES[sig.algo])
     except InvalidSignature:
         return False
     return True
 
 
-def verify(signed: bytes, signatures: Sequence[ApkSignature], keys: Mapping[str, bytes], what: str,
-           *, log: Callable[[str], None] | None = None) -> str:
-    """Check `signatures` over `signed`; returns the name of the key that verified.
+def _by_any_key(signed: bytes, signatures: Sequence[NamedSignature], keys: Mapping[str, bytes]) -> str:
+    """The first trusted key (by name) that verifies any of `signatures`, or ""."""
+    for sig in signatures:
+        for name, pem in keys.items():
+            if _verify_one(pem, sig, signed):
+                return name
+    return ""
 
-    Raises VerificationError naming `what` (`APKINDEX of <url>`, `package foo-1.0-r0`) when
-    there is no signature, none is by a trusted key, or one by a trusted key is bad.
+
+def verify(signed: bytes, signatures: Sequence[NamedSignature], keys: Mapping[str, bytes], what: str,
+           *, log: Log | None = None) -> str:
+    """Check `signatures` over `signed` against `keys` (name → PEM); returns the name of the
+    key that verified.
+
+    Raises, naming `what` (`the index of <url>`, `package foo-1.0`): VerificationError when
+    a signature by a trusted key is bad; UnknownSigner (a VerificationError) when there is no
+    signature or none verifies by a trusted key. ValueError for a digest name it does not know
+    (the caller's parsing is wrong, not the file).
     """
+    unknown = sorted({sig.algo for sig in signatures} - set(_HASHES))
+    if unknown:
+        raise ValueError(f"{what}: unknown signature digest {', '.join(unknown)}")
     if not signatures:
-        raise VerificationError(f"{what} is not signed",
-                                hint="use a signed repository, or --no-verify to accept it unchecked")
+        raise UnknownSigner(f"{what} is not signed",
+                            hint="use a signed repository, or --no-verify to accept it unchecked")
     good = ""
     for sig in signatures:
         if sig.key_name in keys:
@@ -99,19 +103,12 @@ def verify(signed: bytes, signatures: Sequence[ApkSignature], keys: Mapping[str,
                 raise VerificationError(f"{what}: bad signature by key {sig.key_name}",
                                         hint="the file was altered or corrupted; check the mirror")
             good = good or sig.key_name
-    if not good:
-        # The repository names its key differently from our file: try each trusted key.
-        for sig in signatures:
-            for name, pem in keys.items():
-                if _verify_one(pem, sig, signed):
-                    good = name
-                    break
-            if good:
-                break
+    # None names a key we hold: the signer may call its key differently from our file.
+    good = good or _by_any_key(signed, signatures, keys)
     if not good:
         names = ", ".join(s.key_name for s in signatures)
-        raise VerificationError(f"{what} is signed by no trusted key (signed by: {names})",
-                                hint="pass the repository's public key with --keyring FILE")
+        raise UnknownSigner(f"{what} is signed by no trusted key (signed by: {names})",
+                            hint="pass the repository's public key with --keyring FILE")
     if log is not None:
         log(f"{what}: signature by {good} verified")
     return good

@@ -109,6 +109,10 @@ def _signature_stream(key: Key, control: bytes) -> bytes:
     return _gzip(_tar([info], {info.name: sig}, end=False))
 
 
+# A path's content in a test package: bytes for a file, ("dir",), or ("symlink", target).
+FileSpec = bytes | tuple[str, ...]
+
+
 @dataclass
 class ApkSpec:
     """What goes into a test package. `files` maps path → content (bytes) or `("dir",)`,
@@ -117,7 +121,7 @@ class ApkSpec:
     name: str
     version: str = "1.0-r0"
     arch: str = "x86_64"
-    files: dict[str, object] = field(default_factory=dict)
+    files: dict[str, FileSpec] = field(default_factory=dict)
     owners: dict[str, tuple[str, str, int, int, int]] = field(default_factory=dict)
     depends: tuple[str, ...] = ()
     provides: tuple[str, ...] = ()

@@ -9,8 +9,9 @@ import pytest
 
 from bootstrap.adapters.apk.index import parse_apkindex, parse_depends, parse_relation, read_index_tarball
 from bootstrap.adapters.apk.package import split_signed
+from bootstrap.adapters.apk.signature import ApkSignature, parse_signature_name, signatures_from_members
 from bootstrap.adapters.apk.version import apk_version_scheme
-from bootstrap.errors import RepositoryIndexError, VerificationError
+from bootstrap.errors import RepositoryIndexError, UnknownSigner, VerificationError
 from bootstrap.trust import rsa
 from bootstrap.types import Relation
 from tests.apk.apkrepo import DATA, real
@@ -77,6 +78,33 @@ def test_wrong_key_and_tampered_index_fail() -> None:
     assert "replayout" in read_index_tarball(unsigned, None, "testrepo")[1]
     with pytest.raises(RepositoryIndexError):
         read_index_tarball(b"not gzip at all", keys, "junk")
+
+
+def test_signature_entry_names() -> None:
+    assert parse_signature_name(".SIGN.RSA.alpine-devel@lists.alpinelinux.org-6165ee59.rsa.pub") == \
+        ("sha1", "alpine-devel@lists.alpinelinux.org-6165ee59.rsa.pub")
+    assert parse_signature_name(".SIGN.RSA256.k.rsa.pub") == ("sha256", "k.rsa.pub")
+    assert parse_signature_name(".SIGN.RSA512.k.rsa.pub") == ("sha512", "k.rsa.pub")
+    assert parse_signature_name(".SIGN.RSA.") is None and parse_signature_name(".PKGINFO") is None
+    members = [(".SIGN.RSA256.a.pub", b"sig"), ("DESCRIPTION", b"x")]
+    assert signatures_from_members(members) == [ApkSignature("sha256", "a.pub", b"sig")]
+
+
+def test_unknown_signer_is_told_apart_from_a_bad_signature() -> None:
+    """UnknownSigner: no signature, or none by a key we hold; a bad one by a held key is not."""
+    index = (DATA / "testrepo" / "x86_64" / "APKINDEX.tar.gz").read_bytes()
+    signed = split_signed(index, "testrepo")
+    with pytest.raises(UnknownSigner, match="no trusted key"):
+        rsa.verify(signed.control_stream, signed.signatures, rsa.load_keys([ALPINE_KEYS]), "testrepo")
+    with pytest.raises(UnknownSigner, match="not signed"):
+        rsa.verify(signed.control_stream, [], rsa.load_keys([ALPINE_KEYS]), "testrepo")
+    keys = rsa.load_keys([DATA / "testrepo" / "melange.rsa.pub"])
+    with pytest.raises(VerificationError, match="bad signature") as bad:
+        rsa.verify(signed.control_stream + b"x", signed.signatures, keys, "testrepo")
+    assert not isinstance(bad.value, UnknownSigner)
+    # A held key under another file name than the signature says still verifies.
+    renamed = {"mine.rsa.pub": next(iter(keys.values()))}
+    assert rsa.verify(signed.control_stream, signed.signatures, renamed, "testrepo") == "mine.rsa.pub"
 
 
 def test_dependency_tokens() -> None:

@@ -10,10 +10,11 @@ pretend-baselayout; a file with an empty user name and group name `dialout`).
 """
 from __future__ import annotations
 
+import dataclasses
 import os
 import shutil
 import subprocess
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import pytest
@@ -21,10 +22,10 @@ import pytest
 from bootstrap.adapters.apk.adapter import ApkAdapter
 from bootstrap.adapters.apk.db import parse_installed
 from bootstrap.adapters.apk.index import parse_apkindex, read_index_tarball
-from bootstrap.errors import ChecksumError, VerificationError
+from bootstrap.errors import ChecksumError, UnknownSigner, VerificationError
 from bootstrap.root import Root
 from bootstrap.trust import rsa
-from bootstrap.types import Repository, RepoTrust, Target
+from bootstrap.types import Checksum, FetchItem, Repository, RepoTrust, Target
 from tests.apk.apkrepo import (
     DATA,
     ApkSpec,
@@ -67,16 +68,33 @@ def _hello(directory: Path, key) -> Path:
     return make_apk(spec, key, directory)
 
 
+class LocalFetcher:
+    """A Fetcher over file:// URLs (the adapter's load only asks try_get_bytes)."""
+
+    def try_get_bytes(self, url: str) -> bytes | None:
+        path = Path(url.removeprefix("file://"))
+        return path.read_bytes() if path.exists() else None
+
+    def get_bytes(self, url: str, checksums: Sequence[Checksum] = (), size: int = 0) -> bytes:
+        return Path(url.removeprefix("file://")).read_bytes()
+
+    def get_file(self, item: FetchItem) -> Path:
+        return Path(item.url.removeprefix("file://"))
+
+    def get_many(self, items: Sequence[FetchItem],
+                 on_done: Callable[[int, Path], None] | None = None) -> list[Path]:
+        paths = [self.get_file(item) for item in items]
+        for i, path in enumerate(paths):
+            if on_done is not None:
+                on_done(i, path)
+        return paths
+
+
 def _adapter_install(root: Path, repo_dir: Path, keys: list[Path], names: list[str]) -> ApkAdapter:
     adapter = ApkAdapter()
     repo = Repository("main", "apk", repo_dir.parent.as_uri(), keyrings=tuple(str(k) for k in keys))
 
-    class LocalFetcher:
-        def try_get_bytes(self, url: str) -> bytes | None:
-            path = Path(url.removeprefix("file://"))
-            return path.read_bytes() if path.exists() else None
-
-    index = adapter.load(repo, "x86_64", LocalFetcher(), lambda line: None)  # type: ignore[arg-type]
+    index = adapter.load(repo, "x86_64", LocalFetcher(), lambda line: None)
     universe = {p.name: p for p in index.packages}
     target = Target("x86_64", tuple(names), {repo.id: index.trust})
     tree = Root(root)
@@ -192,9 +210,52 @@ def test_checksum_and_signature_failures(tmp_path: Path) -> None:
     from tests.apk.apkrepo import Key, _signature_stream
     streams = split_gzip_streams(apk.read_bytes(), "x")
     forged = tmp_path / "forged.apk"
-    forged.write_bytes(_signature_stream(Key(key.name, other.private, other.public), streams[1]) + b"".join(streams[1:]))
-    with pytest.raises(VerificationError, match="bad signature"):
+    forger = Key(key.name, other.private, other.public)
+    forged.write_bytes(_signature_stream(forger, streams[1]) + b"".join(streams[1:]))
+    with pytest.raises(VerificationError, match="bad signature") as bad:
         adapter.check_payload(pkg, forged, trust)
+    assert not isinstance(bad.value, UnknownSigner)  # a forgery, never excused by the index
     # The index itself, signed by a key we do not trust.
     with pytest.raises(VerificationError):
         read_index_tarball((repo_dir / "APKINDEX.tar.gz").read_bytes(), rsa.load_keys([other.public]), "t")
+
+
+def test_a_signer_we_do_not_hold_is_vouched_for_by_the_index(tmp_path: Path) -> None:
+    """Unsigned, or signed by a key we lack: accepted when the verified index's C: matches the
+    control stream, refused (UnknownSigner) when the index gives no C: to vouch for it."""
+    key, other = make_key(tmp_path / "k1"), make_key(tmp_path / "k2", "other@example.org-2.rsa.pub")
+    repo_dir = tmp_path / "repo" / "x86_64"
+    apk = _hello(repo_dir, other)  # the package by a key we do not hold, the index by ours
+    make_index(repo_dir, key)
+    text = read_index_tarball((repo_dir / "APKINDEX.tar.gz").read_bytes(), rsa.load_keys([key.public]), "t")[1]
+    pkg = parse_apkindex(text, repo_dir.parent.as_uri(), "x86_64")[0]
+    trust = RepoTrust("main", repo_dir.parent.as_uri(), keyrings=(str(key.public),))
+    adapter = ApkAdapter()
+    adapter.check_payload(pkg, apk, trust)
+    from bootstrap.adapters.apk.package import split_gzip_streams
+    unsigned = tmp_path / "unsigned.apk"
+    unsigned.write_bytes(b"".join(split_gzip_streams(apk.read_bytes(), "x")[1:]))
+    adapter.check_payload(pkg, unsigned, trust)
+    no_checksum = dataclasses.replace(pkg, fields=tuple(f for f in pkg.fields if f[0] != "C"))
+    with pytest.raises(UnknownSigner, match="no trusted key"):
+        adapter.check_payload(no_checksum, apk, trust)
+    with pytest.raises(UnknownSigner, match="not signed"):
+        adapter.check_payload(no_checksum, unsigned, trust)
+    assert set(vars(adapter)) == {"profile", "log"}  # nothing kept for later phases
+
+
+def test_register_needs_nothing_from_earlier_phases(tmp_path: Path) -> None:
+    """A fresh adapter (no load, no check_payload) writes world, arch and keys from Target."""
+    key = make_key(tmp_path / "keys")
+    (tmp_path / "root").mkdir()
+    tree = Root(tmp_path / "root")
+    tree.write_text("etc/apk/world", "busybox\n")  # a minirootfs' world is kept and added to
+    trust = RepoTrust("main", "file:///repo", keyrings=(str(key.public),), signers=(key.name,))
+    adapter = ApkAdapter()
+    adapter.prepare_root(tree)
+    adapter.register(tree, [], Target("x86_64", ("hello-apk",), {"main": trust}))
+    assert tree.read_text("etc/apk/world") == "busybox\nhello-apk\n"
+    assert tree.read_text("etc/apk/arch") == "x86_64\n"
+    assert tree.read_bytes(f"etc/apk/keys/{key.name}") == key.public.read_bytes()
+    assert tree.is_file("lib/apk/db/lock") and tree.is_file("lib/apk/db/installed")
+    assert set(vars(adapter)) == {"profile", "log"}

@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import hashlib
 import shutil
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import pytest
 
 from bootstrap.adapters.apk.seed import choose_minirootfs, fetch_minirootfs, parse_latest_releases, seed
 from bootstrap.errors import ChecksumError, RepositoryNotFound
-from bootstrap.types import Profile, Repository
+from bootstrap.root import Root
+from bootstrap.types import Checksum, FetchItem, Profile, Repository
 from tests.apk.apkrepo import chroot, need_root_chroot, real
 
 YAML = """---
@@ -42,12 +44,23 @@ class DirFetcher:
         path = Path(url.removeprefix("file://"))
         return path.read_bytes() if path.is_file() else None
 
-    def get_file(self, item) -> Path:
+    def get_bytes(self, url: str, checksums: Sequence[Checksum] = (), size: int = 0) -> bytes:
+        return self.get_file(FetchItem(url, tuple(checksums), size)).read_bytes()
+
+    def get_file(self, item: FetchItem) -> Path:
         path = Path(item.url.removeprefix("file://"))
         for checksum in item.checksums:
             if hashlib.new(checksum.algo, path.read_bytes()).hexdigest() != checksum.hexdigest:
                 raise ChecksumError(f"{item.url}: {checksum.algo} mismatch")
         return path
+
+    def get_many(self, items: Sequence[FetchItem],
+                 on_done: Callable[[int, Path], None] | None = None) -> list[Path]:
+        paths = [self.get_file(item) for item in items]
+        for i, path in enumerate(paths):
+            if on_done is not None:
+                on_done(i, path)
+        return paths
 
 
 def _mirror(tmp_path: Path, name: str, arch: str, branch: str, *, sha_file: bool = True,
@@ -84,7 +97,7 @@ def test_seed_real_316(tmp_path: Path) -> None:
     releases = _mirror(tmp_path, "alpine-minirootfs-3.16.9-x86_64.tar.gz", "x86_64", "v3.16")
     root = tmp_path / "root"
     root.mkdir()
-    found = seed(_profile(releases, "x86_64"), "x86_64", DirFetcher(), root, lambda line: None)
+    found = seed(_profile(releases, "x86_64"), "x86_64", DirFetcher(), Root(root), lambda line: None)
     names = {i.package.name for i in found}
     assert {"busybox", "musl", "apk-tools", "alpine-baselayout"} <= names and len(found) == 14
     busybox = next(i.package for i in found if i.package.name == "busybox")
@@ -102,9 +115,9 @@ def test_seed_refuses_a_wrong_or_missing_checksum(tmp_path: Path) -> None:
     with pytest.raises(ChecksumError):
         fetch_minirootfs(_profile(releases, "x86_64", "3.16.9"), "x86_64", DirFetcher(), print, True)
     (releases / f"{name}.sha256").unlink()
-    with pytest.raises(ChecksumError, match="no published .sha256"):
+    with pytest.raises(ChecksumError, match=r"no published \.sha256"):
         fetch_minirootfs(_profile(releases, "x86_64", "3.16.9"), "x86_64", DirFetcher(), print, True)
-    with pytest.raises(RepositoryNotFound, match="latest-releases.yaml"):
+    with pytest.raises(RepositoryNotFound, match=r"latest-releases\.yaml"):
         fetch_minirootfs(_profile(releases, "x86_64"), "x86_64", DirFetcher(), print, True)
 
 
@@ -115,7 +128,7 @@ def test_seed_real_365_x86_runs_32bit(tmp_path: Path) -> None:
     releases = _mirror(tmp_path, name, "x86", "v3.6", yaml=False)
     root = tmp_path / "root"
     root.mkdir()
-    found = seed(_profile(releases, "x86", "3.6.5"), "x86", DirFetcher(), root, lambda line: None)
+    found = seed(_profile(releases, "x86", "3.6.5"), "x86", DirFetcher(), Root(root), lambda line: None)
     assert "apk-tools" in {i.package.name for i in found}
     need_root_chroot()
     done = chroot(root, "uname -m; apk --version; apk info", linux32=True)

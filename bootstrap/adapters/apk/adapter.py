@@ -1,20 +1,19 @@
 """The apk family (Alpine): APKINDEX repositories, .apk payloads, apk-tools' database.
 
-Formats live in apk_index (APKINDEX), apk_package (.apk streams), apk_version (ordering),
-apk_db (/lib/apk/db), apk_seed (minirootfs) and trust.rsa (signatures); this module decides
-what an Alpine user expects of each phase.
+Formats live beside this module: index (APKINDEX), package (.apk streams), signature (the
+`.SIGN.RSA*` entries; bootstrap.trust.rsa checks them), version (ordering), db (/lib/apk/db)
+and seed (the minirootfs); this module decides what an Alpine user expects of each phase of
+the Adapter contract (bootstrap.adapters).
 
-Besides the RepoAdapter protocol the adapter has two optional methods the pipeline calls when
-present:
-
-- `seed(profile, arch, fetcher, root, log, variant) -> list[Installed]`: for variants that start from
-  the release's minirootfs (the profile's `minirootfs_variants`, by default `default`), fetch
-  and check `alpine-minirootfs-VERSION-ARCH.tar.gz` (latest-releases.yaml for `alpine3.16`, the
-  pinned point release for `alpine3.16.9`), unpack it safely into `root`, and return what its
-  /lib/apk/db/installed lists; the pipeline passes those as already chosen. `variant` None
-  means the profile's default variant.
-- `expand_requests(names, universe) -> names`: returns the names unchanged and remembers them
-  as the image's /etc/apk/world (what the user asked for, as `apk add` records it).
+- seed: for the variants that start from the release's minirootfs (the profile's
+  `minirootfs_variants`, by default `default`), fetch and check it, unpack it into the root,
+  and return what its /lib/apk/db/installed lists as already installed.
+- check_payload: the control stream's SHA-1 must be the index's `C:`; the package signature
+  must verify, or, made by no key we hold, be vouched for by that `C:` of a verified index.
+- register: /lib/apk/db, and /etc/apk: arch, world (the names of `Target.requests`, merged
+  into the world already there), repositories, and the keys that verified an index or a
+  package (`Target.trust[*].signers`, and the `signers` each unpacked package's control data
+  records). Nothing is remembered between phases: a build from a lock writes the same.
 
 Scripts: in mode root every new package's `.pre-install` then `.post-install` runs in the
 chroot, in install order, after all payloads are unpacked (apk runs pre-install before each
@@ -38,7 +37,7 @@ from bootstrap.adapters.apk.facts import FACTS
 from bootstrap.adapters.apk.index import parse_apkindex, read_index
 from bootstrap.adapters.apk.package import read_apk
 from bootstrap.adapters.apk.version import apk_version_scheme
-from bootstrap.errors import ChecksumError, RepositoryNotFound, VerificationError
+from bootstrap.errors import ChecksumError, RepositoryNotFound, UnknownSigner
 from bootstrap.root import Root
 from bootstrap.trust import rsa
 from bootstrap.types import Fetcher, Log, Package, RepoIndex, Repository, RepoTrust, Target, VersionScheme
@@ -81,7 +80,7 @@ class ApkAdapter(Adapter):
     def seed(self, fetcher: Fetcher, root: Root, log: Log, variant: str) -> list[Installed]:
         if self.profile is None or not self.seeds(variant):
             return []
-        return apk_seed.seed(self.profile, self.profile.arch, fetcher, root.path, log)
+        return apk_seed.seed(self.profile, self.profile.arch, fetcher, root, log)
 
     def check_payload(self, pkg: Package, path: Path, trust: RepoTrust) -> None:
         """The control stream's SHA-1 must be the index's C:, the package signature must
@@ -96,8 +95,10 @@ class ApkAdapter(Adapter):
         keys = _keys(trust.keyrings)
         try:
             rsa.verify(apk.control_stream, apk.signatures, keys, f"package {pkg.filename}")
-        except VerificationError as exc:
-            if "bad signature" in exc.message or not expected:
+        except UnknownSigner:
+            # Unsigned, or by a key we do not hold: the verified index's C: (checked above)
+            # already vouches for this control stream. A bad signature by a held key is raised.
+            if not expected:
                 raise
 
     def prepare_root(self, root: Root) -> None:
@@ -129,7 +130,7 @@ class ApkAdapter(Adapter):
             checksum = item.control["checksum"].decode()
             size = int(item.control.get("size", b"0") or item.package.size)
             stanza = apk_db.Stanza(apk_db.header_lines(checksum, pkginfo, size),
-                                   apk_db.file_sections(root.path, item.manifest))
+                                   apk_db.file_sections(root, item.manifest))
             stanzas.append(stanza)
             stem = f"{item.package.name}-{item.package.version}.{checksum}"
             mtime = int(dict(pkginfo).get("builddate", "0") or 0)
@@ -138,12 +139,15 @@ class ApkAdapter(Adapter):
             globs = " ".join(v for k, v in pkginfo if k == "triggers")
             if globs:
                 triggers.append((checksum, globs))
-        apk_db.write_installed(root.path, stanzas)
-        apk_db.write_scripts(root.path, scripts)
-        apk_db.write_triggers(root.path, triggers)
+        apk_db.write_installed(root, stanzas)
+        apk_db.write_scripts(root, scripts)
+        apk_db.write_triggers(root, triggers)
         self._write_config(root, installed, target)
 
     def _write_config(self, root: Root, installed: Sequence[Installed], target: Target) -> None:
+        """/etc/apk as `apk add` leaves it, from `target` and `installed` alone: arch, world
+        (what is there plus `target.requests`; without requests, the installed packages nothing
+        depends on), repositories, the keys that verified something, and the database lock."""
         root.mkdir("etc/apk/keys")
         root.write_text("etc/apk/arch", target.arch + "\n")
         world = set(root.read_text_or("etc/apk/world").split())
@@ -180,7 +184,8 @@ class ApkAdapter(Adapter):
 
 @functools.cache
 def _keys(keyrings: tuple[str, ...]) -> dict[str, bytes]:
-    """The trusted keys of a repository by file name, read once per build and set of files."""
+    """The trusted keys of a repository by file name. Cached per set of key files (host
+    files a build does not change), so checking every package does not read them again."""
     return rsa.load_keys(list(keyrings))
 
 
@@ -201,8 +206,10 @@ def _used_keys(installed: Sequence[Installed], target: Target) -> dict[str, byte
 
 
 def _pkginfo(item: Installed) -> list[tuple[str, str]]:
+    """The (key, value) lines of the .PKGINFO that unpack recorded, in order, unstripped."""
     text = item.control.get(".PKGINFO", b"").decode("utf-8", "replace")
-    return [tuple(line.split(" = ", 1)) for line in text.splitlines() if " = " in line]  # type: ignore[misc]
+    pairs = (line.partition(" = ") for line in text.splitlines() if " = " in line)
+    return [(key, value) for key, _, value in pairs]
 
 
 def _roots(installed: Sequence[Installed]) -> set[str]:
@@ -234,6 +241,6 @@ def _db_triggers(root: Root) -> list[tuple[str, bytes, list[str]]]:
                 stem, _, kind = info.name.rpartition(".")
                 checksum = stem.rsplit(".", 1)[-1] if "." in stem else ""
                 if kind == "trigger" and checksum in wanted:
-                    handle = tar.extractfile(info)
-                    found.append((stem, handle.read() if handle else b"", wanted[checksum]))
+                    body = tar.extractfile(info)
+                    found.append((stem, body.read() if body else b"", wanted[checksum]))
     return found

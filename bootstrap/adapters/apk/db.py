@@ -26,9 +26,15 @@ import io
 import tarfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 
+from bootstrap.errors import UnpackError
+from bootstrap.root import Root
 from bootstrap.types import FileEntry
+
+# apk-tools' database files, root-relative.
+INSTALLED = "lib/apk/db/installed"
+SCRIPTS = "lib/apk/db/scripts.tar"
+TRIGGERS = "lib/apk/db/triggers"
 
 # Header fields in the order apk writes them; `r`/`q` follow the index part.
 HEADER_ORDER = "CPVASITULomtckDpirq"
@@ -130,8 +136,10 @@ def _acl_line(prefix: str, entry: FileEntry, default: tuple[int, int, int]) -> l
     return [] if acl == default else [f"{prefix}:{acl[0]}:{acl[1]}:{acl[2]:o}"]
 
 
-def file_sections(root: Path, manifest: Iterable[FileEntry]) -> list[DbDir]:
-    """F:/M:/R:/a:/Z: groups for what a package unpacked (digests read back from the root)."""
+def file_sections(root: Root, manifest: Iterable[FileEntry]) -> list[DbDir]:
+    """F:/M:/R:/a:/Z: groups for what a package unpacked. A file's digest is read back from
+    `root` (a hard link's from the path it links to); one that cannot be read is digested as
+    empty content, as when it was removed after unpacking."""
     dirs: dict[str, DbDir] = {}
 
     def get_dir(name: str) -> DbDir:
@@ -153,25 +161,25 @@ def file_sections(root: Path, manifest: Iterable[FileEntry]) -> list[DbDir]:
             link = FileEntry(path, "symlink", 0o777, entry.uid, entry.gid, entry.mtime)
             lines = _acl_line("a", link, _FILE_ACL) + [f"Z:{q1(entry.linkname.encode())}"]
         elif entry.type in ("file", "hardlink"):
-            source = root / (entry.linkname if entry.type == "hardlink" else path)
-            lines = _acl_line("a", entry, _FILE_ACL) + [f"Z:{q1(_read(source))}"]
+            source = entry.linkname if entry.type == "hardlink" else path
+            lines = _acl_line("a", entry, _FILE_ACL) + [f"Z:{q1(_read(root, source))}"]
         else:
             lines = _acl_line("a", entry, _FILE_ACL)
         get_dir(parent).files.append(DbFile(name, lines))
     return list(dirs.values())
 
 
-def _read(path: Path) -> bytes:
+def _read(root: Root, rel: str) -> bytes:
     try:
-        return path.read_bytes()
-    except OSError:
+        return root.read_bytes(rel)
+    except (OSError, UnpackError):  # UnpackError: a symlink loop now stands there
         return b""
 
 
-def write_installed(root: Path, new: Sequence[Stanza]) -> None:
-    """Merge `new` stanzas into root's installed database (see the module docstring)."""
-    db = root / "lib" / "apk" / "db" / "installed"
-    existing = parse_installed(db.read_text(encoding="utf-8")) if db.exists() else []
+def write_installed(root: Root, new: Sequence[Stanza]) -> None:
+    """Merge `new` stanzas into root's installed database (see the module docstring); the
+    file is replaced whole (0644, as apk writes it)."""
+    existing = parse_installed(root.read_text_or(INSTALLED))
     names = {s.name for s in new}
     kept = [s for s in existing if s.name not in names]
     owned: set[str] = set()
@@ -180,19 +188,25 @@ def write_installed(root: Path, new: Sequence[Stanza]) -> None:
         owned |= stanza.paths()
     for stanza in kept:
         stanza.drop(owned)
-    db.parent.mkdir(parents=True, exist_ok=True)
-    db.write_text("\n".join(s.format() for s in kept + list(new)) + "\n", encoding="utf-8")
+    root.write_text(INSTALLED, "\n".join(s.format() for s in kept + list(new)) + "\n")
 
 
-def write_scripts(root: Path, scripts: Sequence[tuple[str, bytes, int]]) -> None:
-    """Append (member name, body, mtime) to scripts.tar, keeping what is there."""
-    path = root / "lib" / "apk" / "db" / "scripts.tar"
+def _read_scripts(root: Root) -> list[tuple[tarfile.TarInfo, bytes]]:
+    """The members of root's scripts.tar with their bodies; none when it is missing or empty."""
+    if not root.exists(SCRIPTS) or not root.stat(SCRIPTS).st_size:
+        return []
     members: list[tuple[tarfile.TarInfo, bytes]] = []
-    if path.exists() and path.stat().st_size:
-        with tarfile.open(path, mode="r:") as old:
-            for info in old:
-                handle = old.extractfile(info)
-                members.append((info, handle.read() if handle else b""))
+    with root.open_read(SCRIPTS) as handle, tarfile.open(fileobj=handle, mode="r:") as old:
+        for info in old:
+            body = old.extractfile(info)
+            members.append((info, body.read() if body else b""))
+    return members
+
+
+def write_scripts(root: Root, scripts: Sequence[tuple[str, bytes, int]]) -> None:
+    """Add (member name, body, mtime) to scripts.tar, keeping what is there (a member of the
+    same name is replaced); the file is replaced whole."""
+    members = _read_scripts(root)
     names = {name for name, _, _ in scripts}
     members = [(i, b) for i, b in members if i.name not in names]
     for name, body, mtime in scripts:
@@ -203,15 +217,13 @@ def write_scripts(root: Path, scripts: Sequence[tuple[str, bytes, int]]) -> None
     with tarfile.open(fileobj=buf, mode="w", format=tarfile.USTAR_FORMAT) as tar:
         for info, body in members:
             tar.addfile(info, io.BytesIO(body))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(buf.getvalue())
+    root.write_bytes(SCRIPTS, buf.getvalue())
 
 
-def write_triggers(root: Path, triggers: Sequence[tuple[str, str]]) -> None:
+def write_triggers(root: Root, triggers: Sequence[tuple[str, str]]) -> None:
     """Add `(checksum, globs)` lines to /lib/apk/db/triggers, replacing a package's old line."""
-    path = root / "lib" / "apk" / "db" / "triggers"
-    lines = path.read_text(encoding="utf-8").splitlines() if path.exists() else []
+    lines = root.read_text_or(TRIGGERS).splitlines()
     new = {checksum: globs for checksum, globs in triggers}
     lines = [line for line in lines if line.split(" ", 1)[0] not in new and line.strip()]
     lines += [f"{checksum} {globs}" for checksum, globs in triggers]
-    path.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+    root.write_text(TRIGGERS, "".join(line + "\n" for line in lines))

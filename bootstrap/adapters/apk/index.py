@@ -19,13 +19,13 @@ directory (noarch packages live in each arch's directory). Pure: no network, no 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from bootstrap.adapters.apk.package import split_signed
 from bootstrap.errors import RepositoryIndexError, UnpackError, VerificationError
 from bootstrap.trust import rsa
-from bootstrap.types import Dependency, Package, Relation
+from bootstrap.types import Dependency, Log, Package, Relation
 
 # Longest operators first so `<=` is not read as `<`.
 _DEP_RE = re.compile(r"^(?P<neg>!)?(?P<name>[^<>=~!\s]+)(?:(?P<op>><|>=|<=|=~|>~|<~|~|=|<|>)(?P<ver>\S+))?$")
@@ -81,7 +81,7 @@ def iter_stanzas(text: str) -> Iterator[list[tuple[str, str]]]:
 def package_from_stanza(fields: list[tuple[str, str]], repo_url: str, arch: str,
                         repo_id: str = "") -> Package:
     """One index stanza → Package (raw fields kept for /lib/apk/db/installed)."""
-    one = {}
+    one: dict[str, str] = {}  # the first of each letter (repeats are kept only in `fields`)
     for key, value in fields:
         one.setdefault(key, value)
     if "P" not in one or "V" not in one:
@@ -124,7 +124,7 @@ class IndexFile:
 
 
 def read_index(data: bytes, keys: dict[str, bytes] | None, what: str,
-               log: Callable[[str], None] | None = None) -> IndexFile:
+               log: Log | None = None) -> IndexFile:
     """Split and (unless `keys` is None: --no-verify) verify an APKINDEX.tar.gz."""
     try:
         signed = split_signed(data, what)
@@ -143,7 +143,7 @@ def read_index(data: bytes, keys: dict[str, bytes] | None, what: str,
 
 
 def read_index_tarball(data: bytes, keys: dict[str, bytes] | None, what: str,
-                       log: Callable[[str], None] | None = None) -> tuple[str, str]:
+                       log: Log | None = None) -> tuple[str, str]:
     """(DESCRIPTION, APKINDEX text) of a verified APKINDEX.tar.gz (see read_index)."""
     index = read_index(data, keys, what, log)
     return index.description, index.text

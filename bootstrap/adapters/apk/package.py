@@ -22,8 +22,8 @@ import tarfile
 import zlib
 from dataclasses import dataclass, field
 
+from bootstrap.adapters.apk.signature import ApkSignature, signatures_from_members
 from bootstrap.errors import ChecksumError, UnpackError
-from bootstrap.trust.rsa import ApkSignature, signatures_from_members
 
 # Scripts apk knows in a package's control stream (apk-tools' script types).
 SCRIPT_NAMES = (".pre-install", ".post-install", ".pre-deinstall", ".post-deinstall",

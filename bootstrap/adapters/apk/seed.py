@@ -12,15 +12,15 @@ empty manifest: their files are already recorded there), so the resolver treats 
 """
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 
 from bootstrap.adapters import Installed
+from bootstrap.adapters.apk.db import INSTALLED
 from bootstrap.adapters.apk.index import iter_stanzas, package_from_stanza
 from bootstrap.errors import ChecksumError, RepositoryNotFound, VerificationError
-from bootstrap.types import Checksum, Profile
+from bootstrap.root import Root
+from bootstrap.types import Checksum, Fetcher, FetchItem, Log, Profile
 
-Log = Callable[[str], None]
 SEEDED = "seeded"  # key in Installed.control marking a package the minirootfs brought
 
 
@@ -51,17 +51,20 @@ def choose_minirootfs(entries: list[dict[str, str]], arch: str) -> dict[str, str
     return None
 
 
-def _sha256_of(fetcher: object, url: str, entry: dict[str, str]) -> str | None:
-    published = fetcher.try_get_bytes(url + ".sha256")  # type: ignore[attr-defined]
+def _sha256_of(fetcher: Fetcher, url: str, entry: dict[str, str]) -> str | None:
+    """The published sha256 of `url`: its `.sha256` file, else the yaml entry's; None when
+    neither says."""
+    published = fetcher.try_get_bytes(url + ".sha256")
     if published:
         return published.decode("ascii", "replace").split()[0].lower()
     return entry.get("sha256", "").lower() or None
 
 
-def fetch_minirootfs(profile: Profile, arch: str, fetcher: object, log: Log, verify: bool) -> Path:
-    """Find, download and check the release's minirootfs; returns the cached tarball."""
-    from bootstrap.types import FetchItem
-
+def fetch_minirootfs(profile: Profile, arch: str, fetcher: Fetcher, log: Log, verify: bool) -> Path:
+    """Find, download and check the release's minirootfs; returns the cached tarball.
+    Raises RepositoryNotFound (nothing says where or which), ChecksumError (no digest to check
+    it against while `verify`, or a mismatch), VerificationError (a named OpenPGP key is
+    missing or its signature is bad)."""
     base = profile.options.get("releases_url", "").rstrip("/")
     if not base:
         raise RepositoryNotFound(f"profile {profile.name} says nowhere where its minirootfs is",
@@ -69,7 +72,7 @@ def fetch_minirootfs(profile: Profile, arch: str, fetcher: object, log: Log, ver
     entry: dict[str, str] = {}
     version = profile.options.get("point", "")
     if not version:
-        text = fetcher.try_get_bytes(f"{base}/latest-releases.yaml")  # type: ignore[attr-defined]
+        text = fetcher.try_get_bytes(f"{base}/latest-releases.yaml")
         if text is None:
             raise RepositoryNotFound(f"no latest-releases.yaml at {base}",
                                      hint="check --mirror, or name a point release (alpine3.16.9)")
@@ -85,13 +88,14 @@ def fetch_minirootfs(profile: Profile, arch: str, fetcher: object, log: Log, ver
                             hint="use a mirror that carries it, or --no-verify")
     log(f"minirootfs {version} ({arch}): {url}")
     checksums = (Checksum("sha256", digest),) if digest else ()
-    path = fetcher.get_file(FetchItem(url, checksums, 0, name))  # type: ignore[attr-defined]
+    path = fetcher.get_file(FetchItem(url, checksums, 0, name))
     _check_asc(profile, fetcher, url, path, log, verify)
     return path
 
 
-def _check_asc(profile: Profile, fetcher: object, url: str, path: Path, log: Log, verify: bool) -> None:
-    signature = fetcher.try_get_bytes(url + ".asc")  # type: ignore[attr-defined]
+def _check_asc(profile: Profile, fetcher: Fetcher, url: str, path: Path, log: Log, verify: bool) -> None:
+    """Check the tarball's `.asc` when there is one and the profile names its key."""
+    signature = fetcher.try_get_bytes(url + ".asc")
     if signature is None or not verify:
         return
     key = profile.options.get("minirootfs_gpgkey", "")
@@ -100,27 +104,27 @@ def _check_asc(profile: Profile, fetcher: object, url: str, path: Path, log: Log
         return
     from bootstrap.trust.openpgp import verify_detached
 
-    keyring = Path(key) if key.startswith("/") else Path(__file__).resolve().parents[2] / "keys" / key
+    # A relative name is one of the project's keys/ (beside bootstrap/, three levels up).
+    keyring = Path(key) if key.startswith("/") else Path(__file__).resolve().parents[3] / "keys" / key
     if not keyring.exists():
         raise VerificationError(f"OpenPGP key {keyring} for {url}.asc is missing")
     verify_detached(path.read_bytes(), signature, [keyring], log=log)
 
 
-def seeded_packages(root: Path, arch: str, repo_url: str = "") -> list[Installed]:
-    """Installed records for what root's /lib/apk/db/installed lists."""
-    db = root / "lib" / "apk" / "db" / "installed"
-    if not db.exists():
-        return []
+def seeded_packages(root: Root, arch: str, repo_url: str = "") -> list[Installed]:
+    """Installed records (marked SEEDED, empty manifests) for what root's
+    /lib/apk/db/installed lists; none when there is no database."""
     found = []
-    for stanza in iter_stanzas(db.read_text(encoding="utf-8")):
+    for stanza in iter_stanzas(root.read_text_or(INSTALLED)):
         header = [(k, v) for k, v in stanza if k not in "FMRaZ"]
         pkg = package_from_stanza(header, repo_url, arch, "minirootfs")
         found.append(Installed(pkg, [], {SEEDED: b"1"}))
     return found
 
 
-def seed(profile: Profile, arch: str, fetcher: object, root: Path, log: Log) -> list[Installed]:
-    """Unpack the minirootfs into `root` (see the module docstring)."""
+def seed(profile: Profile, arch: str, fetcher: Fetcher, root: Root, log: Log) -> list[Installed]:
+    """Unpack the minirootfs into `root` through the safe unpacker (see the module
+    docstring); returns what its database lists."""
     from bootstrap.unpack import Unpacker
 
     verify = all(r.verify for r in profile.repositories) if profile.repositories else True

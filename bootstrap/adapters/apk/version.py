@@ -93,10 +93,11 @@ class _Cursor:
             value = ord(self.text[self.pos])
             self.pos += 1
         elif kind == _SUFFIX:
-            value = self._suffix()
-            if value is None:
+            suffix = self._suffix()
+            if suffix is None:
                 self.kind = _INVALID
                 return -1
+            value = suffix
         else:
             self.kind = _INVALID
             return -1
