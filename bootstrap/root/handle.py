@@ -179,7 +179,8 @@ class Root:
         try:
             os.mkdir(path, 0o700)
         except FileExistsError:
-            if not exist_ok or not os.path.isdir(path) or os.path.islink(path):
+            # A symlink to a directory inside the root will do, as for `mkdir -p`.
+            if not exist_ok or not self.is_dir(rel):
                 raise
             return
         os.chmod(path, mode)

@@ -132,15 +132,15 @@ def test_errors_a_user_can_cause(text: str, message: str, hint: str | None) -> N
 
 
 def test_unreadable_spec_files(tmp_path: Path) -> None:
-    with pytest.raises(UsageError, match="spec file .*/nope.spec does not exist") as info:
+    with pytest.raises(UsageError, match=r"spec file .*/nope\.spec does not exist") as info:
         read_spec(tmp_path / "nope.spec")
     assert "--buildrequires" in (info.value.hint or "")
     with pytest.raises(UsageError, match="is a directory"):
         read_spec(tmp_path)
     (tmp_path / "x.src.rpm").write_bytes(b"\xed\xab\xee\xdb\x03\x00\x00\x01\x00\x00gcc")
-    with pytest.raises(ConfigError, match="binary data") as info:
+    with pytest.raises(ConfigError, match="binary data") as binary:
         read_spec(tmp_path / "x.src.rpm")
-    assert "rpm2cpio" in (info.value.hint or "")
+    assert "rpm2cpio" in (binary.value.hint or "")
 
 
 def test_only_for_rpm_profiles() -> None:

@@ -38,10 +38,16 @@ def _load(top: Path, md: RepoMd, kind: str = "primary") -> list[Package]:
     return parse_primary(decompress_stream(data, entry.href), "http://mirror/repo/", "r")
 
 
+def _primary_algo(realdata: Path, name: str) -> str:
+    checksum = _repo(realdata, name)[1].files["primary"].checksum
+    assert checksum is not None
+    return checksum.algo
+
+
 def test_checksum_types_sha_sha1_sha256(realdata: Path) -> None:
-    assert _repo(realdata, "libzypp-opensuse-11.0-update-signed")[1].files["primary"].checksum.algo == "sha1"
-    assert _repo(realdata, "librepo-fc16-i686-signed")[1].files["primary"].checksum.algo == "sha1"
-    assert _repo(realdata, "cs9-baseos-x86_64-2022")[1].files["primary"].checksum.algo == "sha256"
+    assert _primary_algo(realdata, "libzypp-opensuse-11.0-update-signed") == "sha1"
+    assert _primary_algo(realdata, "librepo-fc16-i686-signed") == "sha1"
+    assert _primary_algo(realdata, "cs9-baseos-x86_64-2022") == "sha256"
 
 
 @pytest.mark.parametrize("name,count", [("cs9-baseos-x86_64-2022", 1125), ("osbuild-custom-zst", 1),

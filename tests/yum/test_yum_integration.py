@@ -62,10 +62,10 @@ def _install(adapter: YumAdapter, packages: list[Package], loaded: Loaded, root:
     from bootstrap.types import FetchItem
 
     paths = loaded.fetcher.get_many([FetchItem(p.location, p.checksums, p.size, p.key) for p in packages])
-    for pkg, path in zip(packages, paths):
+    for pkg, path in zip(packages, paths, strict=True):
         adapter.check_payload(pkg, path, loaded.trust[pkg.repo])
     adapter.prepare_root(Root(root))
-    return [adapter.unpack(pkg, path, Root(root)) for pkg, path in zip(packages, paths)]
+    return [adapter.unpack(pkg, path, Root(root)) for pkg, path in zip(packages, paths, strict=True)]
 
 
 def test_resolution_newest_best_arch_and_lazy_filelists(vault: Vault, tmp_path: Path) -> None:
@@ -123,7 +123,7 @@ def test_scriptlets_without_rpm_in_the_target(vault: Vault, tmp_path: Path) -> N
 
 def test_bad_signature_stops(vault: Vault, tmp_path: Path) -> None:
     adapter, packages, fetcher = _plan(vault, "centos4.4", ["hello"], tmp_path / "cache", [])
-    with pytest.raises(VerificationError, match="hello-1.0-1.i686"):
+    with pytest.raises(VerificationError, match=r"hello-1\.0-1\.i686"):
         _install(adapter, packages, fetcher, tmp_path / "root")
 
 
@@ -162,7 +162,8 @@ def test_cli_centos43_from_vault_mirror(vault: Vault, tmp_path: Path) -> None:
         assert members["usr/bin/hello-suid"].mode == 0o4750
         assert "var/log/hello.log" not in members
         if mode == "root":
-            assert tar.extractfile(members["var/lib/hello-post"]).read() == b"1"  # type: ignore[union-attr]
+            post = tar.extractfile(members["var/lib/hello-post"])
+            assert post is not None and post.read() == b"1"
     if os.geteuid() == 0:
         root = tmp_path / "unpacked"
         root.mkdir()

@@ -21,7 +21,11 @@ TOOLS = ("rpmbuild", "rpmsign", "createrepo_c", "gpg", "gcc")
 HELLO_C = r"""
 #include <stdio.h>
 int main(int argc, char **argv) {
-  if (argc > 1) { FILE *f = fopen("/var/lib/hello-post", "w"); if (f) { fputs(argv[argc - 1], f); fclose(f); } return 0; }
+  if (argc > 1) {
+    FILE *f = fopen("/var/lib/hello-post", "w");
+    if (f) { fputs(argv[argc - 1], f); fclose(f); }
+    return 0;
+  }
   printf("hello from %d-bit\n", (int)(sizeof(void *) * 8));
   return 0;
 }
@@ -103,8 +107,8 @@ def _need_tools() -> None:
         pytest.skip(f"needs {', '.join(missing)} (apt-get install rpm createrepo-c gpg gcc-multilib)")
 
 
-def _run(argv: list[str], **kw: object) -> None:
-    subprocess.run(argv, check=True, capture_output=True, **kw)  # type: ignore[call-overload]
+def _run(argv: list[str], env: dict[str, str] | None = None, stdin: int | None = None) -> None:
+    subprocess.run(argv, check=True, capture_output=True, env=env, stdin=stdin)
 
 
 def _key(home: Path, uid: str) -> tuple[str, Path]:

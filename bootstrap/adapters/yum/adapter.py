@@ -1,18 +1,20 @@
 """The yum family (CentOS 2.1–8, Fedora Core 1 onwards, Rocky, Alma): repodata/, .rpm, rpm's DB.
 
-Formats live in rpm_repomd (repomd.xml, compressions, comps), rpm_primary (primary.xml,
-primary.sqlite, filelists), rpm_richdep, rpm_version (rpmvercmp, arch ranking), rpm_header
-(.rpm headers), rpm_caps (file capabilities), rpm_db (database and scriptlets) and
-trust.rpmsig (package signatures); this module decides what a yum user expects of each phase.
+Formats live in the modules beside this one: repomd (repomd.xml, compressions, comps),
+primary (primary.xml, primary.sqlite, filelists), richdep, version (rpmvercmp, arch ranking),
+header (.rpm headers), caps (file capabilities), rpmdb (database and scriptlets), signature
+(package signatures) and spec (--buildrequires); repo fetches a repository's metadata. This
+module decides what a yum user expects of each phase, and touches the tree only through the
+`Root` it is handed.
 
 - load: repodata/repomd.xml from the first of baseurl, its failovers and the mirrorlist that
   answers; repomd.xml.asc verified against the repository's keys when it exists (required when
   repo_gpgcheck=1); primary (xml in any compression, else primary_db) fetched and checked
   against repomd's checksum, then parsed.
-- Optional methods the pipeline calls when present:
-  `expand_requests(names, universe) -> names` turns `@group` / `@^environment` into the comps
+- Index-phase hooks (the Adapter contract):
+  `expand_requests(names, universe, fetcher) -> names` turns `@group` / `@^environment` into the comps
   group's mandatory + default packages (comps fetched only then);
-  `complete_universe(universe, names, log) -> universe` reads filelists, only when a file
+  `complete_universe(universe, names, fetcher, log) -> universe` reads filelists, only when a file
   dependency reachable from `names` is not met by any package's primary file list or provides
   (createrepo keeps only /etc, *bin/ and /usr/lib/sendmail in primary), and returns the universe
   with the owners' `files` completed for those paths. Call it after loading every repository
@@ -24,7 +26,7 @@ trust.rpmsig (package signatures); this module decides what a yum user expects o
   capabilities as security.capability; %ghost files are never created (rpm does not either).
 - register writes nothing (a host rpm cannot write the database an old target reads); configure
   has the target's own rpm install every package again into its database, running the
-  scriptlets (rpm_db). Without rpm in the set, scriptlets run through their interpreters and
+  scriptlets (rpmdb). Without rpm in the set, scriptlets run through their interpreters and
   no database is written; the log says so.
 """
 from __future__ import annotations
@@ -36,14 +38,14 @@ from pathlib import Path
 
 from bootstrap.adapters import Adapter, Installed, Runner
 from bootstrap.adapters.yum import rpmdb
-from bootstrap.adapters.yum.caps import XATTR, capability_xattr
+from bootstrap.adapters.yum.caps import XATTR, CapsError, capability_xattr
 from bootstrap.adapters.yum.facts import FACTS
 from bootstrap.adapters.yum.header import RpmFile, RpmFileInfo, read_rpm
 from bootstrap.adapters.yum.payload import extract_rpm
 from bootstrap.adapters.yum.repo import RepoState, complete_files, fetch_repomd, load_packages
 from bootstrap.adapters.yum.repomd import EMPTY_COMPS, Comps, decompress, expand_groups, parse_comps
 from bootstrap.adapters.yum.version import rpm_version_scheme
-from bootstrap.errors import ChecksumError, UsageError
+from bootstrap.errors import ChecksumError, UnpackError, UsageError
 from bootstrap.root import Root
 from bootstrap.types import (
     Fetcher,
@@ -132,7 +134,8 @@ class YumAdapter(Adapter):
 
         rpm = check_rpm(path, trust.keyrings, verify=trust.verify, log=self._notice)
         if (rpm.name, rpm.evr, rpm.arch) != (pkg.name, pkg.version, pkg.arch) and not _epoch_only(rpm, pkg):
-            raise ChecksumError(f"{pkg.filename} holds {rpm.nevra}, but the index says {pkg.name}-{pkg.version}.{pkg.arch}",
+            raise ChecksumError(f"{pkg.filename} holds {rpm.nevra}, but the index says "
+                                f"{pkg.name}-{pkg.version}.{pkg.arch}",
                                 hint="the mirror's packages and metadata disagree; try another mirror")
 
     def _notice(self, line: str) -> None:
@@ -158,7 +161,8 @@ class YumAdapter(Adapter):
         files = {f.path.lstrip("/"): f for f in rpm.files()}
         users = {**_BUILTIN_IDS, **ids.users}
         groups = {**_BUILTIN_IDS, **ids.groups}
-        fixed = [_apply_header(root, entry, files.get(entry.path), users, groups) for entry in manifest]
+        fixed = [_apply_header(root, pkg.name, entry, files.get(entry.path), users, groups)
+                 for entry in manifest]
         control = {"rpm": str(path).encode(), "nevra": rpm.nevra.encode()}
         return Installed(pkg, [e for e in fixed if e is not None], control)
 
@@ -166,23 +170,23 @@ class YumAdapter(Adapter):
 
     def register(self, root: Root, installed: Sequence[Installed], target: Target) -> None:
         """Nothing is written here: the database is the target rpm's job in configure."""
-        if rpmdb.target_rpm(root.path) is None:
+        if rpmdb.target_rpm(root) is None:
             self.log("rpm is not in the package set: no RPM database is written")
 
     def configure(self, root: Root, installed: Sequence[Installed], runner: Runner,
                   target: Target) -> None:
-        rpm = rpmdb.target_rpm(root.path)
+        rpm = rpmdb.target_rpm(root)
         if rpm is None:
-            rpmdb.run_scriptlets(root.path, installed, runner, self.log)
+            rpmdb.run_scriptlets(root, installed, runner, self.log)
         else:
-            rpmdb.install_with_target_rpm(root.path, installed, runner, rpm, self.log)
+            rpmdb.install_with_target_rpm(root, installed, runner, rpm, self.log)
 
     def cleanup(self, root: Root) -> None:
         for sub in ("var/cache/yum", "var/cache/dnf"):
             root.clear_dir(sub)
         if root.is_dir(rpmdb.STAGE) and not root.is_symlink(rpmdb.STAGE):
             root.remove_tree(rpmdb.STAGE)
-        rpmdb.clean_db_leftovers(root.path)
+        rpmdb.clean_db_leftovers(root)
         for log in ("var/log/yum.log", "var/log/dnf.log", "var/log/dnf.rpm.log"):
             if root.is_file(log) and not root.is_symlink(log):
                 root.unlink(log)
@@ -193,9 +197,10 @@ def _epoch_only(rpm: RpmFile, pkg: Package) -> bool:
     return (rpm.name, rpm.arch) == (pkg.name, pkg.arch) and rpm.evr.split(":")[-1] == pkg.version.split(":")[-1]
 
 
-def _apply_header(root: Root, entry: FileEntry, info: RpmFileInfo | None,
+def _apply_header(root: Root, package: str, entry: FileEntry, info: RpmFileInfo | None,
                   users: dict[str, int], groups: dict[str, int]) -> FileEntry | None:
-    """Owners, mode and capabilities of one unpacked entry as the header declares them."""
+    """Owners, mode and capabilities of one unpacked entry of `package` as the header
+    declares them; UnpackError naming the package and file for capabilities it garbles."""
     if info is None:
         return entry  # a directory rpm implies (not in the header): keep what the cpio said
     if info.is_ghost:
@@ -206,7 +211,11 @@ def _apply_header(root: Root, entry: FileEntry, info: RpmFileInfo | None,
     gid = groups.get(info.group, entry.gid)
     mode = info.mode & 0o7777 if entry.type != "symlink" else entry.mode
     xattrs = entry.xattrs
-    caps = capability_xattr(info.caps) if info.caps else b""
+    try:
+        caps = capability_xattr(info.caps) if info.caps else b""
+    except CapsError as exc:
+        raise UnpackError(f"package {package}: {info.path}: file capabilities {info.caps!r}: {exc.message}",
+                          hint=exc.hint) from None
     if caps:
         xattrs = tuple(x for x in xattrs if x[0] != XATTR) + ((XATTR, caps),)
     if os.geteuid() == 0:

@@ -5,7 +5,9 @@
 Contract: pure; `evaluate(text)` returns an int or a str (a condition holds when the result
 is a non-zero int or a non-empty string, as rpm's `%if` reads it) and raises ValueError with a
 short reason for anything rpm itself would call a parse error: an empty expression, a bare
-word (an undefined macro left in place), mixed int/str comparison, division by zero.
+word (an undefined macro left in place), mixed int/str comparison, division by zero; and for
+parentheses or unary operators nested deeper than MAX_DEPTH (a spec is user input: no
+RecursionError).
 
 What it knows (rpm 4.x's expression.c): decimal integers, "strings", ( ), unary ! and -,
 * /, + - (strings concatenate with +), == != < <= > >=, && and || (short-circuit, returning
@@ -19,10 +21,12 @@ from collections.abc import Callable
 Value = int | str
 
 _TOKEN = re.compile(r'\s*(?:(\d+)|"([^"]*)"|(&&|\|\||==|!=|<=|>=|[<>!()+\-*/]))')
-_COMPARE: dict[str, Callable[[Value, Value], bool]] = {
-    "==": lambda a, b: a == b, "!=": lambda a, b: a != b, "<": lambda a, b: a < b,  # type: ignore[operator]
-    "<=": lambda a, b: a <= b, ">": lambda a, b: a > b, ">=": lambda a, b: a >= b,  # type: ignore[operator]
+# Each operator as a test of the sign of the comparison (-1, 0, 1) of its two operands.
+_COMPARE: dict[str, Callable[[int], bool]] = {
+    "==": lambda c: c == 0, "!=": lambda c: c != 0, "<": lambda c: c < 0,
+    "<=": lambda c: c <= 0, ">": lambda c: c > 0, ">=": lambda c: c >= 0,
 }
+MAX_DEPTH = 32
 
 
 def truthy(value: Value) -> bool:
@@ -35,8 +39,9 @@ def evaluate(text: str) -> Value:
     refuse it."""
     parser = _Parser(_tokens(text))
     value = parser.disjunction()
-    if parser.peek() is not None:
-        raise ValueError(f"unexpected {parser.peek()[1]!r}")  # type: ignore[index]
+    left = parser.peek()
+    if left is not None:
+        raise ValueError(f"unexpected {left[1]!r}")
     return value
 
 
@@ -67,6 +72,7 @@ class _Parser:
     def __init__(self, tokens: list[tuple[str, Value]]) -> None:
         self.tokens = tokens
         self.pos = 0
+        self.depth = 0  # open parentheses
 
     def peek(self) -> tuple[str, Value] | None:
         return self.tokens[self.pos] if self.pos < len(self.tokens) else None
@@ -96,18 +102,21 @@ class _Parser:
         value = self.additive()
         while (op := self._accept(*_COMPARE)) is not None:
             right = self.additive()
-            _same_type(value, right, op)
-            value = int(_COMPARE[op](value, right))
+            value = int(_COMPARE[op](_order(value, right, op)))
         return value
 
     def additive(self) -> Value:
         value = self.multiplicative()
         while (op := self._accept("+", "-")) is not None:
             right = self.multiplicative()
-            _same_type(value, right, op)
-            if op == "-" and isinstance(value, str):
-                raise ValueError("- on strings")
-            value = value + right if op == "+" else value - right  # type: ignore[operator]
+            if isinstance(value, int) and isinstance(right, int):
+                value = value + right if op == "+" else value - right
+            elif isinstance(value, str) and isinstance(right, str):
+                if op == "-":
+                    raise ValueError("- on strings")
+                value = value + right
+            else:
+                raise ValueError(f"{op} between a number and a string")
         return value
 
     def multiplicative(self) -> Value:
@@ -118,22 +127,31 @@ class _Parser:
                 raise ValueError(f"{op} on strings")
             if op == "/" and right == 0:
                 raise ValueError("division by zero")
-            value = value * right if op == "*" else int(value / right)
+            value = value * right if op == "*" else _divide(value, right)
         return value
 
     def unary(self) -> Value:
-        if self._accept("!"):
-            return int(not truthy(self.unary()))
-        if self._accept("-"):
-            value = self.unary()
-            if not isinstance(value, int):
+        # A loop, not recursion: `!!!!…1` is as deep as it is long.
+        ops: list[str] = []
+        while (op := self._accept("!", "-")) is not None:
+            ops.append(op)
+        value = self.primary()
+        for op in reversed(ops):  # the innermost operator applies first
+            if op == "!":
+                value = int(not truthy(value))
+            elif not isinstance(value, int):
                 raise ValueError("- on a string")
-            return -value
-        return self.primary()
+            else:
+                value = -value
+        return value
 
     def primary(self) -> Value:
         if self._accept("("):
+            if self.depth >= MAX_DEPTH:
+                raise ValueError(f"parentheses nested deeper than {MAX_DEPTH} levels")
+            self.depth += 1
             value = self.disjunction()
+            self.depth -= 1
             if not self._accept(")"):
                 raise ValueError("missing )")
             return value
@@ -144,6 +162,16 @@ class _Parser:
         return token[1]
 
 
-def _same_type(left: Value, right: Value, op: str) -> None:
-    if type(left) is not type(right):
-        raise ValueError(f"{op} between a number and a string")
+def _order(left: Value, right: Value, op: str) -> int:
+    """-1, 0 or 1 as `left` sorts before, with or after `right`, both numbers or both strings."""
+    if isinstance(left, int) and isinstance(right, int):
+        return (left > right) - (left < right)
+    if isinstance(left, str) and isinstance(right, str):
+        return (left > right) - (left < right)
+    raise ValueError(f"{op} between a number and a string")
+
+
+def _divide(left: int, right: int) -> int:
+    """C's division (rpm's), truncating toward zero, exact at any size (a float is not)."""
+    quotient = abs(left) // abs(right)
+    return quotient if (left < 0) == (right < 0) else -quotient

@@ -12,13 +12,17 @@ payload's offset (SIGTAG_GPG/PGP/MD5 cover header + payload) for trust.rpmsig, a
 the pipeline needs: name, EVR, arch, payload compressor and format, scriptlets with their
 interpreters, and the file list with modes, owners, flags (%config, %ghost) and capabilities.
 RPM v6 packages (lead major 4) raise UnpackError: this reader knows format 3 only.
+
+Every malformed input raises UnpackError, from read_rpm and parse_header and from the
+accessors of what they return (a tag of the wrong type, a file list whose parts disagree):
+the bytes come from a mirror.
 """
 from __future__ import annotations
 
 import struct
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import IO
+from typing import IO, TypeVar
 
 from bootstrap.adapters.yum.version import format_evr
 from bootstrap.errors import UnpackError
@@ -47,6 +51,8 @@ FILE_CONFIG, FILE_DOC, FILE_MISSINGOK, FILE_NOREPLACE, FILE_GHOST = 1, 2, 8, 16,
 _INT_FORMATS = {2: "B", 3: "H", 4: "I", 5: "Q"}
 SCRIPTS = {"pre": (PREIN, PREINPROG), "post": (POSTIN, POSTINPROG),
            "preun": (PREUN, PREUNPROG), "postun": (POSTUN, POSTUNPROG)}
+_CORRUPT_HINT = "the file is damaged; retry the download"
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -101,8 +107,14 @@ class Header:
         return [str(v) for v in value] if isinstance(value, list) else [str(value)]
 
     def ints(self, tag: int) -> list[int]:
+        """The numbers of an integer tag ([] when absent or not a list); UnpackError when the
+        tag holds strings where rpm stores numbers."""
         value = self.tags.get(tag)
-        return [int(v) for v in value] if isinstance(value, list) else []
+        if not isinstance(value, list):
+            return []
+        if not all(isinstance(v, int) for v in value):
+            raise UnpackError(f"corrupt rpm header: tag {tag} holds strings, not numbers", hint=_CORRUPT_HINT)
+        return [int(v) for v in value]
 
 
 @dataclass(frozen=True)
@@ -158,10 +170,7 @@ class RpmFile:
     def files(self) -> list[RpmFileInfo]:
         """Every file of the header, in header order."""
         h = self.header
-        paths = h.strings(OLDFILENAMES)
-        if not paths:
-            dirs = h.strings(DIRNAMES)
-            paths = [dirs[i] + base for i, base in zip(h.ints(DIRINDEXES), h.strings(BASENAMES))]
+        paths = h.strings(OLDFILENAMES) or _dir_paths(h)
         n = len(paths)
         modes = _pad(h.ints(FILEMODES), n, 0)
         flags = _pad(h.ints(FILEFLAGS), n, 0)
@@ -174,7 +183,16 @@ class RpmFile:
                             links[i], caps[i]) for i in range(n)]
 
 
-def _pad(values: list, n: int, fill: object) -> list:
+def _dir_paths(h: Header) -> list[str]:
+    """rpm >= 4.1's file names: DIRNAMES[DIRINDEXES[i]] + BASENAMES[i]."""
+    dirs, indexes, bases = h.strings(DIRNAMES), h.ints(DIRINDEXES), h.strings(BASENAMES)
+    if len(indexes) != len(bases) or any(i >= len(dirs) for i in indexes):
+        raise UnpackError(f"corrupt rpm header: {len(bases)} file names, {len(indexes)} directory "
+                          f"indexes into {len(dirs)} directories", hint=_CORRUPT_HINT)
+    return [dirs[i] + base for i, base in zip(indexes, bases, strict=True)]
+
+
+def _pad(values: list[T], n: int, fill: T) -> list[T]:
     return values + [fill] * (n - len(values))
 
 
@@ -210,6 +228,8 @@ def parse_header(data: bytes, what: str = "header") -> tuple[Header, int]:
     """Parse one header at the start of `data`; returns it and its length in bytes."""
     if data[:4] != HEADER_MAGIC:
         raise UnpackError(f"not an rpm: bad {what} magic", hint="the file is corrupt or not an rpm")
+    if len(data) < 16:
+        raise UnpackError(f"truncated rpm {what}")
     count, size = struct.unpack_from(">II", data, 8)
     start = 16 + 16 * count
     if len(data) < start + size:
@@ -221,7 +241,7 @@ def parse_header(data: bytes, what: str = "header") -> tuple[Header, int]:
             tag, typ, offset, n = struct.unpack_from(">IIII", data, 16 + 16 * i)
             tags[tag] = _value(store, typ, offset, n)
     except (struct.error, ValueError) as exc:
-        raise UnpackError(f"corrupt rpm {what}: {exc}", hint="the file is damaged; retry the download") from None
+        raise UnpackError(f"corrupt rpm {what}: {exc}", hint=_CORRUPT_HINT) from None
     return Header(tags), start + size
 
 

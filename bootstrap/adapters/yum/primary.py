@@ -12,6 +12,10 @@ and the header range for the package database and for `rootfs-bootstrap resolve`
 `rpmlib(...)` requirements are skipped: they name features of rpm itself (rpmlib(PayloadIsXz)),
 which rpm provides internally and no package lists. Rich dependencies go through rpm_richdep.
 Source packages (arch src/nosrc) are left out.
+
+Malformed input (broken XML, corrupt compression, an unreadable or oddly typed sqlite
+database) raises RepositoryIndexError; an unparseable rich dependency is dropped, as rpm
+would refuse such a package long before us.
 """
 from __future__ import annotations
 
@@ -20,7 +24,7 @@ import xml.etree.ElementTree as ET
 from collections.abc import Collection, Iterator, Mapping
 from typing import IO
 
-from bootstrap.adapters.yum.repomd import XML_BASE, checksum_algo, join_url
+from bootstrap.adapters.yum.repomd import XML_BASE, checksum_algo, join_url, number
 from bootstrap.adapters.yum.richdep import RichDepError, conflict_atoms, requirement
 from bootstrap.adapters.yum.version import format_evr
 from bootstrap.errors import RepositoryIndexError
@@ -44,9 +48,7 @@ def relation(name: str, flags: str | None, epoch: str | None, ver: str | None, r
 def _flag_bits(flags: str | None) -> str | None:
     """sqlite databases store rpm's sense bits (LESS=2, GREATER=4, EQUAL=8) as text in some
     versions of yum; primary.xml spells them out. Both are accepted."""
-    if not flags or not flags.isdigit():
-        return None
-    bits = int(flags) & 0xE
+    bits = number(flags) & 0xE
     return {2: "<", 4: ">", 8: "=", 10: "<=", 12: ">="}.get(bits)
 
 
@@ -131,21 +133,18 @@ def _package(el: ET.Element, repo_url: str, repo_id: str) -> Package | None:
         provides=tuple(r for r, _ in _entries(fmt, "provides") if isinstance(r, Relation)),
         conflicts=_negative([r for r, _ in _entries(fmt, "conflicts")]),
         obsoletes=_negative([r for r, _ in _entries(fmt, "obsoletes")]),
-        files=files, size=_int(size.get("package") if size is not None else None),
-        installed_size=_int(size.get("installed") if size is not None else None),
+        files=files, size=number(size.get("package") if size is not None else None),
+        installed_size=number(size.get("installed") if size is not None else None),
         location=join_url(base, href), checksums=checksums, repo=repo_id,
         fields=tuple((k, v) for k, v in fields if v))
 
 
-def _int(text: str | None) -> int:
-    return int(text) if text and text.isdigit() else 0
-
-
 def parse_primary(stream: IO[bytes], repo_url: str, repo_id: str = "") -> list[Package]:
-    """Every binary package of a primary.xml stream (decompressed)."""
+    """Every binary package of a primary.xml stream (decompressed); RepositoryIndexError when
+    the stream is not primary XML (or its decompression fails)."""
     packages: list[Package] = []
     try:
-        for event, el in ET.iterparse(stream, events=("end",)):
+        for _, el in ET.iterparse(stream, events=("end",)):
             if el.tag == f"{COMMON}package":
                 pkg = _package(el, repo_url, repo_id)
                 if pkg is not None:
@@ -162,7 +161,7 @@ def parse_filelists(stream: IO[bytes], wanted: Collection[str]) -> dict[str, tup
     found: dict[str, list[str]] = {}
     wanted = frozenset(wanted)
     try:
-        for event, el in ET.iterparse(stream, events=("end",)):
+        for _, el in ET.iterparse(stream, events=("end",)):
             if el.tag == f"{FILELISTS}package":
                 paths = [f.text for f in el.iterfind(f"{FILELISTS}file") if f.text in wanted]
                 if paths:
@@ -196,18 +195,29 @@ def parse_primary_db(db: bytes, repo_url: str, repo_id: str = "") -> list[Packag
     try:
         con.deserialize(db)
         return _db_packages(con, repo_url, repo_id)
-    except sqlite3.DatabaseError as exc:
+    except sqlite3.Error as exc:  # DatabaseError for garbage, OperationalError for a wrong schema
         raise RepositoryIndexError(f"primary database of {repo_url} is unreadable: {exc}") from None
     finally:
         con.close()
+
+
+def _text(value: object) -> str:
+    """A column as text: sqlite keeps whatever its writer stored there (NULL, a number, a
+    blob), and a database from the network is read as untrusted as primary.xml is."""
+    if value is None:
+        return ""
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "surrogateescape")
+    return str(value)
 
 
 def _db_relations(con: sqlite3.Connection, table: str) -> Mapping[int, list[tuple[Relation | str, bool]]]:
     cols = {row[1] for row in con.execute(f"PRAGMA table_info({table})")}
     pre = "pre" if "pre" in cols else "'FALSE'"
     out: dict[int, list[tuple[Relation | str, bool]]] = {}
-    for key, name, flags, epoch, ver, rel, is_pre in con.execute(
+    for key, *text, is_pre in con.execute(
             f"SELECT pkgKey, name, flags, epoch, version, release, {pre} FROM {table}"):
+        name, flags, epoch, ver, rel = map(_text, text)
         item: Relation | str = name if name.startswith("(") else relation(name, flags, epoch, ver, rel)
         out.setdefault(key, []).append((item, str(is_pre).upper() in ("TRUE", "1")))
     return out
@@ -217,12 +227,13 @@ def _db_packages(con: sqlite3.Connection, repo_url: str, repo_id: str) -> list[P
     tables = {name: _db_relations(con, name) for name in ("requires", "provides", "conflicts", "obsoletes")}
     files: dict[int, list[str]] = {}
     for key, name in con.execute("SELECT pkgKey, name FROM files"):
-        files.setdefault(key, []).append(name)
+        files.setdefault(key, []).append(_text(name))
     packages = []
     for row in con.execute("SELECT pkgKey, pkgId, name, arch, epoch, version, release, checksum_type, "
                            "location_href, location_base, size_package, size_installed, summary, "
                            "rpm_sourcerpm FROM packages"):
-        key, pkgid, name, arch, epoch, ver, rel, ck_type, href, base, size, inst, summary, srpm = row
+        key, *text = row
+        pkgid, name, arch, epoch, ver, rel, ck_type, href, base, size, inst, summary, srpm = map(_text, text)
         if arch in _SOURCE_ARCHES:
             continue
         deps, pre = _requires(tables["requires"].get(key, []))
@@ -232,8 +243,8 @@ def _db_packages(con: sqlite3.Connection, repo_url: str, repo_id: str) -> list[P
             provides=tuple(r for r, _ in tables["provides"].get(key, []) if isinstance(r, Relation)),
             conflicts=_negative([r for r, _ in tables["conflicts"].get(key, [])]),
             obsoletes=_negative([r for r, _ in tables["obsoletes"].get(key, [])]),
-            files=tuple(files.get(key, ())), size=size or 0, installed_size=inst or 0,
+            files=tuple(files.get(key, ())), size=number(size), installed_size=number(inst),
             location=join_url(base or repo_url, href), repo=repo_id,
             checksums=(Checksum(checksum_algo(ck_type), pkgid.lower()),) if pkgid else (),
-            fields=tuple((k, v) for k, v in (("summary", summary or ""), ("sourcerpm", srpm or "")) if v)))
+            fields=tuple((k, v) for k, v in (("summary", summary), ("sourcerpm", srpm)) if v)))
     return packages

@@ -1,5 +1,5 @@
 """Fetching one yum repository's metadata: repomd.xml (failover, mirrorlist, .asc), primary,
-and filelists on demand. Network only through the fetcher; parsing in rpm_repomd/rpm_primary.
+and filelists on demand. Network only through the fetcher; parsing in repomd/primary.
 
 Failover: the repository's baseurl, then its other baseurls (`alternates`), then the URLs its
 mirrorlist= lists (plain list or metalink), in that order; the first that serves
@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Collection, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
-from bootstrap.adapters import Log
 from bootstrap.adapters.yum.primary import parse_filelists, parse_primary, parse_primary_db
 from bootstrap.adapters.yum.repomd import RepoFile, RepoMd, decompress, decompress_stream, join_url, parse_repomd
 from bootstrap.errors import FetchError, RepositoryNotFound, VerificationError
-from bootstrap.types import Package, Repository
+from bootstrap.types import Fetcher, FetchItem, Log, Package, Repository
 
 _METALINK_URL = re.compile(rb"<url[^>]*>\s*([^<\s]+)\s*</url>")
 
@@ -33,37 +32,35 @@ class RepoState:
     gpgcheck: bool
 
 
-def _mirrorlist(repo: Repository, fetcher: object, log: Log) -> list[str]:
+def _mirrorlist(repo: Repository, fetcher: Fetcher, log: Log) -> list[str]:
     if not repo.mirrorlist:
         return []
     try:
-        data = fetcher.try_get_bytes(repo.mirrorlist)  # type: ignore[attr-defined]
+        data = fetcher.try_get_bytes(repo.mirrorlist)
     except FetchError as exc:
         log(f"{repo.id}: mirrorlist {repo.mirrorlist} unreachable: {exc.message}")
         return []
     if not data:
         return []
     if data.lstrip().startswith(b"<"):  # metalink: URLs of repomd.xml itself
-        urls = [u.decode() for u in _METALINK_URL.findall(data)]
+        urls = [u.decode("utf-8", "replace") for u in _METALINK_URL.findall(data)]
         return [u.removesuffix("repodata/repomd.xml") for u in urls if u.startswith(("http", "file"))]
     lines = [line.strip() for line in data.decode("utf-8", "replace").splitlines()]
     return [line for line in lines if line and not line.startswith("#")]
 
 
-def _keyrings(repo: Repository, fetcher: object) -> tuple[str, ...]:
+def _keyrings(repo: Repository, fetcher: Fetcher) -> tuple[str, ...]:
     """Local key files as they are; gpgkey= URLs fetched (into the fetcher's cache)."""
-    from bootstrap.types import FetchItem
-
     keys = []
     for key in repo.keyrings:
         if "://" in key:
-            keys.append(str(fetcher.get_file(FetchItem(key, name=f"key of {repo.id}"))))  # type: ignore[attr-defined]
+            keys.append(str(fetcher.get_file(FetchItem(key, name=f"key of {repo.id}"))))
         else:
             keys.append(key)
     return tuple(keys)
 
 
-def fetch_repomd(repo: Repository, fetcher: object, log: Log) -> RepoState:
+def fetch_repomd(repo: Repository, fetcher: Fetcher, log: Log) -> RepoState:
     """repomd.xml from the first mirror that answers, its signature checked (module docstring)."""
     tried: list[str] = []
     candidates = [repo.url, *repo.alternates]
@@ -81,7 +78,7 @@ def fetch_repomd(repo: Repository, fetcher: object, log: Log) -> RepoState:
         url = join_url(base, "repodata/repomd.xml")
         tried.append(url)
         try:
-            data = fetcher.try_get_bytes(url)  # type: ignore[attr-defined]
+            data = fetcher.try_get_bytes(url)
         except FetchError as exc:
             log(f"{repo.id}: {base} unreachable ({exc.message}); trying the next mirror")
             continue
@@ -95,13 +92,13 @@ def fetch_repomd(repo: Repository, fetcher: object, log: Log) -> RepoState:
 
 
 def _check_repomd(repo: Repository, base: str, data: bytes, keyrings: Sequence[str],
-                  fetcher: object, log: Log) -> None:
+                  fetcher: Fetcher, log: Log) -> None:
     """repomd.xml.asc verified where the repository has one (CentOS never signed its repomd;
     Fedora's and openSUSE's are); required when repo_gpgcheck=1."""
     if not repo.verify:
         return
     required = repo.option("repo_gpgcheck", "0") == "1"
-    asc = fetcher.try_get_bytes(join_url(base, "repodata/repomd.xml.asc"))  # type: ignore[attr-defined]
+    asc = fetcher.try_get_bytes(join_url(base, "repodata/repomd.xml.asc"))
     if asc is None:
         if required:
             raise VerificationError(f"repository {repo.id}: repo_gpgcheck=1 but {base} has no repomd.xml.asc",
@@ -116,12 +113,12 @@ def _check_repomd(repo: Repository, base: str, data: bytes, keyrings: Sequence[s
     log(f"{repo.id}: repomd.xml signature verified")
 
 
-def _fetch(state: RepoState, entry: RepoFile, fetcher: object) -> bytes:
+def _fetch(state: RepoState, entry: RepoFile, fetcher: Fetcher) -> bytes:
     checksums = (entry.checksum,) if entry.checksum else ()
-    return fetcher.get_bytes(entry.url(state.url), checksums, entry.size)  # type: ignore[attr-defined]
+    return fetcher.get_bytes(entry.url(state.url), checksums, entry.size)
 
 
-def load_packages(state: RepoState, fetcher: object) -> list[Package]:
+def load_packages(state: RepoState, fetcher: Fetcher) -> list[Package]:
     """The repository's packages: primary.xml (any compression), else primary.sqlite."""
     entry = state.repomd.best("primary", "primary_db")
     if entry is None:
@@ -155,21 +152,22 @@ def _closure(universe: Sequence[Package], names: Collection[str]) -> list[Packag
 
 
 def complete_files(universe: Sequence[Package], names: Collection[str], repos: dict[str, RepoState],
-                   fetcher: object, log: Log) -> list[Package]:
+                   fetcher: Fetcher, log: Log) -> list[Package]:
     """The universe with filelists' paths added where a reachable file dependency needs them."""
     have = {p for pkg in universe for p in pkg.files} | {
         r.name for pkg in universe for r in pkg.provides if r.is_file}
     # Requested paths (--include /usr/bin/foo, a spec's BuildRequires: /bin/login) count too:
     # primary's owners of them are followed like requested names, the others are looked up.
     files = {n for n in names if n.startswith("/")}
-    owners = [pkg.name for pkg in universe if files and (files.intersection(pkg.files)
-                                                         or any(r.name in files for r in pkg.provides))]
-    seeds = [n for n in names if n not in files] + owners
+    providers = [pkg.name for pkg in universe if files and (files.intersection(pkg.files)
+                                                            or any(r.name in files for r in pkg.provides))]
+    seeds = [n for n in names if n not in files] + providers
     wanted = {rel.name for pkg in _closure(universe, seeds) for dep in pkg.depends for rel in dep
               if rel.is_file and rel.name not in have} | (files - have)
     if not wanted:
         return list(universe)
-    log(f"filelists: {len(wanted)} file dependencies not in primary ({', '.join(sorted(wanted)[:3])}...): reading filelists")
+    log(f"filelists: {len(wanted)} file dependencies not in primary "
+        f"({', '.join(sorted(wanted)[:3])}...): reading filelists")
     owners: dict[tuple[str, str], tuple[str, ...]] = {}
     for repo_id, state in repos.items():
         entry = state.repomd.best("filelists")
@@ -185,9 +183,4 @@ def complete_files(universe: Sequence[Package], names: Collection[str], repos: d
 
 
 def _with_files(pkg: Package, paths: tuple[str, ...]) -> Package:
-    from dataclasses import replace
-
     return replace(pkg, files=tuple(dict.fromkeys(pkg.files + paths)))
-
-
-

@@ -4,22 +4,29 @@
   checksum. Checksum types are normalised to hashlib names: `sha` (old createrepo's name for
   SHA-1) → sha1; sha1, sha224, sha256, sha384, sha512, md5 kept.
 - `decompress_stream(data, name)` opens .gz/.bz2/.xz/.lzma/.zst (or plain) as a stream, so a
-  100 MB primary never sits decompressed in memory at once.
+  100 MB primary never sits decompressed in memory at once; corrupt or truncated data raises
+  RepositoryIndexError naming the file when it is read (`decompress` likewise), whatever the
+  decompressor underneath raised.
 - `parse_comps(data)` reads comps groups and environments; `expand_groups(names, comps)` turns
   `@core` into the group's mandatory + default package names (as `yum groupinstall` with its
   default group_package_types), `@^env` into its groups' packages; other names pass through.
 """
 from __future__ import annotations
 
+import io
 import lzma
 import xml.etree.ElementTree as ET
+import zlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import IO
+from typing import TYPE_CHECKING, BinaryIO
 
 from bootstrap import compression
 from bootstrap.errors import RepositoryIndexError
 from bootstrap.types import Checksum
+
+if TYPE_CHECKING:
+    from _typeshed import WriteableBuffer
 
 REPO_NS = "{http://linux.duke.edu/metadata/repo}"
 XML_BASE = "{http://www.w3.org/XML/1998/namespace}base"
@@ -75,10 +82,17 @@ def join_url(base: str, href: str) -> str:
     return f"{base.rstrip('/')}/{href.lstrip('/')}"
 
 
+def number(text: str | None) -> int:
+    """A decimal count from metadata (a size, a version), 0 when it is none: ASCII digits
+    only, as `int` refuses other Unicode digits (`²`) that str.isdigit accepts."""
+    return int(text) if text and text.isascii() and text.isdigit() else 0
+
+
 def _checksum(elem: ET.Element | None) -> Checksum | None:
-    if elem is None or not (elem.text or "").strip():
+    text = (elem.text or "").strip() if elem is not None else ""
+    if elem is None or not text:
         return None
-    return Checksum(checksum_algo(elem.get("type", "sha256")), elem.text.strip().lower())
+    return Checksum(checksum_algo(elem.get("type", "sha256")), text.lower())
 
 
 def parse_repomd(data: bytes) -> RepoMd:
@@ -94,32 +108,70 @@ def parse_repomd(data: bytes) -> RepoMd:
         loc = data_el.find(f"{REPO_NS}location")
         if loc is None or not loc.get("href"):
             continue
-        size = (data_el.findtext(f"{REPO_NS}size") or "0").strip()
-        dbv = (data_el.findtext(f"{REPO_NS}database_version") or "0").strip()
         kind = data_el.get("type", "")
         files[kind] = RepoFile(kind, loc.get("href", ""), _checksum(data_el.find(f"{REPO_NS}checksum")),
                                _checksum(data_el.find(f"{REPO_NS}open-checksum")),
-                               int(size) if size.isdigit() else 0, loc.get(XML_BASE, ""),
-                               int(dbv) if dbv.isdigit() else 0)
+                               number((data_el.findtext(f"{REPO_NS}size") or "").strip()), loc.get(XML_BASE, ""),
+                               number((data_el.findtext(f"{REPO_NS}database_version") or "").strip()))
     return RepoMd((root.findtext(f"{REPO_NS}revision") or "").strip(), files)
 
 
-def decompress_stream(data: bytes, name: str) -> IO[bytes]:
+# What the decompressors raise on bad input: gzip zlib.error or BadGzipFile (an OSError), bz2
+# OSError, xz LZMAError, all of them EOFError when cut short; zstd's ZstdError is added for .zst.
+_CORRUPT: tuple[type[Exception], ...] = (OSError, EOFError, ValueError, lzma.LZMAError, zlib.error)
+
+
+def _corrupt_errors(name: str) -> tuple[type[Exception], ...]:
+    if name.endswith(".zst"):
+        import zstandard  # only for .zst, as bootstrap.compression loads it
+
+        return (*_CORRUPT, zstandard.ZstdError)
+    return _CORRUPT
+
+
+class _Checked(io.RawIOBase):
+    """A decompressing stream whose read errors come out as RepositoryIndexError naming the
+    file: the XML parsers above it then see one error type, whatever the compression."""
+
+    def __init__(self, inner: BinaryIO, name: str) -> None:
+        super().__init__()
+        self._inner, self._name, self._errors = inner, name, _corrupt_errors(name)
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: WriteableBuffer) -> int:
+        view = memoryview(buffer).cast("B")
+        try:
+            data = self._inner.read(len(view))
+        except self._errors as exc:
+            reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise RepositoryIndexError(f"{self._name}: cannot decompress: {reason}",
+                                       hint="the mirror's copy is damaged or cut short; retry, "
+                                            "or use another mirror") from None
+        view[:len(data)] = data
+        return len(data)
+
+    def close(self) -> None:
+        self._inner.close()
+        super().close()
+
+
+def decompress_stream(data: bytes, name: str) -> BinaryIO:
     """A readable stream of the decompressed content of `data`, by `name`'s suffix
-    (bootstrap.compression; anything unknown is plain). Corruption surfaces on read."""
+    (bootstrap.compression; anything unknown is plain). Corruption surfaces on read, as
+    RepositoryIndexError."""
     if name.endswith(".zck"):
         raise RepositoryIndexError(f"{name}: zchunk metadata is not supported",
                                    hint="the repository also publishes .gz/.xz files; those are used")
-    return compression.decompress_stream(data, name)
+    return io.BufferedReader(_Checked(compression.decompress_stream(data, name), name), 1 << 16)
 
 
 def decompress(data: bytes, name: str) -> bytes:
-    """The whole decompressed content (for small files: comps, sqlite databases)."""
-    try:
-        with decompress_stream(data, name) as stream:
-            return stream.read()
-    except (OSError, EOFError, lzma.LZMAError) as exc:
-        raise RepositoryIndexError(f"{name}: cannot decompress: {exc}") from None
+    """The whole decompressed content (for small files: comps, sqlite databases); raises
+    RepositoryIndexError when `data` is corrupt or truncated."""
+    with decompress_stream(data, name) as stream:
+        return stream.read()
 
 
 @dataclass(frozen=True)

@@ -16,11 +16,14 @@ The resolver's model is a conjunction of clauses, each clause a list of positive
 
 For Conflicts/Obsoletes (`conflict_atoms`), only the atoms of pure `or` expressions are kept:
 conflicting with `(a or b)` is conflicting with each.
+
+Every malformed text raises RichDepError (a ValueError), including nesting deeper than
+MAX_DEPTH and an `or` of `and`s whose normal form would exceed MAX_CLAUSES clauses: the
+text comes from a repository, and neither may cost unbounded stack or memory.
 """
 from __future__ import annotations
 
 import re
-from typing import Union
 
 from bootstrap.types import Dependency, Relation
 
@@ -28,7 +31,10 @@ _OPS = {"<": "<", "<=": "<=", "=": "=", "==": "=", ">=": ">=", ">": ">", "=<": "
 _KEYWORDS = {"and", "or", "if", "else", "unless", "with", "without"}
 _TOKEN = re.compile(r"\(|\)|[^\s()]+")
 
-Expr = Union[Relation, tuple]  # Relation, or (keyword, [Expr, ...])
+Expr = Relation | tuple[str, list["Expr"]]  # Relation, or (keyword, [Expr, ...])
+# Real rich dependencies nest 3 or 4 levels and expand to a handful of clauses.
+MAX_DEPTH = 32
+MAX_CLAUSES = 1024
 
 
 class RichDepError(ValueError):
@@ -39,15 +45,18 @@ def parse_rich(text: str) -> Expr:
     """Parse `(…)` into an expression tree: a Relation, or (op, [operands]).
     `if`/`unless` with `else` give (op, [then, cond, else])."""
     tokens = _TOKEN.findall(text)
-    expr, pos = _group(tokens, 0)
+    expr, pos = _group(tokens, 0, 0)
     if pos != len(tokens):
         raise RichDepError(f"trailing text in rich dependency {text!r}")
     return expr
 
 
-def _group(tokens: list[str], pos: int) -> tuple[Expr, int]:
+def _group(tokens: list[str], pos: int, depth: int) -> tuple[Expr, int]:
+    """The parenthesised group starting at tokens[pos], and the position after it."""
     if pos >= len(tokens) or tokens[pos] != "(":
         raise RichDepError("rich dependency must start with '('")
+    if depth >= MAX_DEPTH:
+        raise RichDepError(f"rich dependency nested deeper than {MAX_DEPTH} levels")
     pos += 1
     operands: list[Expr] = []
     ops: list[str] = []
@@ -55,7 +64,7 @@ def _group(tokens: list[str], pos: int) -> tuple[Expr, int]:
         if pos >= len(tokens):
             raise RichDepError("unbalanced parentheses in rich dependency")
         if tokens[pos] == "(":
-            sub, pos = _group(tokens, pos)
+            sub, pos = _group(tokens, pos, depth + 1)
             operands.append(sub)
         else:
             words = []
@@ -63,6 +72,8 @@ def _group(tokens: list[str], pos: int) -> tuple[Expr, int]:
                 words.append(tokens[pos])
                 pos += 1
             operands.append(_atom(words))
+        if pos >= len(tokens):  # the text ended inside the group: `(a` or `(a or b`
+            raise RichDepError("unbalanced parentheses in rich dependency")
         if tokens[pos] == ")":
             return _combine(ops, operands), pos + 1
         if tokens[pos] not in _KEYWORDS:
@@ -122,6 +133,8 @@ def _disjoin(parts: list[Clauses]) -> Clauses:
         return []
     result: Clauses = [()]
     for part in parts:
+        if len(result) * len(part) > MAX_CLAUSES:
+            raise RichDepError(f"rich dependency expands to more than {MAX_CLAUSES} alternatives")
         result = [tuple(dict.fromkeys(left + right)) for left in result for right in part]
     return result
 
@@ -137,6 +150,5 @@ def conflict_atoms(text: str) -> list[Relation]:
     if isinstance(expr, Relation):
         return [expr]
     op, args = expr
-    if op == "or" and all(isinstance(a, Relation) for a in args):
-        return list(args)
-    return []
+    atoms = [a for a in args if isinstance(a, Relation)]
+    return atoms if op == "or" and len(atoms) == len(args) else []

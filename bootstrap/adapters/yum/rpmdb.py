@@ -19,51 +19,55 @@ notice (only rpm embeds lua).
 """
 from __future__ import annotations
 
-import os
-import shutil
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
+from contextlib import suppress
 from pathlib import Path
 
 from bootstrap.adapters import Installed, Runner
 from bootstrap.adapters.yum.header import RpmFile, read_rpm
+from bootstrap.root import Root
+from bootstrap.types import Log
 
-Log = Callable[[str], None]
 STAGE = "var/tmp/rootfs-bootstrap-rpms"
 # usr/bin first: on a merged-/usr root, bin is a symlink the host must not follow.
 RPM_BINARIES = ("usr/bin/rpm", "bin/rpm")
+RPM_DB = "var/lib/rpm"
 
 
-def target_rpm(root: Path) -> str | None:
+def target_rpm(root: Root) -> str | None:
     """The path of the root's own rpm binary (as seen inside the root), if any."""
     for rel in RPM_BINARIES:
-        if os.path.lexists(root / rel):
+        if root.lexists(rel):
             return "/" + rel
     return None
 
 
-def install_with_target_rpm(root: Path, installed: Sequence[Installed], runner: Runner, rpm: str,
+def install_with_target_rpm(root: Root, installed: Sequence[Installed], runner: Runner, rpm: str,
                             log: Log) -> None:
-    """Register every package (and run its scriptlets) with the root's rpm, in one transaction."""
-    stage = root / STAGE
-    stage.mkdir(parents=True, exist_ok=True)
+    """Register every package (and run its scriptlets) with the root's rpm, in one transaction.
+    The .rpm files are staged under STAGE inside the root (the chrooted rpm reads them there)
+    and removed again, whatever happens."""
+    # No mkdir first: copy_in creates missing parents inside the root, and follows a var/tmp
+    # the packages made a symlink there as a chroot would (Root.mkdir refuses a symlink).
     names = []
     try:
         for item in installed:
             # The cache names files by digest; rpm's messages read better with the real name.
             name = item.package.filename or f"{item.package.name}.rpm"
-            shutil.copyfile(item.control["rpm"].decode(), stage / name)
+            root.copy_in(Path(item.control["rpm"].decode()), f"{STAGE}/{name}")
             names.append(f"/{STAGE}/{name}")
-        if not os.path.lexists(root / "var/lib/rpm"):  # Fedora 36+ ships it as a symlink
-            (root / "var/lib/rpm").mkdir(parents=True)
+        if not root.lexists(RPM_DB):  # Fedora 36+ ships it as a symlink: leave that alone
+            root.mkdir(RPM_DB)
         runner.run([rpm, "--initdb"])
         log(f"rpm database: {len(names)} packages installed by the target's {rpm} (scriptlets run by rpm)")
         runner.run([rpm, "-i", "--force", "--nodeps", "--nosignature", "--nodigest", "--ignoresize",
                     "--ignorearch", *names])
     finally:
-        shutil.rmtree(stage, ignore_errors=True)
+        with suppress(OSError):  # best effort, as rmtree(ignore_errors): cleanup() tries again
+            root.remove_tree(STAGE)
 
 
-def run_scriptlets(root: Path, installed: Sequence[Installed], runner: Runner, log: Log) -> None:
+def run_scriptlets(root: Root, installed: Sequence[Installed], runner: Runner, log: Log) -> None:
     """Without rpm in the root: every %pre then %post of each package, in install order."""
     for item in installed:
         rpm = _header(item)
@@ -78,35 +82,38 @@ def run_scriptlets(root: Path, installed: Sequence[Installed], runner: Runner, l
 
 
 def _header(item: Installed) -> RpmFile:
+    # The downloaded .rpm in the host's cache, not a file of the root.
     with open(item.control["rpm"].decode(), "rb") as fh:
         return read_rpm(fh)
 
 
-def _run(root: Path, runner: Runner, name: str, body: str, prog: list[str]) -> None:
+def _run(root: Root, runner: Runner, name: str, body: str, prog: list[str]) -> None:
     """Run one scriptlet as rpm does: `prog [args] <script file> 1` (1 = first install); an
-    interpreter-only one (`-p /sbin/ldconfig`, empty body) without arguments."""
+    interpreter-only one (`-p /sbin/ldconfig`, empty body) without arguments. The script file
+    lives in the root's /tmp for the run only."""
     if not body:
         runner.run([*prog])  # `%post -p /sbin/ldconfig`: rpm runs the interpreter alone, no argument
         return
-    path = root / "tmp" / f".rpm-script.{name}"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(body, encoding="utf-8", errors="surrogateescape")
+    rel = f"tmp/.rpm-script.{name}"
+    # write_bytes creates a missing tmp, and follows a tmp symlink inside the root.
+    # surrogateescape: a header's non-UTF-8 bytes go back into the file exactly as stored.
+    root.write_bytes(rel, body.encode("utf-8", "surrogateescape"))
     try:
-        runner.run([*prog, f"/tmp/{path.name}", "1"])
+        runner.run([*prog, f"/{rel}", "1"])
     finally:
-        path.unlink(missing_ok=True)
+        root.unlink(rel)
 
 
-def clean_db_leftovers(root: Path) -> list[str]:
+def clean_db_leftovers(root: Root) -> list[str]:
     """Berkeley DB environment files and locks an rpm run leaves (rinse removes them too:
-    stale __db.* files from another rpm version break the first `rpm -q` in the image)."""
+    stale __db.* files from another rpm version break the first `rpm -q` in the image).
+    Returns the root-relative paths of the __db.* files removed."""
     removed = []
-    db = root / "var/lib/rpm"
-    if db.is_dir():
-        for entry in db.glob("__db.*"):
-            entry.unlink()
-            removed.append(str(entry.relative_to(root)))
-        lock = db / ".rpm.lock"
-        if lock.exists():
-            lock.unlink()
+    if root.is_dir(RPM_DB):
+        for rel in root.glob(f"{RPM_DB}/__db.*"):
+            root.unlink(rel)
+            removed.append(rel)
+        lock = f"{RPM_DB}/.rpm.lock"
+        if root.exists(lock):
+            root.unlink(lock)
     return removed

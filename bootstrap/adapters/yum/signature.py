@@ -18,7 +18,7 @@ repository configuration names, the releases are history. An unsigned package fa
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 from bootstrap.adapters.yum.header import (
@@ -37,8 +37,8 @@ from bootstrap.adapters.yum.header import (
 )
 from bootstrap.errors import ChecksumError, VerificationError
 from bootstrap.trust.openpgp import verify_detached
+from bootstrap.types import Log
 
-Log = Callable[[str], None]
 # OpenPGP hash algorithm ids, as rpm stores them in PAYLOADDIGESTALGO.
 _PGP_HASH = {1: "md5", 2: "sha1", 8: "sha256", 9: "sha384", 10: "sha512", 11: "sha224"}
 _HEADER_ONLY = ((SIG_RSA, "RSA header"), (SIG_DSA, "DSA header"))

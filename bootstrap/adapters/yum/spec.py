@@ -299,7 +299,8 @@ def buildrequires(text: str, macros: Mapping[str, str] | None = None, *, source:
     spec = reader.spec()
     if spec.name is None:
         raise ConfigError(f"{source} is not an rpm spec file: it has no Name: line",
-                          hint="--buildrequires takes a .spec file (for a .src.rpm: rpm2cpio X.src.rpm | cpio -i '*.spec')")
+                          hint="--buildrequires takes a .spec file "
+                               "(for a .src.rpm: rpm2cpio X.src.rpm | cpio -i '*.spec')")
     requests: list[str] = []
     for lineno, value in reader.requires:
         requests += [r for r in _atoms(reader, lineno, value, spec) if r not in requests]
@@ -313,12 +314,13 @@ def buildrequires(text: str, macros: Mapping[str, str] | None = None, *, source:
 def read_spec(path: str | Path) -> str:
     """The text of the spec file at `path` (UTF-8, or Latin-1 as old changelogs are).
     UsageError if it cannot be read, ConfigError if it is binary."""
+    takes = "--buildrequires takes the path of a .spec file"
     try:
         data = Path(path).read_bytes()
     except FileNotFoundError:
-        raise UsageError(f"spec file {path} does not exist", hint="--buildrequires takes the path of a .spec file") from None
+        raise UsageError(f"spec file {path} does not exist", hint=takes) from None
     except IsADirectoryError:
-        raise UsageError(f"{path} is a directory, not a spec file", hint="--buildrequires takes the path of a .spec file") from None
+        raise UsageError(f"{path} is a directory, not a spec file", hint=takes) from None
     except OSError as exc:
         raise UsageError(f"cannot read spec file {path}: {exc.strerror}") from None
     if b"\0" in data:

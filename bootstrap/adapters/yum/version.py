@@ -106,7 +106,8 @@ def format_evr(epoch: str | None, version: str, release: str | None) -> str:
 
 
 def _epoch(text: str) -> int:
-    return int(text) if text.isdigit() else 0
+    # ASCII digits only: int() refuses the other Unicode digits str.isdigit accepts (`²`).
+    return int(text) if text.isascii() and text.isdigit() else 0
 
 
 def compare_evr(a: str, b: str) -> int:
