@@ -12,7 +12,7 @@ from bootstrap.types import Package
 
 
 def _packages(count: int) -> list[Package]:
-    return [Package(name=f"p{i}", version="1", arch="all", location="", checksums={}, size=1,
+    return [Package(name=f"p{i}", version="1", arch="all", location="", checksums=(), size=1,
                     installed_size=1) for i in range(count)]
 
 
@@ -39,7 +39,8 @@ def test_loads_start_in_order_as_packages_arrive(loads: list[str]) -> None:
     assert loads == []
     preloader.ready(0, Path("/c/p0"))
     preloader.ready(2, Path("/c/p2"))
-    assert [preloader.take(Path(f"/c/p{i}")) for i in range(3)] == ["loaded p0", "loaded p1", "loaded p2"]
+    taken: list[object] = [preloader.take(Path(f"/c/p{i}")) for i in range(3)]  # the fake loads are strings
+    assert taken == ["loaded p0", "loaded p1", "loaded p2"]
     assert preloader.take(Path("/c/unknown")) is None  # not preloaded: the caller streams it
 
 
@@ -48,7 +49,7 @@ def test_release_cancels_what_has_not_started(loads: list[str]) -> None:
     packages = _packages(12)
     ready = adapter.preload(packages)
     preloader = adapter._preloader
-    assert preloader is not None
+    assert preloader is not None and ready is not None
     for i in range(len(packages)):
         ready(i, Path(f"/c/p{i}"))
     adapter.release()

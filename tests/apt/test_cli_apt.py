@@ -83,7 +83,9 @@ def test_build_extract_mode_tarball(archive, tmp_path: Path) -> None:
     suid = members["./usr/bin/suidtool"]
     assert suid.mode & 0o4000 and suid.uid == 0 and suid.gid == 0
     assert all(m.uid == 0 for m in members.values())
-    status = tarfile.open(out).extractfile("./var/lib/dpkg/status").read().decode()
+    status_file = tarfile.open(out).extractfile("./var/lib/dpkg/status")
+    assert status_file is not None
+    status = status_file.read().decode()
     assert "Package: hello\n" in status and "Package: tiny-base\n" in status
     assert (tmp_path / "Dockerfile").read_text().startswith("FROM scratch\nADD out.tar.gz /\n")
 
@@ -153,7 +155,7 @@ def test_no_verify_is_printed(archive, tmp_path: Path) -> None:
 
 
 def test_checksum_mismatch_stops_the_build(archive, tmp_path: Path) -> None:
-    url, keyring, _, work = archive
+    _url, keyring, _, work = archive
     mirror = tmp_path / "mirror"
     shutil.copytree(work / "mirror", mirror)
     deb = next((mirror / "pool" / "main").glob("provider_*.deb"))

@@ -6,6 +6,7 @@ from __future__ import annotations
 import bz2
 import gzip
 import hashlib
+import itertools
 import lzma
 import shutil
 import subprocess
@@ -104,7 +105,8 @@ def test_parse_release_flat_minimal() -> None:
             " 0123456789abcdef0123456789abcdef 1049 Packages\nSHA1:\n"
             " da39a3ee5e6b4b0d3255bfef95601890afd80709 0 Release\n")
     release = parse_release(text)
-    assert release.suite == "" and release.architectures == () and release.date.year == 2012
+    assert release.suite == "" and release.architectures == () and release.date is not None \
+        and release.date.year == 2012
     assert release.files["Packages"].size == 1049 and release.files["Release"].digests["sha1"]
     with pytest.raises(RepositoryIndexError):
         parse_release("Valid-Until: someday\n")
@@ -173,7 +175,7 @@ def test_parse_relations_edge_cases() -> None:
 def test_version_ordering() -> None:
     scheme = debian_version_scheme("amd64")
     ordered = ["1.0~rc1", "1.0", "1.0-1", "1.0-1+b1", "1.0a", "1.1~~", "1.1~", "1.1", "1:0.1", "2:0~"]
-    for low, high in zip(ordered, ordered[1:]):
+    for low, high in itertools.pairwise(ordered):
         assert scheme.compare(low, high) < 0 < scheme.compare(high, low), (low, high)
     assert scheme.compare("0:1.0", "1.0") == 0 and scheme.matches("1:1.0", ">", "9.9")
     assert scheme.matches("2.36-9+deb12u10", ">", "2.36-9+deb12u4")
@@ -184,7 +186,8 @@ def test_version_ordering() -> None:
 
 @needs_gpg
 def test_load_bookworm_updates_by_hash_fallback() -> None:
-    fetcher, notes = UrlFetcher(), []
+    fetcher = UrlFetcher()
+    notes: list[str] = []
     pkgs = load_apt_repository(_repo((DATA / "debian").as_uri(), "bookworm-updates", keyrings=DEBIAN_KEYS),
                                "amd64", fetcher, notes.append, now=datetime(2026, 11, 22, tzinfo=UTC))
     assert len(pkgs) == 38 and notes == []

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -24,6 +25,7 @@ from bootstrap.adapters.apt.payload import extract_deb
 from bootstrap.adapters.apt.scripts import install_order, services_disabled
 from bootstrap.adapters.apt.status import normalize_relations, parse_control, stanza_map
 from bootstrap.errors import ConfigureError
+from bootstrap.root import Root
 from bootstrap.sandbox import ChrootRunner, CommandFailed
 from bootstrap.types import Package, Relation
 
@@ -68,6 +70,12 @@ Essential: no
 Multi-Arch: foreign
 Description: second package
 """
+
+
+def _made(path: Path) -> Root:
+    """The handle on a new root directory (a Root is a directory that exists)."""
+    path.mkdir(parents=True, exist_ok=True)
+    return Root(path)
 
 
 def _build(tmp: Path, name: str, control: str, *, conffile: bool, triggers: str = "") -> Path:
@@ -118,11 +126,11 @@ def debs(tmp_path: Path) -> list[Path]:
 def both(tmp_path: Path, debs: list[Path]) -> tuple[Path, Path]:
     """(root dpkg unpacked into, root we registered) for the same two packages."""
     theirs, ours = tmp_path / "theirs", tmp_path / "ours"
-    dpkg_db.prepare_root(theirs, merged_usr=False)
+    dpkg_db.prepare_root(_made(theirs), merged_usr=False)
     subprocess.run(["dpkg", f"--root={theirs}", "--force-all", "--unpack", *map(str, debs)],
                    check=True, capture_output=True)
-    dpkg_db.prepare_root(ours, merged_usr=False)
-    dpkg_db.register(ours, [_installed(ours, deb) for deb in debs], "amd64")
+    dpkg_db.prepare_root(_made(ours), merged_usr=False)
+    dpkg_db.register(Root(ours), [_installed(ours, deb) for deb in debs], "amd64")
     return theirs, ours
 
 
@@ -166,12 +174,12 @@ def test_dpkg_configures_our_database(both: tuple[Path, Path]) -> None:
 
 def test_register_keeps_other_packages_sorted_and_replaces_its_own(tmp_path: Path, debs: list[Path]) -> None:
     root = tmp_path / "r"
-    dpkg_db.prepare_root(root, merged_usr=False)
+    dpkg_db.prepare_root(_made(root), merged_usr=False)
     (root / "var/lib/dpkg/status").write_text("Package: zzz\nStatus: install ok installed\n"
                                               "Architecture: all\nVersion: 1\n\n")
     items = [_installed(root, deb) for deb in debs]
-    dpkg_db.register(root, items, "amd64")
-    dpkg_db.register(root, items, "amd64", status="install ok installed")
+    dpkg_db.register(Root(root), items, "amd64")
+    dpkg_db.register(Root(root), items, "amd64", status="install ok installed")
     text = (root / "var/lib/dpkg/status").read_text()
     assert [line for line in text.splitlines() if line.startswith("Package:")] == \
         ["Package: bar", "Package: foo", "Package: zzz"]
@@ -190,15 +198,15 @@ def test_normalize_relations_like_dpkg() -> None:
 def test_prepare_root_links_like_debootstrap(tmp_path: Path) -> None:
     for arch, extra in (("amd64", {"lib32", "lib64", "libx32"}), ("arm64", set())):
         root = tmp_path / arch
-        dpkg_db.prepare_root(root, arch=arch)
-        dpkg_db.prepare_root(root, arch=arch)  # idempotent
+        dpkg_db.prepare_root(_made(root), arch=arch)
+        dpkg_db.prepare_root(_made(root), arch=arch)  # idempotent
         links = {p.name for p in root.iterdir() if p.is_symlink()}
         assert links == {"bin", "sbin", "lib"} | extra
         assert all(os.readlink(root / n) == f"usr/{n}" and (root / "usr" / n).is_dir() for n in links)
         assert (root / "var/lib/dpkg/info/format").read_text() == "1\n"
         assert (root / "var/lib/dpkg/status").read_text() == ""
     flat = tmp_path / "flat"
-    dpkg_db.prepare_root(flat, merged_usr=False)
+    dpkg_db.prepare_root(_made(flat), merged_usr=False)
     assert not any(p.is_symlink() for p in flat.iterdir())
 
 
@@ -221,7 +229,7 @@ def test_services_disabled_restores_even_on_error(tmp_path: Path) -> None:
     ssd.parent.mkdir(parents=True)
     ssd.write_bytes(b"real")
     os.symlink("usr/sbin", tmp_path / "sbin")
-    with pytest.raises(RuntimeError), services_disabled(tmp_path):
+    with pytest.raises(RuntimeError), services_disabled(Root(tmp_path)):
         assert (tmp_path / "usr/sbin/policy-rc.d").read_bytes().endswith(b"exit 101\n")
         assert b"fake" in ssd.read_bytes()
         raise RuntimeError
@@ -241,7 +249,7 @@ def test_cleanup(tmp_path: Path) -> None:
     (tmp_path / "var/lib/apt/lists/partial").mkdir()
     (tmp_path / "etc").mkdir()
     (tmp_path / "etc/machine-id").write_text("0123456789abcdef\n")
-    dpkg_db.cleanup(tmp_path)
+    dpkg_db.cleanup(Root(tmp_path))
     left = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*") if not p.is_dir())
     assert left == ["etc/machine-id", "run/lock/y", "var/cache/debconf/config.dat",
                     "var/lib/apt/lists/lock", "var/lib/dpkg/status"]
@@ -256,7 +264,7 @@ class FakeRunner:
         self.calls: list[tuple[list[str], dict[str, str]]] = []
         self.fail_on, self.output = fail_on, output
 
-    def run(self, argv, env=None, input=None) -> None:  # type: ignore[no-untyped-def]
+    def run(self, argv: Sequence[str], env: dict[str, str] | None = None, input: bytes | None = None) -> None:
         self.calls.append((list(argv), dict(env or {})))
         if self.fail_on and self.fail_on in " ".join(argv):
             raise CommandFailed(f"command {' '.join(argv)} failed (exit 9)", "last output lines:\n...",
@@ -265,12 +273,12 @@ class FakeRunner:
 
 def test_configure_runs_preinsts_then_dpkg_and_names_failures(tmp_path: Path, debs: list[Path]) -> None:
     root = tmp_path / "r"
-    dpkg_db.prepare_root(root, merged_usr=False)
+    dpkg_db.prepare_root(_made(root), merged_usr=False)
     items = [_installed(root, deb) for deb in debs]
     items[0].control["preinst"] = b"#!/bin/sh\nexit 0\n"
-    dpkg_db.register(root, items, "amd64")
+    dpkg_db.register(Root(root), items, "amd64")
     runner = FakeRunner()
-    dpkg_db.configure(root, items, runner)
+    dpkg_db.configure(Root(root), items, runner)
     argvs = [argv for argv, _ in runner.calls]
     assert argvs[0][:2] == ["/bin/sh", "-c"] and argvs[0][3:] == ["rootfs-bootstrap-preinsts", "foo", "amd64",
                                                                  "foo:amd64"]
@@ -279,8 +287,8 @@ def test_configure_runs_preinsts_then_dpkg_and_names_failures(tmp_path: Path, de
     assert not (root / "usr/sbin/policy-rc.d").exists()
     failing = FakeRunner("--configure", ("Setting up bar (2:0.5) ...",
                                          "dpkg: error processing package bar (--configure):"))
-    with pytest.raises(ConfigureError, match="^maintainer script postinst of package bar failed") as caught:
-        dpkg_db.configure(root, items, failing)
+    with pytest.raises(ConfigureError, match=r"^maintainer script postinst of package bar failed") as caught:
+        dpkg_db.configure(Root(root), items, failing)
     assert caught.value.hint and caught.value.output[-1].startswith("dpkg: error")  # type: ignore[attr-defined]
     assert not (root / "usr/sbin/policy-rc.d").exists()
 
@@ -299,7 +307,7 @@ def test_preinsts_run_in_one_shell_in_order_with_dpkg_env_and_the_failing_one_na
     items = []
     for name, arch, body in (("b", "amd64", script), ("a", "all", script), ("none", "all", None),
                              ("c", "amd64", script + "echo c is unhappy\nexit 7\n"), ("d", "all", script)):
-        package = Package(name=name, version="1", arch=arch, location="", checksums={}, size=1)
+        package = Package(name=name, version="1", arch=arch, location="", checksums=(), size=1)
         item = Installed(package, [], {"preinst": body.encode()} if body else {})
         if body:
             path = info / f"{info_name(item)}.preinst"
@@ -358,17 +366,17 @@ def test_real_bookworm_minbase_configures(tmp_path: Path) -> None:
 
     debs = _minbase_debs()
     root = tmp_path / "root"
-    dpkg_db.prepare_root(root, arch="amd64")
+    dpkg_db.prepare_root(_made(root), arch="amd64")
     unpacker = Unpacker(root)
     installed = []
     for deb in debs:
         control, manifest = extract_deb(unpacker, deb, deb.name.split("_")[0])
         installed.append(Installed(parse_packages(control["control"], base_url="file:///", repo_id="t")[0],
                                    manifest, control))
-    dpkg_db.register(root, installed, "amd64")
+    dpkg_db.register(Root(root), installed, "amd64")
     registered = stanza_map((root / "var/lib/dpkg/status").read_text())
     with ChrootRunner(root) as runner:
-        dpkg_db.configure(root, installed, runner)
+        dpkg_db.configure(Root(root), installed, runner)
     assert [line for line in Path("/proc/self/mountinfo").read_text().splitlines() if str(root) in line] == []
     assert os.listdir(root / "dev") == []  # (before _in: a bare chroot makes /dev/null a file)
     states = _in(root, "dpkg-query -W -f='${db:Status-Abbrev}${Package}\\n'").stdout.splitlines()
@@ -384,5 +392,5 @@ def test_real_bookworm_minbase_configures(tmp_path: Path) -> None:
     assert not (root / "usr/sbin/policy-rc.d").exists()
     assert (root / "usr/sbin/start-stop-daemon").read_bytes()[:4] == b"\x7fELF"
     assert not list(root.glob("usr/sbin/start-stop-daemon.REAL"))
-    dpkg_db.cleanup(root)
+    dpkg_db.cleanup(Root(root))
     assert not (root / "var/log/dpkg.log").exists() and not list(root.glob("var/lib/dpkg/*-old"))

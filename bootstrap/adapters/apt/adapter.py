@@ -1,6 +1,8 @@
-"""The apt family (Debian, Ubuntu): the RepoAdapter that ties the index, the unpacker and
-dpkg's database together. Formats live in deb_index (Release/Packages) and dpkg_db (status,
-maintainer scripts); this module only decides what a Debian user expects of each phase.
+"""The apt family (Debian, Ubuntu): the Adapter that ties the index, the unpacker and dpkg's
+database together. Formats live in index/packages/release (InRelease, Packages), payload (.deb)
+and dpkg_db/status/scripts (dpkg's database, maintainer scripts); this module only decides what
+a Debian user expects of each phase. The tree is touched only through the `Root` handle the
+pipeline passes in.
 """
 from __future__ import annotations
 
@@ -61,9 +63,9 @@ class AptAdapter(Adapter):
         mmdebstrap do: the root is already merged, and otherwise `init-system-helpers`'s
         `usrmerge | usr-is-merged` would pull usrmerge and with it perl."""
         out = list(names)
-        if self._merged_usr() and "usrmerge" not in out and "usr-is-merged" not in out:
-            if any(p.name == "usr-is-merged" for p in universe):
-                out.append("usr-is-merged")
+        if self._merged_usr() and "usrmerge" not in out and "usr-is-merged" not in out \
+                and any(p.name == "usr-is-merged" for p in universe):
+            out.append("usr-is-merged")
         return out
 
     def _merged_usr(self) -> bool:
@@ -71,7 +73,7 @@ class AptAdapter(Adapter):
 
     def prepare_root(self, root: Root) -> None:
         arch = self.profile.arch if self.profile else None
-        dpkg_db.prepare_root(root.path, merged_usr=self._merged_usr(), arch=arch)
+        dpkg_db.prepare_root(root, merged_usr=self._merged_usr(), arch=arch)
 
     def preload(self, packages: Sequence[Package]) -> Callable[[int, Path], None] | None:
         """Decompress the packages' data in threads while they download and while earlier
@@ -99,16 +101,16 @@ class AptAdapter(Adapter):
         return Installed(pkg, manifest, control)
 
     def register(self, root: Root, installed: Sequence[Installed], target: Target) -> None:
-        dpkg_db.register(root.path, installed, target.arch)
+        dpkg_db.register(root, installed, target.arch)
         if self.profile is not None:
-            write_sources(root.path, self.profile)
+            write_sources(root, self.profile)
 
     def configure(self, root: Root, installed: Sequence[Installed], runner: Runner,
                   target: Target) -> None:
-        dpkg_db.configure(root.path, installed, runner)
+        dpkg_db.configure(root, installed, runner)
 
     def cleanup(self, root: Root) -> None:
-        dpkg_db.cleanup(root.path)
+        dpkg_db.cleanup(root)
 
 
 class Preloader:
@@ -172,13 +174,13 @@ class Preloader:
         self._pool.shutdown(wait=False, cancel_futures=True)
 
 
-def write_sources(root: Path, profile: Profile) -> None:
+def write_sources(root: Root, profile: Profile) -> None:
     """The image's own apt sources: the repositories it was built from, so `apt-get update`
     works inside: deb822 `.sources` where the profile says `sources_format = deb822` (what
     Debian 12+ and Ubuntu 24.04+ images carry), else the one-line sources.list every apt reads."""
     repos = [r for r in profile.repositories if r.family == "apt"]
-    etc = root / "etc" / "apt"
-    (etc / "sources.list.d").mkdir(parents=True, exist_ok=True)
+    if not root.is_dir("etc/apt/sources.list.d"):
+        root.mkdir("etc/apt/sources.list.d")
     keyring = _image_keyring(root, profile.vendor)
     if profile.options.get("sources_format") == "deb822":
         stanzas = []
@@ -188,16 +190,16 @@ def write_sources(root: Path, profile: Profile) -> None:
             if keyring:
                 lines.append(f"Signed-By: {keyring}")
             stanzas.append("\n".join(lines) + "\n")
-        (etc / "sources.list.d" / f"{profile.vendor}.sources").write_text("\n".join(stanzas))
+        root.write_text(f"etc/apt/sources.list.d/{profile.vendor}.sources", "\n".join(stanzas))
         return
     lines = [f"deb {repo.url} {repo.suite} {' '.join(repo.components)}" for repo in repos]
-    (etc / "sources.list").write_text("\n".join(lines) + "\n")
+    root.write_text("etc/apt/sources.list", "\n".join(lines) + "\n")
 
 
-def _image_keyring(root: Path, vendor: str) -> str:
+def _image_keyring(root: Root, vendor: str) -> str:
     """The archive keyring the image's own keyring package installs, if it does."""
     base = vendor.split("-")[0]
     for name in (f"usr/share/keyrings/{base}-archive-keyring.gpg",):
-        if (root / name).exists():
+        if root.exists(name):
             return "/" + name
     return ""

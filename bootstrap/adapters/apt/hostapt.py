@@ -1,14 +1,21 @@
 """The host's own apt sources: where a Debian (or Ubuntu) mirror comes from when none is given.
 
 Reads `/etc/apt/sources.list.d/*.sources` (deb822) and `/etc/apt/sources.list` (one-line
-format) at run time, so no mirror host is ever written in this project.
+format) at run time, so no mirror host is ever written in this project. The host's files are
+read through a `Root` handle on `/` (confining nothing, resolving as the host does), the one
+way adapters list and read a tree. The deb822 files are parsed with python-debian, which is
+lenient with what a hand-edited file may hold, as apt is; a host's odd line must not stop a
+build that names its mirror itself.
 """
 from __future__ import annotations
 
+import io
 from dataclasses import dataclass
 from pathlib import Path
 
 from debian.deb822 import Deb822
+
+from bootstrap.root import Root
 
 APT_ETC = Path("/etc/apt")
 
@@ -24,20 +31,22 @@ class HostSource:
 
 def host_sources(etc: Path | None = None) -> list[HostSource]:
     """Every `deb` (binary) source configured on this host, in apt's reading order."""
-    etc = APT_ETC if etc is None else etc
+    return _read_sources(Root("/"), str((APT_ETC if etc is None else etc).absolute()))
+
+
+def _read_sources(host: Root, etc: str) -> list[HostSource]:
     sources: list[HostSource] = []
-    listfile = etc / "sources.list"
-    for path in [listfile] + sorted((etc / "sources.list.d").glob("*.list")):
-        if path.is_file():
-            sources += _one_line_sources(path.read_text(errors="replace"))
-    for path in sorted((etc / "sources.list.d").glob("*.sources")):
-        with path.open(encoding="utf-8", errors="replace") as handle:
-            for para in Deb822.iter_paragraphs(handle):
-                if "deb" not in para.get("Types", "").split() or para.get("Enabled", "yes") == "no":
-                    continue
-                for uri in para.get("URIs", "").split():
-                    sources.append(HostSource(uri, tuple(para.get("Suites", "").split()),
-                                              para.get("Signed-By", "")))
+    for rel in [f"{etc}/sources.list", *host.glob(f"{etc}/sources.list.d/*.list")]:
+        if host.is_file(rel):
+            sources += _one_line_sources(host.read_text(rel, errors="replace"))
+    for rel in host.glob(f"{etc}/sources.list.d/*.sources"):
+        text = host.read_text(rel, errors="replace")
+        for para in Deb822.iter_paragraphs(io.StringIO(text)):
+            if "deb" not in para.get("Types", "").split() or para.get("Enabled", "yes") == "no":
+                continue
+            for uri in para.get("URIs", "").split():
+                sources.append(HostSource(uri, tuple(para.get("Suites", "").split()),
+                                          para.get("Signed-By", "")))
     return sources
 
 

@@ -1,6 +1,7 @@
 """An apt repository's index: InRelease (or Release + Release.gpg) → verified Release →
-Packages indexes → Package records. The parsers are pure and live in deb_release and
-deb_packages (re-exported here); this module only decides what to fetch and what to trust.
+Packages indexes → Package records. The parsers are pure and live in release.py and
+packages.py (on deb822.py's reader; re-exported here); this module only decides what to fetch
+and what to trust.
 
 Contract of `load_apt_repository(repo, arch, fetcher, log, now=None)`:
 - `repo.url` is the archive root, `repo.suite` the distribution (`bookworm`), or a path ending

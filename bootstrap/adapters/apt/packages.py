@@ -2,9 +2,9 @@
 records out; nothing here touches the network or the disk.
 
 Contracts:
-- `split_stanzas(data)` yields each paragraph of a deb822 file as an ordered list of
-  `(field, value)`; a value keeps its continuation lines verbatim (joined by "\\n", each with its
-  leading space), the way dpkg writes them back into its status file.
+- `split_stanzas(data)` yields each paragraph of a deb822 index as an ordered list of
+  `(field, value)` (deb822.py reads them: a value keeps its continuation lines verbatim, the way
+  dpkg writes them back into its status file); a malformed line is a RepositoryIndexError.
 - `parse_relations(text)` reads Depends-style fields; operators come out in types.py's form.
 - `parse_packages(data, base_url=, repo_id=)` returns one Package per stanza, in index order.
 - `debian_version_scheme(arch)` orders versions as dpkg does.
@@ -17,15 +17,10 @@ from collections.abc import Iterator
 
 from debian.debian_support import version_compare
 
+from bootstrap.adapters.apt import deb822
 from bootstrap.adapters.apt.facts import ARCH_INDEPENDENT
 from bootstrap.errors import RepositoryIndexError
 from bootstrap.types import Checksum, Dependency, Package, Relation, VersionScheme
-
-# python-debian's deb822.Packages.iter_paragraphs takes ~0.12 s per 1,000 stanzas here (0.16 s for
-# Ubuntu 8.10's 1,310-package main), i.e. ~7 s for bookworm's 63,000-stanza main index before we
-# even look at a field. This splitter does the same job (blank-line separated paragraphs,
-# "Field: value" plus space-indented continuation lines) roughly ten times faster.
-_PARAGRAPH_BREAK = re.compile(rb"\n[ \t]*\n")
 
 # dpkg's operators, and the two obsolete ones that dpkg still reads as "<=" and ">=".
 _OPERATORS = {"<<": "<", "<=": "<=", "=": "=", ">=": ">=", ">>": ">", "<": "<=", ">": ">="}
@@ -46,41 +41,14 @@ _DIGEST_FIELDS = (("SHA512", "sha512"), ("SHA256", "sha256"), ("SHA1", "sha1"), 
 
 
 def split_stanzas(data: bytes | str) -> Iterator[list[tuple[str, str]]]:
-    """Each paragraph of a deb822 file as ordered (field, value) pairs.
-
-    Bytes are decoded per paragraph: UTF-8, else Latin-1 (old indexes carry Latin-1 names in
-    Maintainer fields; one bad paragraph must not garble the others)."""
-    raw = data.encode("utf-8") if isinstance(data, str) else data
-    raw = raw.replace(b"\r\n", b"\n")
-    for chunk in _PARAGRAPH_BREAK.split(raw):
-        if not chunk.strip():
-            continue
-        try:
-            text = chunk.decode("utf-8")
-        except UnicodeDecodeError:
-            text = chunk.decode("latin-1")
-        stanza = _parse_paragraph(text)
-        if stanza:
-            yield stanza
+    """Each paragraph of a deb822 index (Packages, Release) as ordered (field, value) pairs
+    (deb822.stanzas); a malformed line is a RepositoryIndexError."""
+    return deb822.stanzas(data, _bad_index_line)
 
 
-def _parse_paragraph(text: str) -> list[tuple[str, str]]:
-    keys: list[str] = []
-    values: list[str] = []
-    for line in text.split("\n"):
-        if not line or line[0] == "#":  # deb822 comment lines
-            continue
-        if line[0] in " \t":
-            if values:  # a continuation line: kept verbatim so dpkg's status reads the same
-                values[-1] += "\n" + line.rstrip()
-            continue
-        key, sep, value = line.partition(":")
-        if not sep:
-            raise RepositoryIndexError(f"malformed index line {line[:60]!r} (no 'Field:')",
-                                       hint="the index is corrupt or not a deb822 file")
-        keys.append(key.strip())
-        values.append(value.strip())
-    return list(zip(keys, values))
+def _bad_index_line(line: str) -> RepositoryIndexError:
+    return RepositoryIndexError(f"malformed index line {line[:60]!r} (no 'Field:')",
+                                hint="the index is corrupt or not a deb822 file")
 
 
 @functools.lru_cache(maxsize=1 << 16)

@@ -9,7 +9,8 @@ a root whose packages are all unpacked and registered `install ok unpacked`:
 2. Each package's preinst runs with `install`, as `dpkg --unpack` would have run it before
    unpacking. base-passwd's runs first: it writes /etc/passwd and /etc/group, which every
    other script that names a user or group needs, and no package declares a dependency on
-   it (it is Essential). The rest follow Pre-Depends, then Depends, dependencies first.
+   it (it is Essential). The Essential packages and what they need follow, then the rest,
+   dependencies first (Pre-Depends, then Depends: install_order).
    Running them after the files are in place is safe: a fresh install's preinst only
    prepares (users, diversions, checks); none reads files of its own package.
 3. `dpkg --configure -a` runs every postinst in dpkg's own dependency order and processes
@@ -17,83 +18,100 @@ a root whose packages are all unpacked and registered `install ok unpacked`:
 """
 from __future__ import annotations
 
-import os
 import re
-from collections.abc import Iterator, Sequence
+from collections import Counter
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from pathlib import Path
 
 from bootstrap.adapters import Installed, Runner
+from bootstrap.adapters.apt.control import info_name
 from bootstrap.errors import ConfigureError
+from bootstrap.resolve import order as resolve_order
+from bootstrap.root import Root
+from bootstrap.types import Relation
 
 POLICY_RC_D = b"#!/bin/sh\n# rootfs-bootstrap: no service starts while the image is built\nexit 101\n"
 FAKE_SSD = (b"#!/bin/sh\necho 'Warning: fake start-stop-daemon called, doing nothing' >&2\n"
             b"exit 0\n")
 _FIRST = ("base-passwd",)
-
-
-def confined(root: Path, path: str) -> Path:
-    """`path` inside `root` with every symlink resolved as the target system would see it:
-    an absolute link target restarts at `root`, `..` never climbs above it."""
-    parts = [p for p in path.split("/") if p not in ("", ".")]
-    resolved: list[str] = []
-    hops = 0
-    while parts:
-        part = parts.pop(0)
-        if part == "..":
-            if resolved:
-                resolved.pop()
-            continue
-        candidate = root.joinpath(*resolved, part)
-        if candidate.is_symlink() and hops < 40:
-            hops += 1
-            target = os.readlink(candidate)
-            if target.startswith("/"):
-                resolved = []
-            parts = [p for p in target.split("/") if p not in ("", ".")] + parts
-        else:
-            resolved.append(part)
-    return root.joinpath(*resolved)
+_POLICY = "usr/sbin/policy-rc.d"
+_REAL = ".REAL"  # start-stop-daemon.REAL: where the real one waits, as in debootstrap
 
 
 def install_order(installed: Sequence[Installed]) -> list[Installed]:
-    """Dependencies before dependants (Pre-Depends edges first, then Depends; cycles broken
-    where they close), base-passwd first, ties by name."""
-    by_name: dict[str, Installed] = {}
-    for item in sorted(installed, key=lambda i: i.package.name):
-        by_name.setdefault(item.package.name, item)
+    """The order preinsts run in: base-passwd first, then the Essential packages with all
+    they depend on, then the rest. Within each group, dependencies come before dependants as
+    bootstrap.resolve.order arranges them (Pre-Depends honoured inside cycles before Depends,
+    ties and cycle breaks by name); a dependency is the first alternative that is installed,
+    by name or (when no package has the name) by what a package provides."""
+    keys = _keys(installed)
+    by_key = dict(zip(keys, installed, strict=True))
+    strong, weak = _graph(installed, keys)
+    first = {k for k in keys if by_key[k].package.name in _FIRST}
+    essential = _closure({k for k in keys if by_key[k].package.essential} - first, strong, weak, first)
+    rest = set(keys) - first - essential
+    ordered = sorted(first) + _ordered(essential, strong, weak) + _ordered(rest, strong, weak)
+    return [by_key[k] for k in ordered]
+
+
+def _keys(installed: Sequence[Installed]) -> list[str]:
+    """A distinct name per item for resolve.order: the package name, `name:arch` when one name
+    is installed for several architectures (Multi-Arch: same)."""
+    names = Counter(i.package.name for i in installed)
+    keys: list[str] = []
+    seen: set[str] = set()
+    for item in installed:
+        pkg = item.package
+        key = pkg.name if names[pkg.name] == 1 else f"{pkg.name}:{pkg.arch}"
+        while key in seen:  # the same name and architecture twice: still each item once
+            key += "+"
+        seen.add(key)
+        keys.append(key)
+    return keys
+
+
+def _graph(installed: Sequence[Installed], keys: list[str]) -> tuple[dict[str, set[str]], dict[str, set[str]]]:
+    """(Pre-Depends, Depends) edges between the items' keys. A name maps to the first item of
+    that name (by name, then as given); a provided name to the first provider by name, and
+    only where no item has it as its own name."""
+    pairs = sorted(zip(keys, installed, strict=True), key=lambda ki: ki[1].package.name)
+    by_name: dict[str, str] = {}
+    for key, item in pairs:
+        by_name.setdefault(item.package.name, key)
+    for key, item in pairs:
         for provided in item.package.provides:
-            by_name.setdefault(provided.name, item)
+            by_name.setdefault(provided.name, key)
 
-    def edges(item: Installed) -> Iterator[Installed]:
-        for dep in (*item.package.pre_depends, *item.package.depends):
-            for relation in dep:
-                if relation.name in by_name:
-                    yield by_name[relation.name]
-                    break
+    def targets(groups: Sequence[Sequence[Relation]]) -> set[str]:
+        found = (next((by_name[r.name] for r in group if r.name in by_name), None) for group in groups)
+        return {key for key in found if key is not None}
 
-    starts = sorted(installed, key=lambda i: (i.package.name not in _FIRST, not i.package.essential,
-                                              i.package.name))
-    order: list[Installed] = list(i for i in starts if i.package.name in _FIRST)
-    seen = {id(i) for i in order}
-    for start in starts:
-        if id(start) in seen:
-            continue
-        seen.add(id(start))
-        stack = [(start, edges(start))]
-        while stack:  # iterative depth-first walk: large sets must not hit the recursion limit
-            item, pending = stack[-1]
-            nxt = next(pending, None)
-            if nxt is None:
-                stack.pop()
-                order.append(item)
-            elif id(nxt) not in seen:
-                seen.add(id(nxt))
-                stack.append((nxt, edges(nxt)))
-    return order
+    strong = {k: targets(i.package.pre_depends) for k, i in zip(keys, installed, strict=True)}
+    weak = {k: targets(i.package.depends) for k, i in zip(keys, installed, strict=True)}
+    return strong, weak
 
 
-def configure(root: Path, installed: Sequence[Installed], runner: Runner) -> None:
+def _closure(start: set[str], strong: Mapping[str, set[str]], weak: Mapping[str, set[str]],
+             placed: set[str]) -> set[str]:
+    """`start` and everything it depends on, transitively, leaving out (and not walking
+    through) what is `placed` already."""
+    found, todo = set(start), list(start)
+    while todo:
+        key = todo.pop()
+        for nxt in (strong[key] | weak[key]) - placed - found:
+            found.add(nxt)
+            todo.append(nxt)
+    return found
+
+
+def _ordered(keys: set[str], strong: Mapping[str, set[str]], weak: Mapping[str, set[str]]) -> list[str]:
+    """resolve.order on the part of the graph inside `keys`: edges leading out of it point at
+    packages already placed, so they are met."""
+    return resolve_order.install_order({k: strong[k] & keys for k in keys},
+                                       {k: weak[k] & keys for k in keys})
+
+
+def configure(root: Root, installed: Sequence[Installed], runner: Runner) -> None:
     """Turn a registered root (all `install ok unpacked`) into a configured Debian system.
 
     Raises ConfigureError naming the package and script that failed.
@@ -123,8 +141,6 @@ _PREINST_FAILED = re.compile(r"^rootfs-bootstrap: preinst of (\S+) failed$")
 def run_preinsts(ordered: Sequence[Installed], runner: Runner) -> None:
     """Run `preinst install` of every package that has one, in `ordered`'s order, with the
     environment dpkg gives maintainer scripts; ConfigureError names the first that fails."""
-    from bootstrap.adapters.apt.dpkg_db import info_name
-
     args: list[str] = []
     for item in ordered:
         if "preinst" in item.control:
@@ -171,30 +187,26 @@ def _who_failed(err: ConfigureError) -> str:
 
 
 @contextmanager
-def services_disabled(root: Path) -> Iterator[None]:
+def services_disabled(root: Root) -> Iterator[None]:
     """policy-rc.d = 101 and a no-op start-stop-daemon for the duration; what existed before
-    is restored, whatever happens inside."""
-    policy = root / "usr/sbin/policy-rc.d"
+    is restored, whatever happens inside. The real start-stop-daemon is the first of
+    usr/sbin and sbin (one directory on merged /usr) holding it as a regular file: a symlink
+    there is not diverted, as renaming whatever it points to could break another program."""
     made_policy = False
-    if not os.path.lexists(policy):
-        policy.parent.mkdir(parents=True, exist_ok=True)
-        policy.write_bytes(POLICY_RC_D)
-        policy.chmod(0o755)
+    if not root.lexists(_POLICY):
+        root.write_bytes(_POLICY, POLICY_RC_D, mode=0o755)
         made_policy = True
-    moved: Path | None = None
-    for candidate in ("usr/sbin/start-stop-daemon", "sbin/start-stop-daemon"):
-        ssd = confined(root, candidate)
-        real = ssd.with_name("start-stop-daemon.REAL")
-        if ssd.is_file() and not ssd.is_symlink() and not os.path.lexists(real):
-            os.rename(ssd, real)
-            ssd.write_bytes(FAKE_SSD)
-            ssd.chmod(0o755)
-            moved = ssd
-            break
+    moved: str | None = None
     try:
+        for ssd in ("usr/sbin/start-stop-daemon", "sbin/start-stop-daemon"):
+            if root.is_file(ssd) and not root.is_symlink(ssd) and not root.lexists(ssd + _REAL):
+                root.rename(ssd, ssd + _REAL)
+                moved = ssd  # from here on, the real one goes back whatever fails
+                root.write_bytes(ssd, FAKE_SSD, mode=0o755)
+                break
         yield
     finally:
         if made_policy:
-            policy.unlink(missing_ok=True)
+            root.unlink(_POLICY)
         if moved is not None:
-            os.replace(moved.with_name("start-stop-daemon.REAL"), moved)
+            root.rename(moved + _REAL, moved)

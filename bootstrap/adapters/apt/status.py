@@ -4,13 +4,16 @@ dpkg does not copy a package's control file into /var/lib/dpkg/status: it parses
 its known fields in the order of its own field table (lib/dpkg/parse.c `fieldinfos`), with
 relationship fields re-formatted, then every other field in the control file's order. Writing
 the same bytes keeps `dpkg --audit`, `apt-get check` and a later `dpkg --configure` byte-for-byte
-happy, and a diff against a dpkg-made status shows nothing. tests/test_dpkg_db.py compares this
+happy, and a diff against a dpkg-made status shows nothing. tests/apt/test_dpkg_db.py compares this
 module with real dpkg.
 """
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
+
+from bootstrap.adapters.apt import deb822
+from bootstrap.errors import ConfigureError
 
 # dpkg's table order (1.21): fields written before the arbitrary ones. `Status` is ours.
 _KNOWN_ORDER = (
@@ -34,22 +37,23 @@ _OPERATORS = {"<<": "<<", "<=": "<=", "=": "=", ">=": ">=", ">>": ">>", "<": "<=
 _RELATION = re.compile(r"^([^\s:(]+)(?::(\S+))?\s*(?:\(\s*(<<|<=|>=|>>|<|>|=)\s*([^\s)]+)\s*\))?$")
 
 
-def parse_control(text: str) -> list[tuple[str, str]]:
-    """The fields of one deb822 stanza in order, values with continuation lines kept
-    (`"line1\\n line2"`) and trailing whitespace removed, as dpkg stores them."""
-    fields: list[tuple[str, str]] = []
-    for line in text.splitlines():
-        if not line.strip():
-            if fields:
-                break  # one stanza: a control file has exactly one
-            continue
-        if line[0] in " \t" and fields:
-            name, value = fields[-1]
-            fields[-1] = (name, f"{value}\n{line.rstrip()}")
-        elif ":" in line:
-            name, value = line.split(":", 1)
-            fields.append((name.strip(), value.strip()))
-    return fields
+def parse_control(text: str, *, source: str = "dpkg's status file") -> list[tuple[str, str]]:
+    """The fields of the first deb822 stanza of `text` in order (a control file has exactly
+    one), values with continuation lines kept (`"line1\\n line2"`) and trailing whitespace
+    removed, as dpkg stores them.
+
+    A line that is no field raises ConfigureError naming `source`: dpkg itself refuses such a
+    control file or database, so a stanza silently missing a line would only fail later, in
+    dpkg, further from its cause."""
+    return next(deb822.stanzas(text, _bad_line(source)), [])
+
+
+def _bad_line(source: str) -> deb822.BadLine:
+    def error(line: str) -> ConfigureError:
+        return ConfigureError(f"{source} has a malformed line {line[:60]!r} (no 'Field:')",
+                              hint="the package or the root's dpkg database is corrupt")
+
+    return error
 
 
 def normalize_relations(value: str) -> str:
@@ -104,11 +108,11 @@ def status_stanza(control: Sequence[tuple[str, str]], status: str,
             f"\n {path} {digest}{' ' + flags if flags else ''}" for path, digest, flags in conffiles)
     lines = []
     for name in _KNOWN_ORDER:
-        value = known.get(name)
-        if value is None or (name in _BOOLEANS and value != "yes") \
-                or (name == "Multi-Arch" and value == "no"):
+        text = known.get(name)
+        if text is None or (name in _BOOLEANS and text != "yes") \
+                or (name == "Multi-Arch" and text == "no"):
             continue
-        lines.append(f"{name}:{value}" if value.startswith("\n") else f"{name}: {value}")
+        lines.append(f"{name}:{text}" if text.startswith("\n") else f"{name}: {text}")
     lines += [f"{name}: {value}" for name, value in other]
     return "\n".join(lines) + "\n\n"
 
@@ -139,9 +143,10 @@ def parse_conffiles(text: str) -> list[tuple[str, str]]:
 
 def stanza_map(status_text: str) -> Mapping[str, str]:
     """Status file text → {package name (arch-qualified when Multi-Arch: same): stanza text},
-    used by tests and by register() to keep stanzas of packages it was not given."""
+    used by tests and by register() to keep stanzas of packages it was not given. A malformed
+    line raises ConfigureError (parse_control)."""
     found: dict[str, str] = {}
-    for block in re.split(r"\n\s*\n", status_text.strip("\n")):
+    for block in deb822.paragraphs(status_text):
         fields = dict(parse_control(block))
         if "Package" not in fields:
             continue
