@@ -71,9 +71,10 @@ def root_handle_findings(source: str, name: str) -> list[str]:
         text = ast.unparse(func)
         if isinstance(func, ast.Attribute):
             base = ast.unparse(func.value)
-            if base == "os" and func.attr in OS_FILE_OPS or base == "os.path" and func.attr in OS_PATH_FILE_OPS:
-                found.append(f"{name}:{call.lineno}: {text}()")
-            elif func.attr in PATH_WRITES and not (isinstance(func.value, ast.Name) and func.value.id in roots):
+            on_handle = isinstance(func.value, ast.Name) and func.value.id in roots
+            os_call = (base == "os" and func.attr in OS_FILE_OPS) or \
+                (base == "os.path" and func.attr in OS_PATH_FILE_OPS)
+            if os_call or (func.attr in PATH_WRITES and not on_handle):
                 found.append(f"{name}:{call.lineno}: {text}()")
             elif text == "tarfile.open" and not any(k.arg == "fileobj" for k in call.keywords):
                 found.append(f"{name}:{call.lineno}: tarfile.open() of a path")
