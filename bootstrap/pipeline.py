@@ -24,15 +24,15 @@ from pathlib import Path
 
 from bootstrap import config
 from bootstrap.adapters import Adapter, Installed, get_adapter
-from bootstrap.errors import BootstrapError, ConfigError, ConfigureError, RepositoryNotFound, UsageError
+from bootstrap.errors import BootstrapError, ConfigError, ConfigureError, PackError, RepositoryNotFound, UsageError
 from bootstrap.root import Root
 from bootstrap.types import Dependency, Fetcher, Package, Profile, Progress, Relation, RepoTrust, Target
 
 # Which machines (`uname -m`) each host machine executes natively; "" is arch-independent.
 # The families say which machine each of their architecture words is (FamilyFacts.machine).
-_RUNNABLE = {"x86_64": {"x86_64", "i686", ""}, "aarch64": {"aarch64", "armv7l", ""}}
+_RUNNABLE = {"x86_64": {"x86_64", "i686", ""}, "aarch64": {"aarch64", "armv7l", "armv6l", "armv5tel", ""}}
 # Machines a 64-bit host runs under a 32-bit personality (setarch linux32).
-_PERSONALITY32 = {"i686", "armv7l"}
+_PERSONALITY32 = {"i686", "armv7l", "armv6l", "armv5tel"}
 
 
 @dataclass(frozen=True)
@@ -263,6 +263,16 @@ def personality(arch: str, adapter: Adapter) -> str | None:
     return "linux32" if _machine(arch, adapter) in _PERSONALITY32 and host in _RUNNABLE else None
 
 
+def oci_platform(arch: str, adapter: Adapter) -> tuple[str, str]:
+    """(architecture, variant) in OCI's words for the family's arch word; PackError if the
+    family knows none."""
+    found = adapter.facts.oci.get(arch)
+    if found is None:
+        raise PackError(f"no OCI architecture is known for {arch!r}",
+                        hint=f"known: {', '.join(sorted(adapter.facts.oci))}")
+    return found
+
+
 def choose_mode(requested_mode: str, arch: str, adapter: Adapter, report: Reporter) -> str:
     """The configure mode: as asked, or for `auto` the best this machine allows."""
     from bootstrap.sandbox import detect_mode
@@ -299,6 +309,8 @@ def build(opts: BuildOptions, report: Reporter) -> Path | None:
     fetcher = _make_fetcher(opts, report)
     with _build_root(opts) as root:
         the_plan = plan(opts, fetcher, report, root=root)
+        if opts.fmt == "oci":
+            oci_platform(the_plan.profile.arch, the_plan.adapter)  # fail before any download
         mode = choose_mode(opts.mode, the_plan.profile.arch, the_plan.adapter, report)
         installed = _fetch_and_unpack(the_plan, fetcher, root, report)
         run_hooks("extract", opts.hook_extract, root, report)
@@ -374,7 +386,10 @@ def _pack(opts: BuildOptions, the_plan: Plan, installed: list[Installed], root: 
         # would fix it.
         overrides = {e.path: e for i in installed for e in i.manifest}
     epoch = os.environ.get("SOURCE_DATE_EPOCH")
-    image = ImageConfig(arch=the_plan.profile.arch, cmd=the_plan.profile.command)
+    image = None
+    if opts.fmt == "oci":
+        arch, variant = oci_platform(the_plan.profile.arch, the_plan.adapter)
+        image = ImageConfig(arch=arch, variant=variant, cmd=the_plan.profile.command)
     return write_output(root.path, opts.output, fmt=opts.fmt, compress=opts.compress, overrides=overrides,
                         source_date_epoch=int(epoch) if epoch else None, config=image)
 

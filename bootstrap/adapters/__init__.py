@@ -76,6 +76,7 @@ class FamilyFacts:
     - `machine`: the family's arch word → the `uname -m` a CPU running it reports (what the
       host can execute, and whether a 32-bit personality is needed); "" for arch-independent.
     - `arch_independent`: the words for "any architecture" (`all`, `noarch`).
+    - `oci`: the family's arch word → OCI's (GOARCH architecture, variant), for image output.
     - `basearch`: arch → `$basearch` of repos.d templates where they differ.
     - `script_env`: added to the environment of every command run in the root.
     - `host_mirrors(kind)`: (mirror, security mirror) from the host's own configuration, for
@@ -86,6 +87,7 @@ class FamilyFacts:
     host_arch: Mapping[str, str]
     machine: Mapping[str, str]
     arch_independent: frozenset[str] = frozenset()
+    oci: Mapping[str, tuple[str, str]] = field(default_factory=dict)
     basearch: Mapping[str, str] = field(default_factory=dict)
     script_env: Mapping[str, str] = field(default_factory=dict)
     host_mirrors: Callable[[str], tuple[str | None, str | None]] | None = None

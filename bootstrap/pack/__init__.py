@@ -15,16 +15,17 @@ import os
 import sys
 from collections.abc import Mapping
 from pathlib import Path
+from typing import BinaryIO
 
 from bootstrap.errors import PackError, UsageError
 from bootstrap.pack.compress import choose, open_sink
 from bootstrap.pack.directory import write_directory
-from bootstrap.pack.oci import ARCHITECTURES, ImageConfig, oci_platform, write_oci
+from bootstrap.pack.oci import ImageConfig, write_oci
 from bootstrap.pack.output import as_pack_error, atomic_file, check_target
 from bootstrap.pack.tar import write_tar
 from bootstrap.types import FileEntry
 
-__all__ = ["ARCHITECTURES", "ImageConfig", "check_output", "oci_platform", "write_output", "write_tar"]
+__all__ = ["ImageConfig", "check_output", "write_output", "write_tar"]
 FORMATS = ("tar", "dir", "oci")
 
 
@@ -68,14 +69,14 @@ def write_output(root: Path, output: str, *, fmt: str = "tar", compress: str = "
         raise as_pack_error(err, output) from None
 
 
-def _tar_into(root: Path, out: os.PathLike[str] | object, method: str,
+def _tar_into(root: Path, out: BinaryIO, method: str,
               overrides: Mapping[str, FileEntry] | None, epoch: int | None) -> None:
-    sink = open_sink(method, out)  # type: ignore[arg-type]
+    sink = open_sink(method, out)
     try:
         write_tar(root, sink.write, overrides=overrides, source_date_epoch=epoch)
         sink.close()
     except BaseException:
-        getattr(sink, "kill", lambda: None)()  # a pigz child must not outlive a failure
+        sink.kill()  # a pigz child must not outlive a failure
         raise
 
 

@@ -48,17 +48,28 @@ def choose(output: str, compress: str) -> str:
 
 
 class Sink(Protocol):
-    """Where tar bytes go: `write` as they come, `close` to finish (raises OSError on failure)."""
+    """Where tar bytes go: `write` as they come, `close` to finish (raises OSError on failure),
+    `kill` to give up after a failure elsewhere (no child process may outlive it)."""
 
     def write(self, data: bytes) -> None: ...
 
     def close(self) -> None: ...
 
+    def kill(self) -> None: ...
+
+
+class Compressor(Protocol):
+    """An in-process compressor object (zlib, lzma, zstandard all have this shape)."""
+
+    def compress(self, data: bytes, /) -> bytes: ...
+
+    def flush(self) -> bytes: ...
+
 
 class PlainSink:
     """Writes through a buffered file object, optionally through a compressor object."""
 
-    def __init__(self, out: BinaryIO, compressor: object | None = None) -> None:
+    def __init__(self, out: BinaryIO, compressor: Compressor | None = None) -> None:
         self.out = out
         self.compressor = compressor
 
@@ -66,12 +77,15 @@ class PlainSink:
         if self.compressor is None:
             self.out.write(data)
         else:
-            self.out.write(self.compressor.compress(data))  # type: ignore[attr-defined]
+            self.out.write(self.compressor.compress(data))
 
     def close(self) -> None:
         if self.compressor is not None:
-            self.out.write(self.compressor.flush())  # type: ignore[attr-defined]
+            self.out.write(self.compressor.flush())
         self.out.flush()
+
+    def kill(self) -> None:
+        """Nothing runs beside us: the caller discards the half-written file."""
 
 
 class ToolSink:
@@ -88,16 +102,18 @@ class ToolSink:
         self.errors = tempfile.TemporaryFile()
         self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=out.fileno(),
                                      stderr=self.errors)
+        assert self.proc.stdin is not None  # stdin=PIPE always gives one
+        self.stdin = self.proc.stdin
 
     def write(self, data: bytes) -> None:
         try:
-            self.proc.stdin.write(data)  # type: ignore[union-attr]
+            self.stdin.write(data)
         except BrokenPipeError:
             self._failed()
 
     def close(self) -> None:
         try:
-            self.proc.stdin.close()  # type: ignore[union-attr]
+            self.stdin.close()
         except BrokenPipeError:
             pass
         if self.proc.wait() != 0:

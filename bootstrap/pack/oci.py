@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from bootstrap.errors import PackError
 from bootstrap.pack.compress import open_sink
 from bootstrap.pack.output import atomic_dir, atomic_file, check_target, umask
 from bootstrap.pack.tar import write_tar
@@ -29,43 +28,19 @@ MANIFEST_TYPE = "application/vnd.oci.image.manifest.v1+json"
 CONFIG_TYPE = "application/vnd.oci.image.config.v1+json"
 LAYER_TYPE = "application/vnd.oci.image.layer.v1.tar+gzip"
 
-# Distribution architecture words (Debian, rpm, apk) → OCI (GOARCH) architecture and variant.
-# "armhf" is ARMv7 in Debian but ARMv6 in Alpine; Debian's meaning is taken, Alpine's armv7
-# and Debian's armel (ARMv5TE) have their own words.
-ARCHITECTURES: dict[str, tuple[str, str]] = {
-    "amd64": ("amd64", ""), "x86_64": ("amd64", ""),
-    "i386": ("386", ""), "i486": ("386", ""), "i586": ("386", ""), "i686": ("386", ""),
-    "x86": ("386", ""), "athlon": ("386", ""),
-    "arm64": ("arm64", "v8"), "aarch64": ("arm64", "v8"),
-    "armhf": ("arm", "v7"), "armv7": ("arm", "v7"), "armv7hl": ("arm", "v7"),
-    "armv7l": ("arm", "v7"), "armv6hl": ("arm", "v6"), "armel": ("arm", "v5"),
-    "ppc64el": ("ppc64le", ""), "ppc64le": ("ppc64le", ""), "ppc64": ("ppc64", ""),
-    "s390x": ("s390x", ""), "riscv64": ("riscv64", ""),
-    "mips64el": ("mips64le", ""), "mipsel": ("mipsle", ""), "loong64": ("loong64", ""),
-    "loongarch64": ("loong64", ""),
-}
-
-
 @dataclass(frozen=True)
 class ImageConfig:
-    """What the image config says besides its layer: architecture (the distribution's own
-    word, mapped by ARCHITECTURES), the default command, environment, creation time (RFC 3339;
-    None means SOURCE_DATE_EPOCH when given, else now) and the reference name in index.json."""
+    """What the image config says besides its layer: the platform in OCI's words (GOARCH
+    `arch` and its `variant`, as the family's FamilyFacts.oci maps its own words), the default
+    command, environment, creation time (RFC 3339; None means SOURCE_DATE_EPOCH when given,
+    else now) and the reference name in index.json."""
 
     arch: str
+    variant: str = ""
     cmd: tuple[str, ...] = ("/bin/sh",)
     env: tuple[str, ...] = (DEFAULT_PATH,)
     created: str | None = None
     ref: str = "latest"
-
-
-def oci_platform(arch: str) -> tuple[str, str]:
-    """(architecture, variant) in OCI's words for a distribution architecture word."""
-    try:
-        return ARCHITECTURES[arch]
-    except KeyError:
-        raise PackError(f"no OCI architecture is known for {arch!r}",
-                        hint=f"known: {', '.join(sorted(ARCHITECTURES))}") from None
 
 
 def write_oci(root: Path, final: Path, config: ImageConfig, *,
@@ -73,7 +48,6 @@ def write_oci(root: Path, final: Path, config: ImageConfig, *,
               source_date_epoch: int | None = None) -> Path:
     """Write the image layout of `root` at `final` (a directory, or a tar when the name ends
     in .tar); returns `final`."""
-    oci_platform(config.arch)  # fail before the long part
     if not final.name.endswith(".tar"):
         with atomic_dir(final) as tmp:
             _layout(root, tmp, config, overrides, source_date_epoch)
@@ -97,7 +71,7 @@ def _layout(root: Path, into: Path, config: ImageConfig,
     layer, diff_id = _layer(root, blobs, overrides, epoch)
     created = config.created or time.strftime(
         "%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch if epoch is not None else time.time()))
-    arch, variant = oci_platform(config.arch)
+    arch, variant = config.arch, config.variant
     image: dict[str, object] = {
         "architecture": arch, "os": "linux", "created": created,
         "config": {"Cmd": list(config.cmd), "Env": list(config.env)},

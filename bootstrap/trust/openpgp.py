@@ -23,13 +23,13 @@ from __future__ import annotations
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 from bootstrap.errors import VerificationError
 from bootstrap.trust.gpgstatus import Signature, describe_failure, format_time, parse_status
+from bootstrap.types import Log
 
-Log = Callable[[str], None]
 _TIMEOUT = 120
 
 

@@ -10,9 +10,10 @@ import itertools
 import lzma
 import shutil
 import subprocess
+import tempfile
 import urllib.error
 import urllib.request
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -26,8 +27,8 @@ from bootstrap.adapters.apt.index import (
     parse_release,
 )
 from bootstrap.errors import ChecksumError, FetchError, RepositoryIndexError, RepositoryNotFound, VerificationError
-from bootstrap.trust.openpgp import strip_clearsign
-from bootstrap.types import Checksum, Relation, Repository
+from bootstrap.trust import strip_clearsign
+from bootstrap.types import Checksum, Fetcher, FetchItem, Relation, Repository
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT / "tests" / "data" / "apt"
@@ -70,6 +71,22 @@ class UrlFetcher:
             if hashlib.new(c.algo, data).hexdigest() != c.hexdigest:
                 raise ChecksumError(f"{url}: {c.algo} mismatch")
         return data
+
+    def get_file(self, item: FetchItem) -> Path:
+        """get_bytes, kept in a temporary file (the index loader never asks for one)."""
+        data = self.get_bytes(item.url, item.checksums, item.size)
+        with tempfile.NamedTemporaryFile(delete=False, prefix="urlfetcher-") as out:
+            out.write(data)
+        return Path(out.name)
+
+    def get_many(self, items: Sequence[FetchItem],
+                 on_done: Callable[[int, Path], None] | None = None) -> list[Path]:
+        paths = []
+        for i, item in enumerate(items):
+            paths.append(self.get_file(item))
+            if on_done is not None:
+                on_done(i, paths[-1])
+        return paths
 
 
 def _repo(url: str, suite: str, components: tuple[str, ...] = ("main",), **kw: object) -> Repository:
@@ -252,13 +269,11 @@ def test_no_verify_warns() -> None:
 
 # --- loader over HTTP against a repository made here with the real tools ---------------------
 
-def _http_fetcher(tmp_path: Path) -> object:
-    """The project's Fetcher when it is there; the urllib stand-in otherwise."""
-    try:
-        from bootstrap.fetch import Fetcher
-    except ImportError:
-        return UrlFetcher()
-    return Fetcher(tmp_path / "cache")
+def _http_fetcher(tmp_path: Path) -> Fetcher:
+    """The project's own fetcher, with a cache of the test's own."""
+    from bootstrap.fetch import Fetcher as HttpFetcher
+
+    return HttpFetcher(tmp_path / "cache")
 
 
 @pytest.fixture(scope="module")

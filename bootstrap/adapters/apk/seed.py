@@ -102,7 +102,7 @@ def _check_asc(profile: Profile, fetcher: Fetcher, url: str, path: Path, log: Lo
     if not key:
         log(f"{url}.asc not checked: the profile names no OpenPGP key (its .sha256 was checked)")
         return
-    from bootstrap.trust.openpgp import verify_detached
+    from bootstrap.trust import verify_detached
 
     # A relative name is one of the project's keys/ (beside bootstrap/, three levels up).
     keyring = Path(key) if key.startswith("/") else Path(__file__).resolve().parents[3] / "keys" / key

@@ -21,7 +21,6 @@ from the fetcher.
 """
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -36,8 +35,8 @@ from bootstrap.adapters.apt.packages import (
 )
 from bootstrap.adapters.apt.release import BY_HASH_DIR, Release, ReleaseFile, parse_date, parse_release
 from bootstrap.errors import ChecksumError, FetchError, RepositoryIndexError, RepositoryNotFound, VerificationError
-from bootstrap.trust.openpgp import strip_clearsign, verify_detached, verify_inline
-from bootstrap.types import Checksum, Package, Repository
+from bootstrap.trust import strip_clearsign, verify_detached, verify_inline
+from bootstrap.types import Checksum, Fetcher, Log, Package, Repository
 
 __all__ = [
     "PRIORITY_RANK",
@@ -54,7 +53,6 @@ __all__ = [
     "suite_url",
 ]
 
-Log = Callable[[str], None]
 
 
 def suite_url(repo: Repository) -> str:
@@ -69,7 +67,7 @@ def suite_url(repo: Repository) -> str:
     return f"{base}dists/{repo.suite}/"
 
 
-def load_apt_repository(repo: Repository, arch: str, fetcher: object, log: Log, *,
+def load_apt_repository(repo: Repository, arch: str, fetcher: Fetcher, log: Log, *,
                         now: datetime | None = None) -> list[Package]:
     """Every package `repo` offers for `arch` (and `all`); see the module docstring."""
     dist = suite_url(repo)
@@ -91,9 +89,9 @@ def load_apt_repository(repo: Repository, arch: str, fetcher: object, log: Log, 
     return packages
 
 
-def _load_release(repo: Repository, dist: str, fetcher: object, log: Log) -> Release:
+def _load_release(repo: Repository, dist: str, fetcher: Fetcher, log: Log) -> Release:
     """InRelease if the mirror has it, else Release + Release.gpg (older archives, reprepro)."""
-    inrelease = fetcher.try_get_bytes(dist + "InRelease")  # type: ignore[attr-defined]
+    inrelease = fetcher.try_get_bytes(dist + "InRelease")
     if inrelease is not None:
         if repo.verify:
             text = verify_inline(inrelease, _keyrings(repo), log=log, name=dist + "InRelease")
@@ -101,14 +99,14 @@ def _load_release(repo: Repository, dist: str, fetcher: object, log: Log) -> Rel
             log(f"WARNING: not verifying {dist}InRelease (--no-verify)")
             text = strip_clearsign(inrelease)
         return parse_release(text)
-    release = fetcher.try_get_bytes(dist + "Release")  # type: ignore[attr-defined]
+    release = fetcher.try_get_bytes(dist + "Release")
     if release is None:
         raise RepositoryNotFound(f"no InRelease or Release file at {dist}",
                                  hint="check the mirror URL and the suite name")
     if not repo.verify:
         log(f"WARNING: not verifying {dist}Release (--no-verify)")
         return parse_release(release)
-    signature = fetcher.try_get_bytes(dist + "Release.gpg")  # type: ignore[attr-defined]
+    signature = fetcher.try_get_bytes(dist + "Release.gpg")
     if signature is None:
         raise VerificationError(f"{dist}Release is not signed (no InRelease, no Release.gpg)",
                                 hint="use --no-verify only for a repository you trust")
@@ -186,7 +184,7 @@ def _component_dir(release: Release, comp: str, arch: str) -> str | None:
     return None
 
 
-def _fetch_index(release: Release, dist: str, path: str, fetcher: object) -> bytes:
+def _fetch_index(release: Release, dist: str, path: str, fetcher: Fetcher) -> bytes:
     """The best listed variant of `path`, checked and decompressed. A variant the mirror does
     not have (CDs list uncompressed Packages they do not carry) falls through to the next; a
     variant that arrives with the wrong digest is an error, never skipped."""
@@ -199,7 +197,7 @@ def _fetch_index(release: Release, dist: str, path: str, fetcher: object) -> byt
             urls.insert(0, f"{dist}{folder}by-hash/{BY_HASH_DIR[algo]}/{digest}")
         for url in urls:
             try:
-                raw = fetcher.get_bytes(url, (Checksum(algo, digest),), entry.size)  # type: ignore[attr-defined]
+                raw = fetcher.get_bytes(url, (Checksum(algo, digest),), entry.size)
             except ChecksumError:
                 raise
             except FetchError as exc:

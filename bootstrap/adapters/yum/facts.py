@@ -10,9 +10,15 @@ FACTS = FamilyFacts(
     host_arch={"x86_64": "x86_64", "i686": "i386", "aarch64": "aarch64", "ppc64le": "ppc64le",
                "s390x": "s390x"},
     machine={"x86_64": "x86_64", "i386": "i686", "i486": "i686", "i586": "i686", "i686": "i686",
-             "athlon": "i686", "aarch64": "aarch64", "armv7hl": "armv7l", "ppc64le": "ppc64le",
-             "s390x": "s390x", "noarch": ""},
+             "athlon": "i686", "aarch64": "aarch64", "armv7hl": "armv7l", "armv6hl": "armv6l", "ppc64le": "ppc64le",
+             "s390x": "s390x", "ppc64": "ppc64", "riscv64": "riscv64", "loongarch64": "loongarch64",
+             "noarch": ""},
     arch_independent=ARCH_INDEPENDENT,
+    oci={"x86_64": ("amd64", ""), "i386": ("386", ""), "i486": ("386", ""), "i586": ("386", ""),
+         "i686": ("386", ""), "athlon": ("386", ""), "aarch64": ("arm64", "v8"),
+         "armv7hl": ("arm", "v7"), "armv6hl": ("arm", "v6"), "ppc64le": ("ppc64le", ""),
+         "ppc64": ("ppc64", ""), "s390x": ("s390x", ""), "riscv64": ("riscv64", ""),
+         "loongarch64": ("loong64", "")},
     # yum's $basearch: i386 for the i486/i586/i686 trees.
     basearch={"i486": "i386", "i586": "i386", "i686": "i386"},
 )

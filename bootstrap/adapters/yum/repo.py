@@ -107,7 +107,7 @@ def _check_repomd(repo: Repository, base: str, data: bytes, keyrings: Sequence[s
     if not keyrings:
         log(f"{repo.id}: repomd.xml.asc not checked: the repository names no key (gpgkey=)")
         return
-    from bootstrap.trust.openpgp import verify_detached
+    from bootstrap.trust import verify_detached
 
     verify_detached(data, asc, [Path(k) for k in keyrings], log=log, name=f"repomd.xml of {repo.id}")
     log(f"{repo.id}: repomd.xml signature verified")

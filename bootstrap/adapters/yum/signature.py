@@ -36,7 +36,7 @@ from bootstrap.adapters.yum.header import (
     read_rpm,
 )
 from bootstrap.errors import ChecksumError, VerificationError
-from bootstrap.trust.openpgp import verify_detached
+from bootstrap.trust import verify_detached
 from bootstrap.types import Log
 
 # OpenPGP hash algorithm ids, as rpm stores them in PAYLOADDIGESTALGO.
