@@ -39,7 +39,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from tests.apt.aptrepo import Server, build_repo, make_key  # noqa: E402  (shared test plumbing)
+from tests.apt.aptrepo import build_repo, make_key  # noqa: E402  (shared test plumbing)
+from tests.server import Server  # noqa: E402
 
 
 def sh(*argv: str, **kw) -> subprocess.CompletedProcess[str]:

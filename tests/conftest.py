@@ -42,3 +42,11 @@ def vault(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Vault]:
     from tests.yum.yumrepo import vault_mirror
 
     yield from vault_mirror(tmp_path_factory.mktemp("vault"))
+
+
+@pytest.fixture()
+def root(tmp_path: Path) -> Path:
+    """An empty directory to unpack into (the tests' target root)."""
+    path = tmp_path / "root"
+    path.mkdir()
+    return path

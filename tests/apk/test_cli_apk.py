@@ -38,7 +38,7 @@ from tests.apk.apkrepo import (
     make_index,
     make_key,
 )
-from tests.apt.aptrepo import Server
+from tests.server import Server
 
 MINI16 = "alpine-minirootfs-3.16.9-x86_64.tar.gz"
 MINI36 = "alpine-minirootfs-3.6.5-x86.tar.gz"

@@ -8,14 +8,12 @@ throwaway key made by `make_key`.
 from __future__ import annotations
 
 import gzip
-import http.server
 import io
 import lzma
 import os
 import shutil
 import subprocess
 import tarfile
-import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -137,24 +135,3 @@ def build_repo(root: Path, debs: list[Path], gnupghome: Path, suite: str = "book
                        env=env, check=True, capture_output=True)
 
 
-class _QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, format: str, *args: object) -> None:  # keep test output clean
-        pass
-
-
-class Server:
-    """A static HTTP server for `directory` on 127.0.0.1 (a free port), in a daemon thread."""
-
-    def __init__(self, directory: Path) -> None:
-        handler = lambda *a, **k: _QuietHandler(*a, directory=str(directory), **k)  # noqa: E731
-        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-
-    def __enter__(self) -> Server:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.apt.aptrepo import Deb, Server, build_deb, build_evil_deb, build_repo, make_key
+from tests.apt.aptrepo import Deb, build_deb, build_evil_deb, build_repo, make_key
+from tests.server import Server
 
 BUSYBOX = Path("/bin/busybox")
 pytestmark = pytest.mark.skipif(shutil.which("apt-ftparchive") is None or shutil.which("gpg") is None,

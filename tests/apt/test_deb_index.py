@@ -297,7 +297,7 @@ def local_archive(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path,
 
 
 def test_http_good_signature(local_archive: tuple[Path, Path, Path], tmp_path: Path) -> None:
-    from tests.apt.aptrepo import Server
+    from tests.server import Server
 
     root, key, _ = local_archive
     with Server(root) as server:
@@ -313,7 +313,7 @@ def test_http_good_signature(local_archive: tuple[Path, Path, Path], tmp_path: P
 
 
 def test_http_wrong_key(local_archive: tuple[Path, Path, Path], tmp_path: Path) -> None:
-    from tests.apt.aptrepo import Server
+    from tests.server import Server
 
     root, _, other = local_archive
     with Server(root) as server, pytest.raises(VerificationError, match="unknown key"):
@@ -322,7 +322,7 @@ def test_http_wrong_key(local_archive: tuple[Path, Path, Path], tmp_path: Path) 
 
 
 def test_http_release_gpg_when_no_inrelease(local_archive: tuple[Path, Path, Path], tmp_path: Path) -> None:
-    from tests.apt.aptrepo import Server
+    from tests.server import Server
 
     root, key, _ = local_archive
     copy = tmp_path / "mirror"
@@ -335,7 +335,7 @@ def test_http_release_gpg_when_no_inrelease(local_archive: tuple[Path, Path, Pat
 
 
 def test_http_packages_checksum_mismatch(local_archive: tuple[Path, Path, Path], tmp_path: Path) -> None:
-    from tests.apt.aptrepo import Server
+    from tests.server import Server
 
     root, key, _ = local_archive
     copy = tmp_path / "mirror"
@@ -350,7 +350,7 @@ def test_http_packages_checksum_mismatch(local_archive: tuple[Path, Path, Path],
 @pytest.mark.parametrize("compression", ["zst", "bz2"])
 def test_http_flat_repository(local_archive: tuple[Path, Path, Path], tmp_path: Path, compression: str) -> None:
     """`deb <url> sub/`: Packages and Release in sub/, Filename relative to <url>."""
-    from tests.apt.aptrepo import Server
+    from tests.server import Server
 
     root, key, _ = local_archive
     flat = tmp_path / "flat"

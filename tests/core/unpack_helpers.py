@@ -138,3 +138,23 @@ def cpio(out: Path, cwd: Path, *names: str) -> Path:
                           check=True)
     out.write_bytes(done.stdout)
     return out
+
+
+def stage_tree(tmp_path: Path) -> Path:
+    """A small tree to archive: a program and a symlink to it."""
+    stage = tmp_path / "stage"
+    (stage / "usr" / "bin").mkdir(parents=True)
+    (stage / "usr" / "bin" / "prog").write_text("program\n")
+    (stage / "usr" / "bin" / "alias").symlink_to("prog")
+    return stage
+
+
+ESCAPES = ["dotdot", "absolute", "symlink", "hardlink-dotdot", "hardlink-absolute",
+           "hardlink-via-symlink"]
+
+
+def assert_nothing_outside(tmp_path: Path) -> None:
+    """No escape case wrote beside its scratch directory."""
+    assert not (tmp_path.parent / "escaped").exists() and not (tmp_path / "escaped").exists()
+    assert not (tmp_path / "abs-escaped").exists()
+    assert not (tmp_path / "outside").exists()

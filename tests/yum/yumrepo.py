@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.apt.aptrepo import Server
+from tests.server import Server
 
 TOOLS = ("rpmbuild", "rpmsign", "createrepo_c", "gpg", "gcc")
 HELLO_C = r"""

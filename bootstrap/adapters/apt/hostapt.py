@@ -3,18 +3,19 @@
 Reads `/etc/apt/sources.list.d/*.sources` (deb822) and `/etc/apt/sources.list` (one-line
 format) at run time, so no mirror host is ever written in this project. The host's files are
 read through a `Root` handle on `/` (confining nothing, resolving as the host does), the one
-way adapters list and read a tree. The deb822 files are parsed with python-debian, which is
-lenient with what a hand-edited file may hold, as apt is; a host's odd line must not stop a
-build that names its mirror itself.
+way adapters list and read a tree. The deb822 files are read by the family's one deb822
+reader (field names case-insensitive, as apt reads them); a line apt itself would refuse is a
+ConfigError naming the file. They are read only when no mirror was given, so a host's broken
+file never stops a build that names its mirror itself.
 """
 from __future__ import annotations
 
-import io
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from debian.deb822 import Deb822
-
+from bootstrap.adapters.apt.deb822 import stanzas
+from bootstrap.errors import ConfigError
 from bootstrap.root import Root
 
 APT_ETC = Path("/etc/apt")
@@ -41,13 +42,21 @@ def _read_sources(host: Root, etc: str) -> list[HostSource]:
             sources += _one_line_sources(host.read_text(rel, errors="replace"))
     for rel in host.glob(f"{etc}/sources.list.d/*.sources"):
         text = host.read_text(rel, errors="replace")
-        for para in Deb822.iter_paragraphs(io.StringIO(text)):
-            if "deb" not in para.get("Types", "").split() or para.get("Enabled", "yes") == "no":
+        for fields in stanzas(text, _malformed(rel)):
+            para = {key.lower(): value for key, value in fields}
+            if "deb" not in para.get("types", "").split() or para.get("enabled", "yes") == "no":
                 continue
-            for uri in para.get("URIs", "").split():
-                sources.append(HostSource(uri, tuple(para.get("Suites", "").split()),
-                                          para.get("Signed-By", "")))
+            for uri in para.get("uris", "").split():
+                sources.append(HostSource(uri, tuple(para.get("suites", "").split()),
+                                          para.get("signed-by", "")))
     return sources
+
+
+def _malformed(path: str) -> Callable[[str], Exception]:
+    def error(line: str) -> Exception:
+        return ConfigError(f"{path}: malformed line {line.strip()!r} (apt refuses it too)",
+                           hint="fix the host's apt sources, or pass --mirror URL")
+    return error
 
 
 def _one_line_sources(text: str) -> list[HostSource]:
