@@ -16,11 +16,14 @@ import os
 import shutil
 import subprocess
 import tarfile
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 
+from bootstrap.errors import ChecksumError
+from bootstrap.types import Checksum, FetchItem
 from tests.conftest import REALDATA
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "apk"
@@ -210,3 +213,30 @@ def make_index(directory: Path, key: Key, description: str = "test repository") 
 
 def q1(content: bytes) -> str:
     return "Q1" + base64.b64encode(hashlib.sha1(content).digest()).decode()
+
+
+class DirFetcher:
+    """The Fetcher protocol over file:// URLs (a directory laid out like a mirror or the CDN),
+    checking the digests it is given, without a cache."""
+
+    def try_get_bytes(self, url: str) -> bytes | None:
+        path = Path(url.removeprefix("file://"))
+        return path.read_bytes() if path.is_file() else None
+
+    def get_bytes(self, url: str, checksums: Sequence[Checksum] = (), size: int = 0) -> bytes:
+        return self.get_file(FetchItem(url, tuple(checksums), size)).read_bytes()
+
+    def get_file(self, item: FetchItem) -> Path:
+        path = Path(item.url.removeprefix("file://"))
+        for checksum in item.checksums:
+            if hashlib.new(checksum.algo, path.read_bytes()).hexdigest() != checksum.hexdigest:
+                raise ChecksumError(f"{item.url}: {checksum.algo} mismatch")
+        return path
+
+    def get_many(self, items: Sequence[FetchItem],
+                 on_done: Callable[[int, Path], None] | None = None) -> list[Path]:
+        paths = [self.get_file(item) for item in items]
+        for i, path in enumerate(paths):
+            if on_done is not None:
+                on_done(i, path)
+        return paths

@@ -14,7 +14,7 @@ import dataclasses
 import os
 import shutil
 import subprocess
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -25,10 +25,11 @@ from bootstrap.adapters.apk.index import parse_apkindex, read_index_tarball
 from bootstrap.errors import ChecksumError, UnknownSigner, VerificationError
 from bootstrap.root import Root
 from bootstrap.trust import rsa
-from bootstrap.types import Checksum, FetchItem, Repository, RepoTrust, Target
+from bootstrap.types import Repository, RepoTrust, Target
 from tests.apk.apkrepo import (
     DATA,
     ApkSpec,
+    DirFetcher,
     chroot,
     extract_minirootfs,
     make_apk,
@@ -37,7 +38,6 @@ from tests.apk.apkrepo import (
     need_root_chroot,
 )
 
-pytest.importorskip("bootstrap.unpack.archive")
 MINI = "alpine-minirootfs-3.16.9-x86_64.tar.gz"
 
 
@@ -68,33 +68,11 @@ def _hello(directory: Path, key) -> Path:
     return make_apk(spec, key, directory)
 
 
-class LocalFetcher:
-    """A Fetcher over file:// URLs (the adapter's load only asks try_get_bytes)."""
-
-    def try_get_bytes(self, url: str) -> bytes | None:
-        path = Path(url.removeprefix("file://"))
-        return path.read_bytes() if path.exists() else None
-
-    def get_bytes(self, url: str, checksums: Sequence[Checksum] = (), size: int = 0) -> bytes:
-        return Path(url.removeprefix("file://")).read_bytes()
-
-    def get_file(self, item: FetchItem) -> Path:
-        return Path(item.url.removeprefix("file://"))
-
-    def get_many(self, items: Sequence[FetchItem],
-                 on_done: Callable[[int, Path], None] | None = None) -> list[Path]:
-        paths = [self.get_file(item) for item in items]
-        for i, path in enumerate(paths):
-            if on_done is not None:
-                on_done(i, path)
-        return paths
-
-
 def _adapter_install(root: Path, repo_dir: Path, keys: list[Path], names: list[str]) -> ApkAdapter:
     adapter = ApkAdapter()
     repo = Repository("main", "apk", repo_dir.parent.as_uri(), keyrings=tuple(str(k) for k in keys))
 
-    index = adapter.load(repo, "x86_64", LocalFetcher(), lambda line: None)
+    index = adapter.load(repo, "x86_64", DirFetcher(), lambda line: None)
     universe = {p.name: p for p in index.packages}
     target = Target("x86_64", tuple(names), {repo.id: index.trust})
     tree = Root(root)

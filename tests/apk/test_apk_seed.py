@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import hashlib
 import shutil
-from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import pytest
@@ -13,8 +12,8 @@ import pytest
 from bootstrap.adapters.apk.seed import choose_minirootfs, fetch_minirootfs, parse_latest_releases, seed
 from bootstrap.errors import ChecksumError, RepositoryNotFound
 from bootstrap.root import Root
-from bootstrap.types import Checksum, FetchItem, Profile, Repository
-from tests.apk.apkrepo import chroot, need_root_chroot, real
+from bootstrap.types import Profile, Repository
+from tests.apk.apkrepo import DirFetcher, chroot, need_root_chroot, real
 
 YAML = """---
 -
@@ -35,32 +34,6 @@ YAML = """---
   flavor: alpine-standard
   file: alpine-standard-3.16.9-x86_64.iso
 """
-
-
-class DirFetcher:
-    """Fetcher stand-in over a directory laid out like the CDN (file:// URLs)."""
-
-    def try_get_bytes(self, url: str) -> bytes | None:
-        path = Path(url.removeprefix("file://"))
-        return path.read_bytes() if path.is_file() else None
-
-    def get_bytes(self, url: str, checksums: Sequence[Checksum] = (), size: int = 0) -> bytes:
-        return self.get_file(FetchItem(url, tuple(checksums), size)).read_bytes()
-
-    def get_file(self, item: FetchItem) -> Path:
-        path = Path(item.url.removeprefix("file://"))
-        for checksum in item.checksums:
-            if hashlib.new(checksum.algo, path.read_bytes()).hexdigest() != checksum.hexdigest:
-                raise ChecksumError(f"{item.url}: {checksum.algo} mismatch")
-        return path
-
-    def get_many(self, items: Sequence[FetchItem],
-                 on_done: Callable[[int, Path], None] | None = None) -> list[Path]:
-        paths = [self.get_file(item) for item in items]
-        for i, path in enumerate(paths):
-            if on_done is not None:
-                on_done(i, path)
-        return paths
 
 
 def _mirror(tmp_path: Path, name: str, arch: str, branch: str, *, sha_file: bool = True,
@@ -92,8 +65,6 @@ def test_latest_releases_yaml() -> None:
 
 
 def test_seed_real_316(tmp_path: Path) -> None:
-    pytest.importorskip("bootstrap.unpack.archive")
-    pytest.importorskip("bootstrap.fetch.fetcher")
     releases = _mirror(tmp_path, "alpine-minirootfs-3.16.9-x86_64.tar.gz", "x86_64", "v3.16")
     root = tmp_path / "root"
     root.mkdir()
@@ -108,7 +79,6 @@ def test_seed_real_316(tmp_path: Path) -> None:
 
 
 def test_seed_refuses_a_wrong_or_missing_checksum(tmp_path: Path) -> None:
-    pytest.importorskip("bootstrap.fetch.fetcher")
     releases = _mirror(tmp_path, "alpine-minirootfs-3.16.9-x86_64.tar.gz", "x86_64", "v3.16", yaml=False)
     name = "alpine-minirootfs-3.16.9-x86_64.tar.gz"
     (releases / f"{name}.sha256").write_text("0" * 64 + f"  {name}\n")
@@ -122,8 +92,6 @@ def test_seed_refuses_a_wrong_or_missing_checksum(tmp_path: Path) -> None:
 
 
 def test_seed_real_365_x86_runs_32bit(tmp_path: Path) -> None:
-    pytest.importorskip("bootstrap.unpack.archive")
-    pytest.importorskip("bootstrap.fetch.fetcher")
     name = "alpine-minirootfs-3.6.5-x86.tar.gz"
     releases = _mirror(tmp_path, name, "x86", "v3.6", yaml=False)
     root = tmp_path / "root"
