@@ -95,9 +95,10 @@ def cli() -> None:
 @click.option("--dockerfile", is_flag=True, help="Write a FROM scratch / ADD / CMD Dockerfile beside the tarball.")
 def build(**kw: Any) -> None:
     """Build PROFILE into the output."""
-    from bootstrap.pipeline import BuildOptions, Reporter
+    from bootstrap.pipeline import BuildOptions
     from bootstrap.pipeline import build as run_build
     from bootstrap.progress import terminal_progress
+    from bootstrap.report import Reporter
 
     fmt = kw["fmt"] or ("dir" if kw["output"].endswith("/") else "tar")
     opts = BuildOptions(
@@ -128,7 +129,8 @@ def list_cmd() -> None:
 @click.option("--why", "why", help="Print the chain of dependencies that pulled PKG in.")
 def resolve_cmd(**kw: Any) -> None:
     """Print the packages PROFILE would install, with versions; downloads no package."""
-    from bootstrap.pipeline import BuildOptions, Reporter, resolve_only
+    from bootstrap.pipeline import BuildOptions, resolve_only
+    from bootstrap.report import Reporter
 
     opts = BuildOptions(profile=kw["profile"], include=kw["include"], exclude=kw["exclude"],
                         variant=kw["variant"], arch=kw["arch"], mirror=kw["mirror"],

@@ -16,23 +16,18 @@ import re
 import shutil
 import subprocess
 import tempfile
-import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from bootstrap import config
 from bootstrap.adapters import Adapter, Installed, get_adapter
-from bootstrap.errors import BootstrapError, ConfigError, ConfigureError, PackError, RepositoryNotFound, UsageError
+from bootstrap.errors import BootstrapError, ConfigError, ConfigureError, RepositoryNotFound, UsageError
+from bootstrap.machine import choose_mode, oci_platform, personality
+from bootstrap.report import Reporter
 from bootstrap.root import Root
-from bootstrap.types import Dependency, Fetcher, Package, Profile, Progress, Relation, RepoTrust, Target
-
-# Which machines (`uname -m`) each host machine executes natively; "" is arch-independent.
-# The families say which machine each of their architecture words is (FamilyFacts.machine).
-_RUNNABLE = {"x86_64": {"x86_64", "i686", ""}, "aarch64": {"aarch64", "armv7l", "armv6l", "armv5tel", ""}}
-# Machines a 64-bit host runs under a 32-bit personality (setarch linux32).
-_PERSONALITY32 = {"i686", "armv7l", "armv6l", "armv5tel"}
+from bootstrap.types import Dependency, Fetcher, Package, Profile, Relation, RepoTrust, Target
 
 
 @dataclass(frozen=True)
@@ -58,34 +53,6 @@ class BuildOptions:
     dockerfile: bool = False
     buildrequires: tuple[str, ...] = ()  # spec files whose BuildRequires are requested (yum)
     defines: tuple[str, ...] = ()  # 'NAME VALUE' macros for those specs, as rpmbuild --define
-
-
-class Reporter:
-    """Where the pipeline says what it does: phases with timings, notices, warnings."""
-
-    def __init__(self, emit: Callable[[str], None] | None = None, verbose: bool = False,
-                 progress: Progress | None = None) -> None:
-        self.emit = emit or (lambda line: None)
-        self.verbose = verbose
-        self.progress = progress  # meters for long phases (the CLI's terminal bars), or None
-        self.timings: list[tuple[str, float]] = []
-
-    def info(self, message: str) -> None:
-        self.emit(f"I: {message}")
-
-    def debug(self, message: str) -> None:
-        if self.verbose:
-            self.emit(f"D: {message}")
-
-    @contextmanager
-    def phase(self, name: str) -> Iterator[None]:
-        """Time one phase and report its duration when it ends."""
-        start = time.monotonic()
-        self.debug(f"{name}: starting")
-        yield
-        elapsed = time.monotonic() - start
-        self.timings.append((name, elapsed))
-        self.info(f"{name}: done in {elapsed:.1f}s")
 
 
 @dataclass
@@ -250,43 +217,6 @@ def _make_fetcher(opts: BuildOptions, report: Reporter) -> Fetcher:
 def resolve_only(opts: BuildOptions, report: Reporter) -> Plan:
     """`rootfs-bootstrap resolve`: what would be installed, downloading no package."""
     return plan(opts, _make_fetcher(opts, report), report)
-
-
-def _machine(arch: str, adapter: Adapter) -> str:
-    """The `uname -m` a CPU running `arch` reports, in the family's own mapping."""
-    return adapter.facts.machine.get(arch, arch)
-
-
-def personality(arch: str, adapter: Adapter) -> str | None:
-    """linux32 for 32-bit targets on a 64-bit host, so `uname -m` and configure agree."""
-    host = os.uname().machine
-    return "linux32" if _machine(arch, adapter) in _PERSONALITY32 and host in _RUNNABLE else None
-
-
-def oci_platform(arch: str, adapter: Adapter) -> tuple[str, str]:
-    """(architecture, variant) in OCI's words for the family's arch word; PackError if the
-    family knows none."""
-    found = adapter.facts.oci.get(arch)
-    if found is None:
-        raise PackError(f"no OCI architecture is known for {arch!r}",
-                        hint=f"known: {', '.join(sorted(adapter.facts.oci))}")
-    return found
-
-
-def choose_mode(requested_mode: str, arch: str, adapter: Adapter, report: Reporter) -> str:
-    """The configure mode: as asked, or for `auto` the best this machine allows."""
-    from bootstrap.sandbox import detect_mode
-
-    host = os.uname().machine
-    machine = _machine(arch, adapter)
-    runnable = machine in _RUNNABLE.get(host, {host, ""})
-    if requested_mode == "auto" and not runnable:
-        report.info(f"mode: extract ({arch} binaries cannot run on this {host} host)")
-        return "extract"
-    if requested_mode in ("root", "unshare") and not runnable:
-        raise UsageError(f"mode {requested_mode} needs to run {arch} binaries, which this host cannot",
-                         hint="use --mode extract")
-    return detect_mode(requested_mode, report.info)
 
 
 def run_hooks(kind: str, commands: Sequence[str], root: Root, report: Reporter) -> None:

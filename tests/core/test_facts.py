@@ -6,7 +6,7 @@ import pytest
 from bootstrap import adapters
 from bootstrap.adapters import get_adapter
 from bootstrap.errors import PackError
-from bootstrap.pipeline import oci_platform, personality
+from bootstrap.machine import oci_platform, personality
 
 FAMILIES = sorted(adapters.REGISTRY)
 
