@@ -10,40 +10,63 @@ Contracts:
   (size and digest) before each reuse, so a corrupt or tampered one is downloaded again.
   Files fetched without a digest are stored under `<cache>/by-url/<sha256(url)>` and always
   downloaded again (nothing says the copy there is current); the cache only gives them a path.
-- Retries: connection errors, timeouts, truncated bodies, HTTP 5xx and 429 are retried `retries`
-  times with exponential backoff (`backoff` seconds, doubling). 404/410 and a missing local file
-  are "not found": None from try_get_bytes, FetchError from get_bytes/get_file. Other HTTP
-  errors fail at once. Every failure is one FetchError line with a hint.
+- Retries: connection errors, resets, timeouts, truncated bodies, too slow transfers, HTTP 5xx
+  and 429 are retried `retries` times. The wait is the server's Retry-After (seconds or an
+  HTTP-date) up to `retry_after_cap`, else exponential backoff with equal jitter (`backoff`
+  seconds doubling, capped at `backoff_cap`, each wait between half and all of its step; the
+  jitter comes from `self.random`, a random.Random tests may seed). 404/410 and a missing local
+  file are "not found": None from try_get_bytes, FetchError from get_bytes/get_file. Other HTTP
+  errors fail at once. Every failure is one FetchError line with a hint; no other exception
+  escapes.
+- Pace: besides the per-read `timeout`, each attempt must end within `deadline_base` +
+  bytes / `deadline_rate` seconds and never run slower than `min_rate` bytes/s over a
+  `rate_window`-second window (defaults 60 s + size at 64 KiB/s, 1 KiB/s over 30 s); bodies are
+  read as the bytes arrive, so a server that drips is cut, and the attempt retried.
+- Resume: an http(s) download cut short continues with `Range: bytes=N-` (and If-Range with the
+  first answer's strong ETag or Last-Modified) when the file has a digest or such a validator; a
+  206 whose Content-Range starts at N is appended, a 200 starts over, anything else starts over
+  on the next attempt. The whole file is still checked against its digest and size (a spliced
+  file that does not verify is downloaded again whole, once). A Content-Length that disagrees with
+  the expected size is a ChecksumError before any byte is kept.
+- Redirects are followed by hand: to any http(s) URL (other hosts and ports included), at most
+  `max_redirects`; a loop, or a redirect to file://, ftp:// or any other scheme, is a FetchError.
 - Proxies: requests' environment handling stays on (http_proxy, https_proxy, no_proxy apply).
 - Bodies are saved as served: Content-Encoding is never decoded (digests are of the stored file).
 """
 from __future__ import annotations
 
+import hashlib
+import http.client
 import io
 import os
+import random
 import re
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from contextlib import contextmanager, suppress
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from functools import partial
 from pathlib import Path
 from typing import BinaryIO, TypeVar
-from urllib.parse import unquote, urlsplit
+from urllib.parse import unquote, urljoin, urlsplit
 from urllib.request import url2pathname
 
 import requests
 import urllib3
 
 from bootstrap.errors import ChecksumError, FetchError
-from bootstrap.fetch.verify import Expect, cache_path, default_cache_dir
+from bootstrap.fetch.verify import MIRROR_HINT, Expect, cache_path, default_cache_dir
 from bootstrap.types import Checksum, FetchItem, Meter, Progress
 
 __all__ = ["ChecksumError", "FetchError", "FetchItem", "Fetcher", "default_cache_dir"]
 
 NETWORK_HINT = "check --mirror / network"
+REDIRECT_HINT = "the mirror redirects somewhere it should not; check --mirror or pick another mirror"
+_REDIRECTS = (301, 302, 303, 307, 308)
 _CHUNK = 1 << 16
 _ERRNO = re.compile(r"\[Errno -?\d+\] ([^'\")\]]+)")
 T = TypeVar("T")
@@ -55,7 +78,12 @@ class _NotFound(Exception):
 
 
 class _Transient(Exception):
-    """A failure worth retrying; the message is the short reason."""
+    """A failure worth retrying; the message is the short reason, `retry_after` the seconds the
+    server asked us to wait (Retry-After), if it did."""
+
+    def __init__(self, reason: str, retry_after: float | None = None) -> None:
+        super().__init__(reason)
+        self.retry_after = retry_after
 
 
 class _Cancelled(Exception):
@@ -87,6 +115,11 @@ def _reason(exc: BaseException) -> str:
         return found.group(1).strip()
     if isinstance(exc, (requests.Timeout, urllib3.exceptions.TimeoutError, TimeoutError)):
         return "timed out"
+    inner: BaseException = exc
+    while inner.args and isinstance(inner.args[0], BaseException):  # requests wraps urllib3's errors
+        inner = inner.args[0]
+    if isinstance(inner, urllib3.exceptions.ProtocolError) and inner.args and isinstance(inner.args[0], str):
+        text = inner.args[0]  # not the repr of its (message, cause) tuple
     first = text.splitlines()[0] if text.strip() else type(exc).__name__
     return first[:200]
 
@@ -102,15 +135,39 @@ def _local_path(url: str) -> Path:
 class Fetcher:
     """Downloads with verification, a shared cache, retries and parallelism (see module doc)."""
 
-    backoff: float = 0.5  # first retry delay in seconds; doubles each retry
+    backoff: float = 0.5  # first retry step in seconds; doubles each retry (jittered, see _delay)
+    backoff_cap: float = 30.0  # no backoff step is longer than this
+    retry_after_cap: float = 30.0  # a server's Retry-After is honoured up to this many seconds
+    max_redirects: int = 10
+    # Each attempt must finish within deadline_base + size / deadline_rate seconds, and never
+    # run slower than min_rate bytes/s over any rate_window seconds (checked as bytes arrive;
+    # a server that sends nothing at all is cut by the per-read `timeout`).
+    deadline_base: float = 60.0
+    deadline_rate: float = 64 * 1024
+    min_rate: float = 1024
+    rate_window: float = 30.0
 
     def __init__(self, cache_dir: Path | None = None, *, jobs: int = 4, retries: int = 3,
                  timeout: float = 60.0, progress: Progress | None = None,
-                 log: Callable[[str], None] | None = None) -> None:
+                 log: Callable[[str], None] | None = None,
+                 deadline_base: float | None = None, deadline_rate: float | None = None,
+                 min_rate: float | None = None, rate_window: float | None = None,
+                 retry_after_cap: float | None = None, rng: random.Random | None = None) -> None:
         self.cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
         self.jobs = max(1, jobs)
         self.retries = max(0, retries)
         self.timeout = timeout
+        if deadline_base is not None:
+            self.deadline_base = deadline_base
+        if deadline_rate is not None:
+            self.deadline_rate = deadline_rate
+        if min_rate is not None:
+            self.min_rate = min_rate
+        if rate_window is not None:
+            self.rate_window = rate_window
+        if retry_after_cap is not None:
+            self.retry_after_cap = retry_after_cap
+        self.random = rng or random.Random()  # the backoff's jitter; tests seed their own
         self.progress = progress
         self._log: Callable[[str], None] = log or (lambda line: None)
         self._local = threading.local()
@@ -216,7 +273,7 @@ class Fetcher:
                              hint="pass a writable --cache-dir") from None
         try:
             with os.fdopen(fd, "w+b") as out:
-                self._retrying(expect.url, partial(self._attempt, expect, out, tick, stop))
+                self._transfer(expect, out, tick, stop)
             os.chmod(tmp, 0o644)  # mkstemp makes 0600; the cache is shared by runs
             os.replace(tmp, path)
         except _NotFound:
@@ -230,13 +287,24 @@ class Fetcher:
 
     def _to_memory(self, expect: Expect) -> bytes:
         buf = io.BytesIO()
-        self._retrying(expect.url, partial(self._attempt, expect, buf, _no_tick, None))
+        self._transfer(expect, buf, _no_tick, None)
         return buf.getvalue()
 
     # -- transfer -----------------------------------------------------------------------------
 
+    def _transfer(self, expect: Expect, out: BinaryIO, tick: Tick,
+                  stop: threading.Event | None) -> None:
+        """The whole file into `out`, verified: attempts, retries, resumes."""
+        state = _State(out, expect.hasher(), tick)
+        try:
+            self._retrying(expect.url, partial(self._attempt, expect, state, stop))
+        except BaseException:
+            tick(-state.received)  # the bar counts each byte once, however many attempts it takes
+            raise
+
     def _retrying(self, url: str, attempt: Callable[[], T]) -> T:
-        """Run `attempt`, retrying transient failures with exponential backoff."""
+        """Run `attempt`, retrying transient failures: Retry-After when the server gives one
+        (capped at `retry_after_cap`), else exponential backoff with jitter."""
         failures = 0
         while True:
             try:
@@ -245,42 +313,67 @@ class Fetcher:
                 if failures >= self.retries:
                     tries = f" (after {failures + 1} attempts)" if failures else ""
                     raise FetchError(f"cannot fetch {url}: {exc}{tries}", hint=NETWORK_HINT) from None
-                delay = self.backoff * 2 ** failures
+                delay = self._delay(failures, exc.retry_after)
                 failures += 1
                 self._log(f"fetch: {url}: {exc}; retry {failures}/{self.retries} in {delay:.1f}s")
                 time.sleep(delay)
 
-    def _attempt(self, expect: Expect, out: BinaryIO, tick: Tick,
-                 stop: threading.Event | None) -> None:
-        """One transfer of the whole file into `out` (rewound first), verified at the end."""
-        out.seek(0)
-        out.truncate()
-        hasher, received = expect.hasher(), 0
+    def _delay(self, failures: int, retry_after: float | None) -> float:
+        """Seconds to wait before retry number `failures + 1`."""
+        if retry_after is not None:
+            return max(0.0, min(retry_after, self.retry_after_cap))
+        # Equal jitter: half the exponential step fixed, half random, so clients that failed
+        # together do not come back together, and no retry is immediate.
+        step = min(self.backoff_cap, self.backoff * 2 ** failures)
+        return step / 2 + self.random.uniform(0, step / 2)
+
+    def _attempt(self, expect: Expect, state: _State, stop: threading.Event | None) -> None:
+        """One transfer into `state`: resumed with a Range request where the last one was cut
+        (and the server allows it), else the whole file; verified at the end."""
+        scheme = urlsplit(expect.url).scheme.lower()
+        resumable = scheme in ("http", "https") and (expect.checksum is not None or bool(state.validator))
+        if state.received and not resumable:
+            state.reset()
+        started = time.monotonic()
+        with self._chunks(expect.url, state) as (total, chunks):
+            if expect.size and total and state.received + total != expect.size:
+                announced = state.received + total
+                if not state.resumed:
+                    raise ChecksumError(f"{expect.url}: size mismatch: expected {expect.size} bytes, "
+                                        f"the server announces {announced}", hint=MIRROR_HINT)
+                state.reset()
+                raise _Transient(f"the resumed answer announces {announced} bytes, not {expect.size}")
+            pace = _Pace(self, started, total)
+            for chunk in chunks:
+                if stop is not None and stop.is_set():
+                    raise _Cancelled()
+                state.add(chunk)
+                expect.check_growth(state.received)
+                pace.check(len(chunk))
         try:
-            with self._chunks(expect.url) as chunks:
-                for chunk in chunks:
-                    if stop is not None and stop.is_set():
-                        raise _Cancelled()
-                    received += len(chunk)
-                    expect.check_growth(received)
-                    if hasher is not None:
-                        hasher.update(chunk)
-                    out.write(chunk)
-                    tick(len(chunk))
-            expect.check(received, hasher)
-        except BaseException:
-            tick(-received)  # the bar counts each byte once, however many attempts it takes
-            raise
+            expect.check(state.received, state.hasher)
+        except ChecksumError:
+            if not state.resumed:
+                raise
+            # Why: a resume splices two responses; if the file changed between them only a
+            # fresh whole download can tell a bad mirror from a bad splice.
+            state.reset()
+            state.validator = ""
+            raise _Transient("the resumed file does not verify; starting over") from None
 
     @contextmanager
-    def _chunks(self, url: str) -> Iterator[Iterator[bytes]]:
-        """The body of `url` as chunks; read errors come out as _Transient."""
+    def _chunks(self, url: str, state: _State) -> Iterator[tuple[int, Iterator[bytes]]]:
+        """(bytes this response should carry or 0 when unknown, the body as chunks), continuing
+        `state` (a 206 answer to a Range request) or starting it over; read errors come out as
+        _Transient."""
         scheme = urlsplit(url).scheme.lower()
         if scheme in ("http", "https"):
-            response = self._response(url)
+            response = self._response(url, state)
             with response:
-                yield _guarded(response.raw.stream(_CHUNK, decode_content=False))
+                length = _content_length(response)
+                yield length, _guarded(_read1(response.raw))
         elif scheme in ("", "file"):
+            state.reset()
             path = _local_path(url)
             try:
                 handle = open(path, "rb")
@@ -289,7 +382,7 @@ class Fetcher:
             except OSError as exc:
                 raise FetchError(f"cannot read {url}: {exc.strerror}", hint=NETWORK_HINT) from None
             with handle:
-                yield _guarded(iter(partial(handle.read, _CHUNK), b""))
+                yield 0, _guarded(iter(partial(handle.read, _CHUNK), b""))
         else:
             raise FetchError(f"cannot fetch {url}: unsupported URL scheme {scheme!r}",
                              hint="mirrors are http://, https://, file:// URLs or local paths")
@@ -304,24 +397,175 @@ class Fetcher:
             self._local.session = session
         return session
 
-    def _response(self, url: str) -> requests.Response:
-        """An open streaming response with a 2xx status; errors sorted into our three kinds."""
-        try:
-            response = self._session().get(url, stream=True, timeout=self.timeout)
-        except (requests.ConnectionError, requests.Timeout) as exc:
-            raise _Transient(_reason(exc)) from None
-        except requests.RequestException as exc:
-            raise FetchError(f"cannot fetch {url}: {_reason(exc)}", hint=NETWORK_HINT) from None
+    def _response(self, url: str, state: _State) -> requests.Response:
+        """An open streaming response for the file (200, or 206 continuing `state`), redirects
+        followed; errors sorted into our three kinds."""
+        headers: dict[str, str] = {}
+        if state.received:
+            headers["Range"] = f"bytes={state.received}-"
+            if state.validator:
+                headers["If-Range"] = state.validator
+        response = self._follow(url, headers)
         status = response.status_code
-        if status < 400:
-            return response
-        response.close()
-        if status in (404, 410):
-            raise _NotFound()
-        what = f"HTTP {status} {response.reason or ''}".strip()
-        if status >= 500 or status == 429:
-            raise _Transient(what)
-        raise FetchError(f"cannot fetch {url}: {what}", hint=NETWORK_HINT)
+        if status == 416 and state.received:
+            response.close()
+            state.reset()
+            raise _Transient("the server refused to resume (HTTP 416)")
+        if status >= 400:
+            response.close()
+            if status in (404, 410):
+                raise _NotFound()
+            what = f"HTTP {status} {response.reason or ''}".strip()
+            if status >= 500 or status == 429:
+                raise _Transient(what, _retry_after(response.headers.get("Retry-After")))
+            raise FetchError(f"cannot fetch {url}: {what}", hint=NETWORK_HINT)
+        if not 200 <= status < 300:
+            response.close()
+            raise FetchError(f"cannot fetch {url}: HTTP {status} {response.reason or ''}".strip(),
+                             hint=NETWORK_HINT)
+        if status == 206:
+            start = _range_start(response.headers.get("Content-Range", ""))
+            if start != state.received:
+                response.close()
+                state.reset()
+                raise _Transient(f"HTTP 206 with an unusable Content-Range "
+                                 f"{response.headers.get('Content-Range', '')!r}")
+            state.resumed = True
+        else:
+            state.restart(response.headers)
+        return response
+
+    def _follow(self, url: str, headers: dict[str, str]) -> requests.Response:
+        """GET `url`, following redirects to any http(s) URL, at most `max_redirects` of them;
+        a loop, or a redirect elsewhere (file://, ftp://), is a FetchError."""
+        here, seen = url, {url}
+        for _ in range(self.max_redirects + 1):
+            try:
+                response = self._session().get(here, stream=True, timeout=self.timeout,
+                                               headers=headers, allow_redirects=False)
+            except (requests.ConnectionError, requests.Timeout) as exc:
+                raise _Transient(_reason(exc)) from None
+            except requests.RequestException as exc:
+                raise FetchError(f"cannot fetch {url}: {_reason(exc)}", hint=NETWORK_HINT) from None
+            if response.status_code not in _REDIRECTS:
+                return response
+            location = response.headers.get("Location", "")
+            response.close()
+            if not location:
+                raise FetchError(f"cannot fetch {url}: HTTP {response.status_code} without a Location",
+                                 hint=NETWORK_HINT)
+            try:
+                there = urljoin(here, location)
+                scheme = urlsplit(there).scheme.lower()
+            except ValueError:
+                raise FetchError(f"cannot fetch {url}: redirected to an invalid URL {location[:200]!r}",
+                                 hint=REDIRECT_HINT) from None
+            if scheme not in ("http", "https"):
+                raise FetchError(f"cannot fetch {url}: refused a redirect to {there[:200]} "
+                                 f"(only http and https are followed)", hint=REDIRECT_HINT)
+            if there in seen:
+                raise FetchError(f"cannot fetch {url}: redirect loop (back to {there[:200]} after "
+                                 f"{len(seen)} redirects)", hint=REDIRECT_HINT)
+            self._log(f"fetch: {here} redirects to {there}")
+            seen.add(there)
+            here = there
+        raise FetchError(f"cannot fetch {url}: more than {self.max_redirects} redirects",
+                         hint=REDIRECT_HINT)
+
+
+class _State:
+    """One download across its attempts: what is in `out` so far, its running digest, and the
+    validator (a strong ETag or Last-Modified) that lets a resume ask for the same file."""
+
+    def __init__(self, out: BinaryIO, hasher: hashlib._Hash | None, tick: Tick) -> None:
+        self.out, self.hasher, self.tick = out, hasher, tick
+        self.fresh_hasher = hasher.copy() if hasher is not None else None
+        self.received = 0
+        self.validator = ""
+        self.resumed = False
+
+    def add(self, chunk: bytes) -> None:
+        if self.hasher is not None:
+            self.hasher.update(chunk)
+        self.out.write(chunk)
+        self.received += len(chunk)
+        self.tick(len(chunk))
+
+    def reset(self) -> None:
+        """Start over: nothing received (and the progress bar told so)."""
+        self.tick(-self.received)
+        self.out.seek(0)
+        self.out.truncate()
+        self.hasher = self.fresh_hasher.copy() if self.fresh_hasher is not None else None
+        self.received = 0
+        self.resumed = False
+
+    def restart(self, headers: Mapping[str, str]) -> None:
+        """A whole-file (200) answer: start over, remembering its validator."""
+        self.reset()
+        etag = headers.get("ETag", "")
+        self.validator = etag if etag and not etag.startswith("W/") else headers.get("Last-Modified", "")
+
+
+class _Pace:
+    """The overall deadline and the minimum rate of one transfer (see Fetcher's attributes)."""
+
+    def __init__(self, fetcher: Fetcher, started: float, total: int) -> None:
+        self.started = self.window_start = started
+        self.base, self.rate = fetcher.deadline_base, fetcher.deadline_rate
+        self.min_rate, self.window = fetcher.min_rate, fetcher.rate_window
+        self.total, self.received, self.window_bytes = total, 0, 0
+
+    def check(self, amount: int) -> None:
+        now = time.monotonic()
+        self.received += amount
+        self.window_bytes += amount
+        allowed = self.base + max(self.total, self.received) / self.rate
+        if now - self.started > allowed:
+            raise _Transient(f"too slow: {self.received} bytes in {now - self.started:.1f}s, "
+                             f"over the {allowed:.1f}s allowed")
+        span = now - self.window_start
+        if span >= self.window:
+            if self.window_bytes < self.min_rate * span:
+                raise _Transient(f"too slow: {self.window_bytes} bytes in {span:.1f}s "
+                                 f"(minimum {self.min_rate:.0f} bytes/s)")
+            self.window_start, self.window_bytes = now, 0
+
+
+def _content_length(response: requests.Response) -> int:
+    """The body length the response announces, 0 when it does not (or says nonsense)."""
+    value = response.headers.get("Content-Length", "").strip()
+    return int(value) if value.isdigit() else 0
+
+
+def _range_start(content_range: str) -> int | None:
+    """The first byte a `Content-Range: bytes START-END/TOTAL` header covers, None if unusable."""
+    found = re.fullmatch(r"\s*bytes\s+(\d+)-(\d+)/(\d+|\*)\s*", content_range)
+    return int(found.group(1)) if found else None
+
+
+def _retry_after(value: str | None) -> float | None:
+    """Seconds a Retry-After header asks for (delta-seconds or an HTTP-date), None if absent or
+    unreadable."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - datetime.now(UTC)).total_seconds())
+
+
+def _read1(raw: urllib3.HTTPResponse) -> Iterator[bytes]:
+    """The body as whatever the socket has each time (read1), so the pace is checked on every
+    byte that arrives: read(n) would wait for all n bytes from a server that drips."""
+    while chunk := raw.read1(_CHUNK, decode_content=False):
+        yield chunk
 
 
 def _guarded(chunks: Iterator[bytes]) -> Iterator[bytes]:
@@ -331,7 +575,8 @@ def _guarded(chunks: Iterator[bytes]) -> Iterator[bytes]:
             chunk = next(chunks)
         except StopIteration:
             return
-        except (urllib3.exceptions.HTTPError, requests.RequestException, OSError) as exc:
+        except (urllib3.exceptions.HTTPError, requests.RequestException, http.client.HTTPException,
+                OSError) as exc:
             raise _Transient(_reason(exc)) from None
         if chunk:
             yield chunk
