@@ -6,6 +6,7 @@ The only module that imports click and the only place that exits: every Bootstra
 from __future__ import annotations
 
 import errno
+import signal
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -17,6 +18,39 @@ from bootstrap import __version__
 from bootstrap.errors import BootstrapError, Interrupted
 
 COMMANDS = ("build", "list", "resolve")
+# The signals that end a build as Ctrl-C does (CI cancelling, `timeout`, a closed terminal),
+# with the words said for each.
+STOP_SIGNALS = {signal.SIGTERM: "terminated", signal.SIGHUP: "hung up"}
+
+
+class Stopped(KeyboardInterrupt):
+    """Raised in the main thread by the SIGTERM / SIGHUP handler. A KeyboardInterrupt, so every
+    cleanup the library has for Ctrl-C (finally blocks, `except BaseException`, `except
+    KeyboardInterrupt`) runs unchanged; `_guard` turns it into the signal's exit code."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _install_stop_handlers() -> dict[int, Any]:
+    """SIGTERM and SIGHUP raise Stopped once; a second one while the cleanup runs is ignored
+    (an interrupted cleanup is what would leave mounts and a build root behind). Returns the
+    handlers they replaced."""
+    fired: list[int] = []
+    previous: dict[int, Any] = {}
+
+    def handler(signum: int, frame: object) -> None:
+        if fired:
+            return
+        fired.append(signum)
+        raise Stopped(signum)
+
+    for signum in STOP_SIGNALS:
+        if signal.getsignal(signum) is signal.SIG_IGN:
+            continue  # nohup: the user asked for this signal to be ignored
+        previous[signum] = signal.signal(signum, handler)
+    return previous
 
 
 def _csv(ctx: click.Context, param: click.Parameter, value: tuple[str, ...]) -> tuple[str, ...]:
@@ -149,11 +183,18 @@ def resolve_cmd(**kw: Any) -> None:
 
 
 def _guard(func: Callable[[], Any], verbose: bool) -> Any:
-    """Run `func`, turning every failure a user can cause into one line and an exit code."""
+    """Run `func`, turning every failure a user can cause into one line and an exit code.
+    SIGTERM and SIGHUP stop it as Ctrl-C does (exit 128 + the signal's number)."""
+    previous = _install_stop_handlers()
     try:
         return func()
     except BootstrapError as exc:
         _fail(exc)
+    except Stopped as exc:
+        stopped = Interrupted(f"{STOP_SIGNALS.get(signal.Signals(exc.signum), 'stopped')} "
+                              f"({signal.Signals(exc.signum).name}); nothing was written")
+        stopped.exit_code = 128 + exc.signum
+        _fail(stopped)
     except KeyboardInterrupt:
         _fail(Interrupted("interrupted; nothing was written"))
     except OSError as exc:
@@ -166,6 +207,9 @@ def _guard(func: Callable[[], Any], verbose: bool) -> Any:
         if verbose:
             raise
         _fail(BootstrapError(f"internal error: {type(exc).__name__}: {exc}", hint="run with -v for the traceback"))
+    finally:
+        for signum, handler in previous.items():  # nothing left to clean up: the default again
+            signal.signal(signum, handler)
 
 
 def _fail(exc: BootstrapError) -> None:

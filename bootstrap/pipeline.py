@@ -8,12 +8,19 @@ Each phase is timed and reported through `Reporter`. The root is built in a temp
 that is always removed (after making sure nothing is still mounted inside it); the output is
 written under a temporary name and renamed by the packer, so a failed or interrupted build
 leaves nothing at the output path.
+
+The temporary directory (`.rootfs-bootstrap.XXXX`, mode 0700, in TMPDIR or beside a directory
+output) holds the root as `root/` and is locked (flock) for the build's life. A build killed
+outright (SIGKILL, a power cut) leaves it behind; the next build in the same place finds it
+unlocked, detaches whatever is still mounted under it and removes it.
 """
 from __future__ import annotations
 
+import fcntl
 import os
 import re
 import shutil
+import signal
 import subprocess
 import tempfile
 from collections.abc import Iterator, Sequence
@@ -27,7 +34,10 @@ from bootstrap.errors import BootstrapError, ConfigError, ConfigureError, Reposi
 from bootstrap.machine import choose_mode, oci_platform, personality
 from bootstrap.report import Reporter
 from bootstrap.root import Root
-from bootstrap.types import Dependency, Fetcher, Package, Profile, Relation, RepoTrust, Target
+from bootstrap.types import Dependency, Fetcher, Log, Package, Profile, Relation, RepoTrust, Target
+
+ROOT_PREFIX = ".rootfs-bootstrap."
+_OWNER = "owner"  # in the holder: the pid of the build, written once its flock is held
 
 
 @dataclass(frozen=True)
@@ -223,10 +233,50 @@ def run_hooks(kind: str, commands: Sequence[str], root: Root, report: Reporter) 
     """mmdebstrap's hooks: each command runs on the host with the root directory as $1."""
     for command in commands:
         report.info(f"hook-{kind}: {command}")
-        done = subprocess.run(["sh", "-c", command, "hook", str(root.path)],
-                              env={**os.environ, "ROOT": str(root.path)})
-        if done.returncode != 0:
-            raise ConfigureError(f"--hook-{kind} command failed (exit {done.returncode}): {command}")
+        proc = subprocess.Popen(["sh", "-c", command, "hook", str(root.path)],
+                                env={**os.environ, "ROOT": str(root.path)})
+        try:
+            status = proc.wait()
+        except BaseException:  # Ctrl-C, SIGTERM: the hook and what it started end first
+            _end_tree(proc)
+            raise
+        if status != 0:
+            raise ConfigureError(f"--hook-{kind} command failed (exit {status}): {command}")
+
+
+def _end_tree(proc: subprocess.Popen[bytes]) -> None:
+    """SIGKILL `proc` and every process descending from it (found through /proc), then reap it.
+    Each is stopped (SIGSTOP) before its children are listed, so none forks one unseen."""
+    tree: list[int] = []
+    todo = [proc.pid]
+    while todo:
+        for pid in todo:
+            try:
+                os.kill(pid, signal.SIGSTOP)
+            except OSError:
+                pass
+        tree += todo
+        todo = [pid for pid in _children(set(todo)) if pid not in tree]
+    for pid in tree:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except OSError:
+            pass
+    proc.wait()
+
+
+def _children(parents: set[int]) -> list[int]:
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat", encoding="utf-8", errors="replace") as stat:
+                    ppid = int(stat.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            if ppid in parents:
+                found.append(int(entry))
+    return found
 
 
 def build(opts: BuildOptions, report: Reporter) -> Path | None:
@@ -237,7 +287,7 @@ def build(opts: BuildOptions, report: Reporter) -> Path | None:
 
     check_output(opts.output, opts.fmt)  # fail now, not after the whole build
     fetcher = _make_fetcher(opts, report)
-    with _build_root(opts) as root:
+    with _build_root(opts, report.info) as root:
         the_plan = plan(opts, fetcher, report, root=root)
         if opts.fmt == "oci":
             oci_platform(the_plan.profile.arch, the_plan.adapter)  # fail before any download
@@ -333,31 +383,107 @@ def write_dockerfile(tarball: Path, profile: Profile) -> Path:
 
 
 @contextmanager
-def _build_root(opts: BuildOptions) -> Iterator[Root]:
+def _build_root(opts: BuildOptions, log: Log | None = None) -> Iterator[Root]:
     """A fresh directory for the root, removed at the end whatever happens.
 
-    For directory output it lives beside the output so the packer can rename it into place.
+    The root is `root/` (mode 0755, what the image's / gets) inside a locked holder of mode
+    0700, so no other user of the host reaches the tree (its setuid files, its /etc/shadow)
+    while it is built, and commands in the root still traverse their / as any system's.
+    Leftovers of killed builds in the same place are removed first. For directory output it
+    lives beside the output so the packer can rename it into place.
     """
     parent = None
     if opts.fmt == "dir" or opts.output.endswith("/"):
         parent = Path(opts.output.rstrip("/") or ".").resolve().parent
         parent.mkdir(parents=True, exist_ok=True)
-    root = Path(tempfile.mkdtemp(prefix=".rootfs-bootstrap.", dir=parent))
-    os.chmod(root, 0o755)
+    where = Path(parent or tempfile.gettempdir())
+    remove_stale_roots(where, log)
+    holder, lock = _locked_holder(where)
     try:
+        (holder / _OWNER).write_text(f"{os.getpid()}\n")  # written under the lock
+        root = holder / "root"
+        root.mkdir()
+        os.chmod(root, 0o755)
         yield Root(root)
     finally:
-        _remove_root(root)
+        try:
+            _remove_root(holder)
+        finally:
+            os.close(lock)
 
 
-def _remove_root(root: Path) -> None:
+def _locked_holder(where: Path) -> tuple[Path, int]:
+    """A new `.rootfs-bootstrap.XXXX` (0700) in `where`, with an open descriptor holding its
+    flock. (A sweep skips a directory with no `owner` file yet; should one take it all the
+    same, it is gone when the lock is ours, and another one is made.)"""
+    while True:
+        holder = Path(tempfile.mkdtemp(prefix=ROOT_PREFIX, dir=where))
+        fd = os.open(holder, os.O_RDONLY | os.O_DIRECTORY)
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        if _same_dir(holder, fd):
+            return holder, fd
+        os.close(fd)
+
+
+def _same_dir(path: Path, fd: int) -> bool:
+    try:
+        st = os.stat(path, follow_symlinks=False)
+    except OSError:
+        return False
+    mine = os.fstat(fd)
+    return (st.st_dev, st.st_ino) == (mine.st_dev, mine.st_ino)
+
+
+def remove_stale_roots(where: Path, log: Log | None = None) -> list[Path]:
+    """Remove the `.rootfs-bootstrap.*` directories in `where` that no running build holds
+    (they have an `owner` file, written under the build's flock, and the flock is free: the
+    build that made them was killed), after detaching what is still mounted under them,
+    deepest first. Returns what was removed; leaves what it cannot."""
+    removed: list[Path] = []
+    try:
+        candidates = sorted(where.glob(ROOT_PREFIX + "*"))
+    except OSError:
+        return removed
+    for path in candidates:
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+        except OSError:
+            continue  # not a directory (or a link): not ours
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                continue  # a live build holds it
+            st = os.fstat(fd)
+            if not _same_dir(path, fd) or (os.geteuid() != 0 and st.st_uid != os.geteuid()):
+                continue
+            if not os.path.isfile(os.path.join(path, _OWNER)):
+                # Not (yet) a locked build's: one being set up, or made by a version of this
+                # tool that takes no lock and may still be running. Never ours to judge.
+                continue
+            if log is not None:
+                log(f"removing {path}, left by a build that was killed")
+            try:
+                _remove_root(path, log)
+            except (BootstrapError, OSError) as exc:
+                if log is not None:
+                    log(f"cannot remove {path}: {exc}")
+                continue
+            removed.append(path)
+        finally:
+            os.close(fd)
+    return removed
+
+
+def _remove_root(root: Path, log: Log | None = None) -> None:
     """Delete the build root, never while something is mounted inside it (that would delete
-    the host's /dev or /proc contents through the mount)."""
+    the host's /dev or /proc contents through the mount): whatever is still mounted there is
+    detached first (lazily, deepest first), and the root is left in place if that fails."""
+    from bootstrap.sandbox import release_mounts_under
+
     if not root.exists():
         return
-    prefix = str(root.resolve()) + "/"
-    with open("/proc/self/mounts", encoding="utf-8") as mounts:
-        busy = [line.split()[1] for line in mounts if line.split()[1].startswith(prefix)]
+    busy = release_mounts_under(root, log)
     if busy:
         raise BootstrapError(f"{busy[0]} is still mounted; left {root} in place",
                              hint="unmount it by hand, then remove the directory")

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import ctypes
 import os
-from collections.abc import Callable
+import signal
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from bootstrap.errors import ConfigureError
@@ -23,6 +25,56 @@ DEVICES = (("null", 1, 3), ("zero", 1, 5), ("full", 1, 7), ("random", 1, 8),
            ("urandom", 1, 9), ("tty", 5, 0))
 LINKS = (("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"), ("stdout", "/proc/self/fd/1"),
          ("stderr", "/proc/self/fd/2"), ("ptmx", "pts/ptmx"))
+
+
+_HELD = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
+
+
+@contextmanager
+def signals_held() -> Iterator[None]:
+    """Hold Ctrl-C, SIGTERM and SIGHUP for the block (a mount made but not yet recorded, or an
+    unmount loop cut short, would stay attached); they are delivered when it ends."""
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, _HELD)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
+
+
+def _unescape(field: str) -> str:
+    """A path of /proc/self/mounts: space, tab, newline and backslash are octal escapes."""
+    return (field.replace("\\040", " ").replace("\\011", "\t").replace("\\012", "\n")
+            .replace("\\134", "\\"))
+
+
+def mounts_under(path: Path) -> list[str]:
+    """Mount points at or below `path` (resolved), in mount table order (the last is the top)."""
+    base = str(Path(path).resolve())
+    with open("/proc/self/mounts", encoding="utf-8", errors="surrogateescape") as table:
+        points = [_unescape(line.split()[1]) for line in table if len(line.split()) > 1]
+    return [p for p in points if p == base or p.startswith(base + "/")]
+
+
+def release_mounts_under(path: Path, log: Callable[[str], None] | None = None) -> list[str]:
+    """Detach (umount -l) everything mounted at or below `path`, the latest (deepest) first,
+    until nothing is left or nothing more can be detached. Returns what is still mounted."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    left = mounts_under(path)
+    while left:
+        for point in reversed(left):
+            if log is not None:
+                log(f"detaching {point}")
+            libc.umount2(point.encode(errors="surrogateescape"), MNT_DETACH)
+        now = mounts_under(path)
+        if len(now) >= len(left):
+            return now
+        left = now
+    return []
 
 
 def check_mountpoint(root: Path, name: str) -> Path:
@@ -48,17 +100,22 @@ class MountStack:
         self._libc = ctypes.CDLL(None, use_errno=True)
 
     def mount(self, source: str, target: Path, fstype: str, flags: int = 0, data: str = "") -> None:
-        rc = self._libc.mount(source.encode(), str(target).encode(), fstype.encode(),
-                              ctypes.c_ulong(flags), data.encode() if data else None)
+        with signals_held():  # mounted ⇒ recorded, so unmount_all sees it
+            rc = self._libc.mount(source.encode(), str(target).encode(), fstype.encode(),
+                                  ctypes.c_ulong(flags), data.encode() if data else None)
+            if rc == 0:
+                self.mounted.append(target)
         if rc != 0:
             err = ctypes.get_errno()
             raise ConfigureError(f"cannot mount {fstype} on {target}: {os.strerror(err)}",
                                  hint="mode root needs CAP_SYS_ADMIN; try --mode unshare or extract")
-        self.mounted.append(target)
 
     def mount_all(self, root: Path) -> None:
-        """proc, sysfs (read-only), tmpfs /dev with its nodes, devpts, /dev/shm."""
-        self.mount("proc", root / "proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
+        """An empty read-only tmpfs held on /proc (each command mounts the proc of its own PID
+        namespace over it: the host's processes are never visible in the root, not even by
+        unmounting), sysfs (read-only), tmpfs /dev with its nodes, devpts, /dev/shm."""
+        self.mount("tmpfs", root / "proc", "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
+                   "mode=0555,size=4k")
         self.mount("sysfs", root / "sys", "sysfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC)
         dev = root / "dev"
         self.mount("tmpfs", dev, "tmpfs", MS_NOSUID, "mode=0755")
@@ -75,6 +132,10 @@ class MountStack:
 
     def unmount_all(self) -> None:
         """Reverse order; lazy detach when busy. Never raises for a mount already gone."""
+        with signals_held():
+            self._unmount_all()
+
+    def _unmount_all(self) -> None:
         while self.mounted:
             target = self.mounted.pop()
             if self._libc.umount2(str(target).encode(), 0) == 0:

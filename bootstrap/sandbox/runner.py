@@ -1,10 +1,14 @@
 """Running commands inside the new root: mode detection and the chroot runner.
 
 Modes (as mmdebstrap names them):
-- `root`: euid 0; the root gets /proc, /sys, a private /dev and /dev/pts mounted on enter,
-  unmounted in reverse order on exit (lazily if busy), Ctrl-C and errors included. Commands
-  run with fsync and friends made no-ops (bootstrap.sandbox.nosync: the root is packed, not kept);
-  in mode unshare too, installed inside the new user namespace.
+- `root`: euid 0; the root gets /sys, a private /dev and /dev/pts mounted on enter (and an
+  empty placeholder on /proc), unmounted in reverse order on exit (lazily if busy), Ctrl-C and
+  errors included. Each command runs in fresh PID and mount namespaces (util-linux `unshare
+  --pid --mount --fork --kill-child`) with that namespace's own /proc mounted over the
+  placeholder, then chroots: the command is PID 1 there, no host process is visible (no
+  /proc/<host pid>/root leads out of the root), and whatever it leaves running dies with it.
+  Commands run with fsync and friends made no-ops (bootstrap.sandbox.nosync: the root is
+  packed, not kept); in mode unshare too, installed inside the new user namespace.
 - `unshare`: no root needed. Each command runs in fresh user, mount and pid namespaces
   (util-linux `unshare`): the build user becomes root and its /etc/subuid, /etc/subgid
   ranges become uids 1..n (packages chown to root:shadow, _apt...), the mounts are made inside
@@ -37,6 +41,7 @@ PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 # its own (Debian's debconf frontend) through FamilyFacts.script_env, given to the runner.
 BASE_ENV = {"PATH": PATH, "LC_ALL": "C", "LANG": "C", "HOME": "/root", "SHELL": "/bin/sh"}
 PER_LINUX32 = 0x0008
+PR_SET_PDEATHSIG = 1
 _TAIL = 20
 
 
@@ -155,12 +160,15 @@ class ChrootRunner:
         self._mounts = MountStack(self.log)
         self._resolv: tuple[Path, Path | None] | None = None
         self._ids: tuple[tuple[int, int], tuple[int, int]] | None = None
+        self._tools: tuple[str, str] | None = None  # (unshare, chroot) of the host, mode root
+        self._libc = ctypes.CDLL(None, use_errno=True)  # loaded here: no dlopen after fork
 
     def __enter__(self) -> ChrootRunner:
         try:
             for name in ("proc", "sys", "dev"):
                 check_mountpoint(self.root, name)
             if self.mode == "root":
+                self._tools = self._root_tools()
                 self._mounts.mount_all(self.root)
             else:
                 self._ids = self._subordinate_ids()
@@ -186,7 +194,7 @@ class ChrootRunner:
         Raises CommandFailed (a ConfigureError) with the last lines of output on failure."""
         full_env = {**self.env, **(env or {})}
         if self.mode == "root":
-            command, preexec = list(argv), self._enter_chroot
+            command, preexec = self._root_argv(argv), self._enter_root_mode
         else:
             command, preexec = self._unshare_argv(argv), self._set_personality
         tail: collections.deque[str] = collections.deque(maxlen=_TAIL)
@@ -217,21 +225,40 @@ class ChrootRunner:
                                 "last output lines:\n" + "\n".join(tail) if tail else None,
                                 argv=argv, status=status, output=list(tail))
 
-    def _enter_chroot(self) -> None:
+    @staticmethod
+    def _root_tools() -> tuple[str, str]:
+        found = tuple(shutil.which(tool, path=PATH) for tool in ("unshare", "chroot"))
+        if found[0] is None or found[1] is None:
+            raise ConfigureError("mode root needs util-linux unshare and coreutils chroot on the host",
+                                 hint="install util-linux and coreutils, or use --mode extract")
+        return found[0], found[1]
+
+    def _root_argv(self, argv: Sequence[str]) -> list[str]:
+        """New PID and mount namespaces (private: nothing mounted there reaches the host), the
+        namespace's own /proc over the root's placeholder, then chroot. --kill-child: the
+        whole namespace ends when unshare does."""
+        assert self._tools is not None
+        unshare, chroot = self._tools
+        return [unshare, "--pid", "--mount", "--fork", "--kill-child", "--propagation", "private",
+                f"--mount-proc={self.root / 'proc'}", "--", chroot, str(self.root), *argv]
+
+    def _enter_root_mode(self) -> None:
+        """In the child before `unshare` runs: group, personality and the no-sync filter are
+        inherited by everything the command starts."""
         self._set_personality()
         try:
             nosync.suppress_sync()
         except OSError:
             pass  # a kernel without seccomp (or a container that forbids it): slower, same result
-        os.chroot(self.root)
-        os.chdir("/")
 
     def _set_personality(self) -> None:
         os.setpgid(0, 0)  # its own process group, so that _kill_group reaches every child
-        if self.personality == "linux32":
-            libc = ctypes.CDLL(None, use_errno=True)
-            if libc.personality(PER_LINUX32) == -1:
-                os._exit(126)
+        libc = self._libc
+        # A build killed outright (SIGKILL) takes the command with it: unshare --kill-child
+        # then ends the namespace, scripts included.
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        if self.personality == "linux32" and libc.personality(PER_LINUX32) == -1:
+            os._exit(126)
 
     def _subordinate_ids(self) -> tuple[tuple[int, int], tuple[int, int]]:
         problem = unshare_unavailable()
