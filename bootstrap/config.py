@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from string import Template
+from urllib.parse import urlsplit
 
 from bootstrap import adapters
 from bootstrap.adapters import FamilyFacts
@@ -157,15 +158,54 @@ def _mirrors(vsec: Mapping[str, str], overrides: Overrides, environ: Mapping[str
     default, the host's own apt sources (for vendors that say `mirror_from_host`)."""
     env_name = vsec.get("mirror_env", "")
     sec_env = vsec.get("security_mirror_env", "")
-    security = environ.get(sec_env) if sec_env else None
+    security = check_mirror(environ[sec_env], sec_env) if sec_env and environ.get(sec_env) else None
     if overrides.mirror:
-        return overrides.mirror, security
+        return check_mirror(overrides.mirror, "--mirror"), security
     if vsec.get("mirror") and not (env_name and environ.get(env_name)):
         return vsec["mirror"], security or vsec.get("security_mirror")
     host_main, host_security = _host_mirrors(vsec.get("mirror_from_host", ""), facts)
     if env_name and environ.get(env_name):
-        return environ[env_name], security or host_security
+        return check_mirror(environ[env_name], env_name), security or host_security
     return host_main, security or host_security
+
+
+MIRROR_HINT = ("a mirror is an http:// or https:// URL with a host (http://mirror.example.org/debian), "
+               "a file:// URL or an absolute path")
+
+
+def check_mirror(url: str, where: str) -> str:
+    """`url` if it is a usable mirror (MIRROR_HINT), else ConfigError naming `where` (the
+    option or variable that gave it): no whitespace or control characters (repos.d splits
+    URL lists on whitespace, so `not a url` would become `not`), a scheme of http, https or
+    file, a host and a valid port for http(s)."""
+    shown = repr(url) if len(url) <= 80 else repr(url[:80]) + "…"
+
+    def refuse(why: str) -> ConfigError:
+        return ConfigError(f"{where}: {shown} is not a mirror URL: {why}", hint=MIRROR_HINT)
+
+    if not url.strip():
+        raise refuse("it is empty")
+    if any(c.isspace() or ord(c) < 32 or ord(c) == 127 for c in url):
+        raise refuse("it contains whitespace or control characters")
+    if url.startswith("/"):
+        return url
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - urlsplit checks a port only when asked for it
+    except ValueError as exc:
+        raise refuse(str(exc) or "malformed") from None
+    scheme = parts.scheme.lower()
+    if scheme in ("http", "https"):
+        if not parts.hostname:
+            raise refuse(f"an {scheme} URL needs a host")
+    elif scheme == "file":
+        if parts.netloc not in ("", "localhost") or not parts.path.startswith("/"):
+            raise refuse("a file URL is file:///absolute/path")
+    elif not scheme:
+        raise refuse("no scheme (http://, https:// or file://)")
+    else:
+        raise refuse(f"unsupported scheme {scheme!r} (http, https or file)")
+    return url
 
 
 def _host_mirrors(kind: str, facts: FamilyFacts) -> tuple[str | None, str | None]:

@@ -16,6 +16,11 @@ from bootstrap.resolve.index import Universe
 from bootstrap.types import Dependency, Package, Relation, format_dependency
 
 NOT_FOUND = "not found in any enabled repository"
+# A message is one line a user reads: a dependency with 10,000 alternatives (an index can say
+# so) must not print 10,000 of them. At most SHOWN alternatives are named, then "… and N more";
+# the whole message is cut at MAX_MESSAGE characters.
+SHOWN = 5
+MAX_MESSAGE = 1000
 
 
 @dataclass(frozen=True)
@@ -78,12 +83,12 @@ def alternative_text(universe: Universe, alt: Relation, blocked: Sequence[Blocke
                      reasons: Mapping[str, tuple[str, ...]]) -> str:
     """One alternative's failure: what blocked its candidates, or why there were none."""
     if blocked:
-        seen: list[str] = []
+        seen: dict[str, None] = {}
         for block in blocked:
-            text = _blocked_text(block, reasons)
-            if text not in seen:
-                seen.append(text)
-        return "; ".join(seen[:3])
+            seen[_blocked_text(block, reasons)] = None
+            if len(seen) == 3:  # no more are shown
+                break
+        return "; ".join(seen)
     if universe.candidates(alt, universe.native) and all(
             universe.is_excluded(p) for p in universe.candidates(alt, universe.native)):
         return "excluded"
@@ -99,9 +104,20 @@ def dead_end(universe: Universe, chain: tuple[str, ...], dep: Dependency,
         reason = alternative_text(universe, alt, blocked, reasons)
     else:
         reason = "; ".join(f"{alt.name}: {alternative_text(universe, alt, blocked, reasons)}"
-                           for alt, blocked in failures)
-    message = " → ".join((*chain, format_dependency(dep), reason))
-    return ResolveError(message, hint=_hint(universe, failures))
+                           for alt, blocked in failures[:SHOWN]) + _more(len(failures))
+    shown = format_dependency(dep[:SHOWN]) + (_more(len(dep)) if len(dep) > SHOWN else "")
+    message = " → ".join((*chain, shown, reason))
+    return ResolveError(bounded(message), hint=bounded(_hint(universe, failures)))
+
+
+def _more(count: int) -> str:
+    return f" … and {count - SHOWN} more" if count > SHOWN else ""
+
+
+def bounded(text: str, limit: int = MAX_MESSAGE) -> str:
+    """`text` on one line, cut to `limit` characters (with "…" where it was cut)."""
+    text = " ".join(text.splitlines())
+    return text if len(text) <= limit else text[:limit - 1] + "…"
 
 
 def _hint(universe: Universe, failures: Sequence[tuple[Relation, Sequence[Blocked]]]) -> str:

@@ -23,6 +23,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from bootstrap.adapters.apk.package import split_signed
+from bootstrap.adapters.checks import checked_name, checked_size, checked_word, clip
 from bootstrap.errors import RepositoryIndexError, UnpackError, VerificationError
 from bootstrap.trust import rsa
 from bootstrap.types import Dependency, Log, Package, Relation
@@ -37,7 +38,7 @@ def parse_relation(token: str) -> tuple[Relation, bool]:
     name (world files only; repositories are not tagged here)."""
     match = _DEP_RE.match(token)
     if match is None:
-        raise RepositoryIndexError(f"unreadable apk dependency {token!r}")
+        raise RepositoryIndexError(f"unreadable apk dependency {clip(token)}")
     name = match["name"].split("@", 1)[0]
     op = match["op"]
     if op is None:
@@ -80,22 +81,31 @@ def iter_stanzas(text: str) -> Iterator[list[tuple[str, str]]]:
 
 def package_from_stanza(fields: list[tuple[str, str]], repo_url: str, arch: str,
                         repo_id: str = "") -> Package:
-    """One index stanza → Package (raw fields kept for /lib/apk/db/installed)."""
+    """One index stanza → Package (raw fields kept for /lib/apk/db/installed). The name,
+    version and arch become file names (`P-V.apk`, scripts.tar's `P-V.C.script`): refused
+    when they could not be (bootstrap.adapters.checks), as absurd sizes are."""
     one: dict[str, str] = {}  # the first of each letter (repeats are kept only in `fields`)
     for key, value in fields:
         one.setdefault(key, value)
+    where = f"APKINDEX of {repo_id or repo_url}"
     if "P" not in one or "V" not in one:
-        raise RepositoryIndexError(f"APKINDEX of {repo_url}: a stanza has no P:/V: field")
+        raise RepositoryIndexError(f"{where}: a stanza has no P:/V: field")
+    name = checked_name(one["P"], "name", where)
+    if not one["V"]:
+        raise RepositoryIndexError(f"{where}: package {name} has an empty version")
+    checked_word(one["V"], f"version of {name}", where)
+    pkg_arch = checked_word(one.get("A", arch), f"architecture of {name}", where)
     depends, conflicts = parse_depends(one.get("D", ""))
     base = repo_url.rstrip("/")
     return Package(
-        name=one["P"], version=one["V"], arch=one.get("A", arch),
+        name=name, version=one["V"], arch=pkg_arch,
         depends=depends, conflicts=conflicts,
         provides=parse_relations(one.get("p", "")),
         install_if=parse_relations(one.get("i", "")),
         replaces=parse_relations(one.get("r", "")),
         provider_priority=_int(one.get("k", "0")),
-        size=_int(one.get("S", "0")), installed_size=_int(one.get("I", "0")),
+        size=checked_size(_int(one.get("S", "0")), f"size of {name}", where),
+        installed_size=checked_size(_int(one.get("I", "0")), f"installed size of {name}", where),
         location=f"{base}/{arch}/{one['P']}-{one['V']}.apk",
         repo=repo_id, section=one.get("o", ""),
         fields=tuple(fields))

@@ -22,6 +22,7 @@ import tarfile
 import zlib
 from dataclasses import dataclass, field
 
+from bootstrap import compression
 from bootstrap.adapters.apk.signature import ApkSignature, signatures_from_members
 from bootstrap.errors import ChecksumError, UnpackError
 
@@ -33,9 +34,11 @@ SCRIPT_NAMES = (".pre-install", ".post-install", ".pre-deinstall", ".post-deinst
 def split_gzip_streams(data: bytes, what: str, limit: int | None = None, first: int = 1) -> list[bytes]:
     """The compressed bytes of each gzip stream in `data`, in order. With `limit`, only that
     many streams are decompressed to find their ends; what follows is one last item, unread.
-    `first` is the number of `data`'s first stream in the file (for error messages)."""
+    `first` is the number of `data`'s first stream in the file (for error messages). A stream
+    that inflates past compression.INDEX_LIMIT is refused (UnpackError) without reading on."""
     streams: list[bytes] = []
     rest = data
+    ceiling = compression.INDEX_LIMIT
     while rest:
         if limit is not None and len(streams) >= limit:
             streams.append(rest)
@@ -43,9 +46,12 @@ def split_gzip_streams(data: bytes, what: str, limit: int | None = None, first: 
         decoder = zlib.decompressobj(16 + zlib.MAX_WBITS)
         try:
             # Decompress in bounded pieces: only the stream boundary is wanted here.
-            pending = rest
+            pending, inflated = rest, 0
             while pending and not decoder.eof:
-                decoder.decompress(pending, 1 << 20)
+                inflated += len(decoder.decompress(pending, 1 << 20))
+                if inflated > ceiling:
+                    raise UnpackError(f"{what}: gzip stream {len(streams) + first} "
+                                      f"{compression.TooLarge(ceiling)}")
                 pending = decoder.unconsumed_tail
         except zlib.error as exc:
             raise UnpackError(f"{what}: corrupt gzip stream {len(streams) + first}: {exc}") from None
@@ -58,8 +64,14 @@ def split_gzip_streams(data: bytes, what: str, limit: int | None = None, first: 
 
 
 def gunzip(stream: bytes) -> bytes:
-    """The decompressed content of one gzip stream."""
-    return zlib.decompress(stream, 16 + zlib.MAX_WBITS)
+    """The decompressed content of one gzip stream; zlib.error when corrupt, and when it
+    inflates past compression.INDEX_LIMIT (compression.TooLarge)."""
+    try:
+        return compression.decompress(stream, ".gz")
+    except compression.TooLarge:
+        raise
+    except ValueError as exc:
+        raise zlib.error(str(exc)) from None
 
 
 def tar_members(stream: bytes, what: str) -> list[tuple[str, bytes]]:
@@ -71,6 +83,8 @@ def tar_members(stream: bytes, what: str) -> list[tuple[str, bytes]]:
                 if info.isfile():
                     handle = tar.extractfile(info)
                     members.append((info.name.removeprefix("./"), handle.read() if handle else b""))
+    except compression.TooLarge as exc:
+        raise UnpackError(f"{what}: a gzip stream {exc}") from None
     except (tarfile.TarError, zlib.error) as exc:
         raise UnpackError(f"{what}: unreadable tar in gzip stream: {exc}") from None
     return members

@@ -64,18 +64,18 @@ def _decode(chunk: bytes) -> str:
 def parse_paragraph(text: str, bad_line: BadLine) -> Fields:
     """One paragraph's fields in order; raises `bad_line(line)` for a line that is no field."""
     keys: list[str] = []
-    values: list[str] = []
+    values: list[list[str]] = []  # each value's lines, joined at the end (not re-copied per line)
     for line in text.split("\n"):
         if not line.strip() or line[0] == "#":  # blank edges of a chunk, comment lines
             continue
         if line[0] in " \t":
             if not values:
                 raise bad_line(line)  # a continuation of nothing
-            values[-1] += "\n" + line.rstrip()  # verbatim, so dpkg's status reads the same
+            values[-1].append(line.rstrip())  # verbatim, so dpkg's status reads the same
             continue
         key, sep, value = line.partition(":")
         if not sep:
             raise bad_line(line)
         keys.append(key.strip())
-        values.append(value.strip())
-    return list(zip(keys, values, strict=True))
+        values.append([value.strip()])
+    return list(zip(keys, ("\n".join(v) for v in values), strict=True))

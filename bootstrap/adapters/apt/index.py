@@ -34,6 +34,7 @@ from bootstrap.adapters.apt.packages import (
     split_stanzas,
 )
 from bootstrap.adapters.apt.release import BY_HASH_DIR, Release, ReleaseFile, parse_date, parse_release
+from bootstrap.compression import describe_size
 from bootstrap.errors import ChecksumError, FetchError, RepositoryIndexError, RepositoryNotFound, VerificationError
 from bootstrap.trust import strip_clearsign, verify_detached, verify_inline
 from bootstrap.types import Checksum, Fetcher, Log, Package, Repository
@@ -189,7 +190,15 @@ def _fetch_index(release: Release, dist: str, path: str, fetcher: Fetcher) -> by
     not have (CDs list uncompressed Packages they do not carry) falls through to the next; a
     variant that arrives with the wrong digest is an error, never skipped."""
     last: FetchError | None = None
+    # The Release states the size of the uncompressed index too (when it lists it): no variant
+    # may inflate past it. Otherwise the ceiling. A size past the ceiling is refused unread.
+    plain = release.files.get(path)
+    limit = plain.size if plain is not None else compression.INDEX_LIMIT
     for entry in release.index_candidates(path):
+        if max(entry.size, limit) > compression.INDEX_LIMIT:
+            raise RepositoryIndexError(
+                f"{dist}Release claims {path} is {describe_size(max(entry.size, limit))}; refusing "
+                f"(more than {describe_size(compression.INDEX_LIMIT)})", hint="the Release file is corrupt or hostile")
         algo, digest = entry.strongest()
         urls = [dist + entry.path]
         if release.acquire_by_hash:
@@ -203,15 +212,17 @@ def _fetch_index(release: Release, dist: str, path: str, fetcher: Fetcher) -> by
             except FetchError as exc:
                 last = exc
                 continue
-            return _decompress(raw, entry.path, dist)
+            return _decompress(raw, entry.path, dist, limit)
     if last is not None:
         raise last
     raise RepositoryIndexError(f"{dist}: the Release lists no {path}", hint="the mirror may be broken")
 
 
-def _decompress(raw: bytes, path: str, dist: str) -> bytes:
+def _decompress(raw: bytes, path: str, dist: str, limit: int) -> bytes:
     try:
-        return compression.decompress(raw, path)
+        return compression.decompress(raw, path, limit)
+    except compression.TooLarge as exc:
+        raise RepositoryIndexError(f"{dist}{path} {exc}", hint="the index is corrupt or hostile") from None
     except ValueError as exc:
         raise RepositoryIndexError(f"{dist}{path}: cannot decompress ({exc})",
                                    hint="the mirror serves a corrupt index") from None

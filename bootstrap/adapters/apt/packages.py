@@ -19,6 +19,7 @@ from debian.debian_support import version_compare
 
 from bootstrap.adapters.apt import deb822
 from bootstrap.adapters.apt.facts import ARCH_INDEPENDENT
+from bootstrap.adapters.checks import checked_name, checked_size, checked_word, clip
 from bootstrap.errors import RepositoryIndexError
 from bootstrap.types import Checksum, Dependency, Package, Relation, VersionScheme
 
@@ -47,7 +48,7 @@ def split_stanzas(data: bytes | str) -> Iterator[list[tuple[str, str]]]:
 
 
 def _bad_index_line(line: str) -> RepositoryIndexError:
-    return RepositoryIndexError(f"malformed index line {line[:60]!r} (no 'Field:')",
+    return RepositoryIndexError(f"malformed index line {clip(line, 60)} (no 'Field:')",
                                 hint="the index is corrupt or not a deb822 file")
 
 
@@ -78,7 +79,7 @@ def _parse_atom(atom: str) -> tuple[Relation, str | None]:
     recur tens of thousands of times in one index, and a shared frozen Relation is also smaller."""
     match = _RELATION.match(atom.replace("\n", " "))
     if match is None:
-        raise RepositoryIndexError(f"cannot parse relation {atom!r}",
+        raise RepositoryIndexError(f"cannot parse relation {clip(atom)}",
                                    hint="the index is corrupt or uses a syntax dpkg does not know")
     op = match["op"]
     relation = Relation(match["name"], _OPERATORS[op] if op else None, match["version"], match["arch"])
@@ -117,14 +118,18 @@ def _package(stanza: list[tuple[str, str]], base: str, repo_id: str) -> Package:
     name, version = f.get("package", ""), f.get("version", "")
     if not name or not version:
         raise RepositoryIndexError(f"index of {repo_id} has a stanza without Package/Version "
-                                   f"(after {name or '?'})", hint="the index is corrupt")
+                                   f"(after {clip(name) if name else '?'})", hint="the index is corrupt")
+    where = f"index of {repo_id}"
+    checked_name(name, "name", where)  # dpkg's info files are NAME[:ARCH].list, ...
+    checked_word(version, f"version of {name}", where)
+    arch = checked_word(f.get("architecture", ""), f"architecture of {name}", where)
     filename = f.get("filename", "")
     while filename.startswith("./"):
         filename = filename[2:]
     pre = parse_relations(f.get("pre-depends", ""))
     priority = f.get("priority", "")
     return Package(
-        name=name, version=version, arch=f.get("architecture", ""),
+        name=name, version=version, arch=arch,
         depends=pre + parse_relations(f.get("depends", "")), pre_depends=pre,
         recommends=parse_relations(f.get("recommends", "")),
         provides=parse_flat_relations(f.get("provides", "")),
@@ -133,7 +138,9 @@ def _package(stanza: list[tuple[str, str]], base: str, repo_id: str) -> Package:
         essential=f.get("essential", "").lower() == "yes",
         priority=priority, multi_arch=f.get("multi-arch", "").lower(),
         provider_priority=PRIORITY_RANK.get(priority, 0),
-        size=_int(f.get("size")), installed_size=_int(f.get("installed-size")),
+        size=checked_size(_int(f.get("size")), f"Size of {name}", where),
+        # Installed-Size is in KiB.
+        installed_size=checked_size(_int(f.get("installed-size")) << 10, f"Installed-Size of {name}", where) >> 10,
         location=base + filename if filename else "",
         checksums=tuple(Checksum(algo, f[key.lower()].lower())
                         for key, algo in _DIGEST_FIELDS if f.get(key.lower())),

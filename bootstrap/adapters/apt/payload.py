@@ -8,6 +8,7 @@ other than those three (signatures such as _gpgbuilder) are ignored, as dpkg doe
 """
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +23,7 @@ from bootstrap.types import FileEntry
 from bootstrap.unpack import IdMap, Unpacker, data_blocks, nested, open_archive, read_members
 
 T = TypeVar("T")
+_INSTALLED_SIZE = re.compile(rb"^Installed-Size:[ \t]*([0-9]{1,15})[ \t]*$", re.MULTILINE | re.IGNORECASE)
 _CORRUPT = "the download may be corrupt; delete it from the cache and retry"
 
 
@@ -59,8 +61,19 @@ def extract_loaded_deb(unpacker: Unpacker, loaded: LoadedDeb,
     return loaded.control, manifest
 
 
+def payload_limit(installed_kib: int) -> int:
+    """How far a .deb's data.tar may inflate in memory: 4 × its Installed-Size (KiB; the
+    tar's headers and padding of many small files add to it), at least 16 MiB;
+    compression.PAYLOAD_LIMIT when none is stated. The control file's Installed-Size is the
+    index's (the index is made from it, and the .deb was checked against the index's digest)."""
+    if installed_kib <= 0:
+        return compression.PAYLOAD_LIMIT
+    return min(max(installed_kib << 12, 16 << 20), compression.PAYLOAD_LIMIT)
+
+
 def load_deb(path: Path, package: str) -> LoadedDeb:
-    """Read a .deb and decompress its data.tar in memory, touching no root.
+    """Read a .deb and decompress its data.tar in memory, touching no root; UnpackError when
+    it inflates past payload_limit of its Installed-Size.
 
     Why: decompression is most of the CPU an unpack costs, and Python's lzma, zlib, bz2 and
     zstandard release the GIL, so the packages after the one being written can be loaded in
@@ -70,7 +83,13 @@ def load_deb(path: Path, package: str) -> LoadedDeb:
         return name, b"".join(block for _, block in data_blocks(outer._pointer))
 
     control, (member, raw) = _read_deb(Path(path), package, read)
-    return LoadedDeb(Path(path).name, control, member, _decompress(raw, member, package))
+    limit = payload_limit(_installed_kib(control.get("control", b"")))
+    return LoadedDeb(Path(path).name, control, member, _decompress(raw, member, package, limit))
+
+
+def _installed_kib(control: bytes) -> int:
+    match = _INSTALLED_SIZE.search(control)
+    return int(match[1]) if match else 0
 
 
 def _read_deb(path: Path, package: str,
@@ -98,12 +117,15 @@ def _read_deb(path: Path, package: str,
     return control, data[0]
 
 
-def _decompress(raw: bytes, member: str, package: str) -> bytes:
+def _decompress(raw: bytes, member: str, package: str, limit: int) -> bytes:
     """data.tar.{xz,gz,bz2,zst,lzma} or plain data.tar, decompressed."""
     if member != "data.tar" and not compression.is_compressed(member):
         raise UnpackError(f"package {package}: unknown compression of {member}")
     try:
-        return compression.decompress(raw, member)
+        return compression.decompress(raw, member, limit)
+    except compression.TooLarge as err:
+        raise UnpackError(f"package {package}: its {member} {err}",
+                          hint="the package is far larger than its index says; it is corrupt or hostile") from None
     except ValueError as err:
         raise UnpackError(f"package {package}: cannot read its {member}: {err}",
                           hint=_CORRUPT) from None

@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from types import MappingProxyType
 
 from bootstrap.adapters.apt.packages import split_stanzas
+from bootstrap.adapters.checks import clip
 from bootstrap.errors import RepositoryIndexError
 
 # Hash sections of a Release file → hashlib names; and the by-hash directory each one uses.
@@ -112,7 +113,7 @@ def _parse_hash_sections(raw: list[tuple[str, str]]) -> dict[str, ReleaseFile]:
             if not parts:
                 continue
             if len(parts) != 3 or not parts[1].isdigit():
-                raise RepositoryIndexError(f"malformed {key} line in Release: {line.strip()!r}",
+                raise RepositoryIndexError(f"malformed {key} line in Release: {clip(line.strip())}",
                                            hint="the Release file is corrupt")
             digest, size, path = parts
             sizes.setdefault(path, int(size))
@@ -141,6 +142,6 @@ def _parse_valid_until(text: str) -> datetime | None:
         return None
     parsed = parse_date(text)
     if parsed is None:
-        raise RepositoryIndexError(f"cannot read the Release file's Valid-Until: {text!r}",
+        raise RepositoryIndexError(f"cannot read the Release file's Valid-Until: {clip(text)}",
                                    hint="the Release file is corrupt")
     return parsed

@@ -116,7 +116,7 @@ class YumAdapter(Adapter):
                 continue
             data = fetcher.get_bytes(entry.url(state.url),
                                      (entry.checksum,) if entry.checksum else (), entry.size)
-            comps = comps.merged(parse_comps(decompress(data, entry.href)))
+            comps = comps.merged(parse_comps(decompress(data, entry.href, entry.limit)))
         return comps
 
     def complete_universe(self, universe: Sequence[Package], names: Sequence[str],

@@ -24,8 +24,10 @@ import xml.etree.ElementTree as ET
 from collections.abc import Collection, Iterator, Mapping
 from typing import IO
 
+from bootstrap.adapters.checks import checked_name, checked_size, checked_word
 from bootstrap.adapters.yum.repomd import XML_BASE, checksum_algo, join_url, number
 from bootstrap.adapters.yum.richdep import RichDepError, conflict_atoms, requirement
+from bootstrap.adapters.yum.safexml import guarded
 from bootstrap.adapters.yum.version import format_evr
 from bootstrap.errors import RepositoryIndexError
 from bootstrap.types import Checksum, Dependency, Package, Relation
@@ -53,9 +55,10 @@ def _flag_bits(flags: str | None) -> str | None:
 
 
 def _requires(entries: list[tuple[Relation | str, bool]]) -> tuple[list[Dependency], list[Dependency]]:
-    """(depends, pre_depends) from (relation or rich text, pre) pairs, rpmlib() skipped."""
-    deps: list[Dependency] = []
-    pre: list[Dependency] = []
+    """(depends, pre_depends) from (relation or rich text, pre) pairs, rpmlib() skipped;
+    duplicates dropped, first occurrence kept (dicts as ordered sets: linear in the entries)."""
+    deps: dict[Dependency, None] = {}
+    pre: dict[Dependency, None] = {}
     for item, is_pre in entries:
         if isinstance(item, str):
             try:
@@ -67,11 +70,10 @@ def _requires(entries: list[tuple[Relation | str, bool]]) -> tuple[list[Dependen
         else:
             clauses = [(item,)]
         for clause in clauses:
-            if clause not in deps:
-                deps.append(clause)
-            if is_pre and clause not in pre:
-                pre.append(clause)
-    return deps, pre
+            deps[clause] = None
+            if is_pre:
+                pre[clause] = None
+    return list(deps), list(pre)
 
 
 def _negative(entries: list[Relation | str]) -> tuple[Relation, ...]:
@@ -105,9 +107,12 @@ def _package(el: ET.Element, repo_url: str, repo_id: str) -> Package | None:
     arch = el.findtext(f"{COMMON}arch") or ""
     if el.get("type", "rpm") != "rpm" or arch in _SOURCE_ARCHES:
         return None
-    name = el.findtext(f"{COMMON}name") or ""
+    where = f"primary metadata of {repo_id or repo_url}"
+    name = checked_name(el.findtext(f"{COMMON}name") or "", "name", where)
+    checked_word(arch, f"architecture of {name}", where)
     v = el.find(f"{COMMON}version")
     version = format_evr(v.get("epoch"), v.get("ver", ""), v.get("rel")) if v is not None else ""
+    checked_word(version, f"version of {name}", where)
     ck = el.find(f"{COMMON}checksum")
     checksums = (Checksum(checksum_algo(ck.get("type", "sha256")), (ck.text or "").strip().lower()),) \
         if ck is not None and ck.text else ()
@@ -133,18 +138,21 @@ def _package(el: ET.Element, repo_url: str, repo_id: str) -> Package | None:
         provides=tuple(r for r, _ in _entries(fmt, "provides") if isinstance(r, Relation)),
         conflicts=_negative([r for r, _ in _entries(fmt, "conflicts")]),
         obsoletes=_negative([r for r, _ in _entries(fmt, "obsoletes")]),
-        files=files, size=number(size.get("package") if size is not None else None),
-        installed_size=number(size.get("installed") if size is not None else None),
+        files=files,
+        size=checked_size(number(size.get("package") if size is not None else None), f"size of {name}", where),
+        installed_size=checked_size(number(size.get("installed") if size is not None else None),
+                                    f"installed size of {name}", where),
         location=join_url(base, href), checksums=checksums, repo=repo_id,
         fields=tuple((k, v) for k, v in fields if v))
 
 
 def parse_primary(stream: IO[bytes], repo_url: str, repo_id: str = "") -> list[Package]:
     """Every binary package of a primary.xml stream (decompressed); RepositoryIndexError when
-    the stream is not primary XML (or its decompression fails)."""
+    the stream is not primary XML (or its decompression fails, or it declares XML entities,
+    or a package's name, version or size is refused: bootstrap.adapters.checks)."""
     packages: list[Package] = []
     try:
-        for _, el in ET.iterparse(stream, events=("end",)):
+        for _, el in ET.iterparse(guarded(stream, f"primary metadata of {repo_url}"), events=("end",)):
             if el.tag == f"{COMMON}package":
                 pkg = _package(el, repo_url, repo_id)
                 if pkg is not None:
@@ -161,7 +169,7 @@ def parse_filelists(stream: IO[bytes], wanted: Collection[str]) -> dict[str, tup
     found: dict[str, list[str]] = {}
     wanted = frozenset(wanted)
     try:
-        for _, el in ET.iterparse(stream, events=("end",)):
+        for _, el in ET.iterparse(guarded(stream, "filelists metadata"), events=("end",)):
             if el.tag == f"{FILELISTS}package":
                 paths = [f.text for f in el.iterfind(f"{FILELISTS}file") if f.text in wanted]
                 if paths:
@@ -236,6 +244,10 @@ def _db_packages(con: sqlite3.Connection, repo_url: str, repo_id: str) -> list[P
         pkgid, name, arch, epoch, ver, rel, ck_type, href, base, size, inst, summary, srpm = map(_text, text)
         if arch in _SOURCE_ARCHES:
             continue
+        where = f"primary database of {repo_id or repo_url}"
+        checked_name(name, "name", where)
+        checked_word(arch, f"architecture of {name}", where)
+        checked_word(format_evr(epoch, ver, rel), f"version of {name}", where)
         deps, pre = _requires(tables["requires"].get(key, []))
         packages.append(Package(
             name=name, version=format_evr(epoch, ver, rel), arch=arch, depends=tuple(deps),
@@ -243,7 +255,8 @@ def _db_packages(con: sqlite3.Connection, repo_url: str, repo_id: str) -> list[P
             provides=tuple(r for r, _ in tables["provides"].get(key, []) if isinstance(r, Relation)),
             conflicts=_negative([r for r, _ in tables["conflicts"].get(key, [])]),
             obsoletes=_negative([r for r, _ in tables["obsoletes"].get(key, [])]),
-            files=tuple(files.get(key, ())), size=number(size), installed_size=number(inst),
+            files=tuple(files.get(key, ())), size=checked_size(number(size), f"size of {name}", where),
+            installed_size=checked_size(number(inst), f"installed size of {name}", where),
             location=join_url(base or repo_url, href), repo=repo_id,
             checksums=(Checksum(checksum_algo(ck_type), pkgid.lower()),) if pkgid else (),
             fields=tuple((k, v) for k, v in (("summary", summary), ("sourcerpm", srpm)) if v)))

@@ -125,8 +125,8 @@ def load_packages(state: RepoState, fetcher: Fetcher) -> list[Package]:
         raise RepositoryNotFound(f"repository {state.repo.id}: repomd.xml at {state.url} lists no primary metadata")
     data = _fetch(state, entry, fetcher)
     if entry.type == "primary_db":
-        return parse_primary_db(decompress(data, entry.href), state.url, state.repo.id)
-    return parse_primary(decompress_stream(data, entry.href), state.url, state.repo.id)
+        return parse_primary_db(decompress(data, entry.href, entry.limit), state.url, state.repo.id)
+    return parse_primary(decompress_stream(data, entry.href, entry.limit), state.url, state.repo.id)
 
 
 def _closure(universe: Sequence[Package], names: Collection[str]) -> list[Package]:
@@ -173,7 +173,8 @@ def complete_files(universe: Sequence[Package], names: Collection[str], repos: d
         entry = state.repomd.best("filelists")
         if entry is None:
             continue
-        found = parse_filelists(decompress_stream(_fetch(state, entry, fetcher), entry.href), wanted)
+        found = parse_filelists(decompress_stream(_fetch(state, entry, fetcher), entry.href, entry.limit),
+                                wanted)
         owners.update({(repo_id, pkgid): paths for pkgid, paths in found.items()})
     out = []
     for pkg in universe:

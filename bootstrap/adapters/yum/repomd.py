@@ -22,6 +22,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, BinaryIO
 
 from bootstrap import compression
+from bootstrap.adapters.checks import clip
+from bootstrap.adapters.yum.safexml import check_bytes
+from bootstrap.compression import describe_size
 from bootstrap.errors import RepositoryIndexError
 from bootstrap.types import Checksum
 
@@ -39,13 +42,14 @@ def checksum_algo(kind: str) -> str:
     try:
         return _ALGOS[kind.lower()]
     except KeyError:
-        raise RepositoryIndexError(f"unknown checksum type {kind!r} in repository metadata") from None
+        raise RepositoryIndexError(f"unknown checksum type {clip(kind)} in repository metadata") from None
 
 
 @dataclass(frozen=True)
 class RepoFile:
     """One `<data>` entry of repomd.xml. `href` is relative to `base` (xml:base) when given,
-    else to the repository's directory (the one holding repodata/)."""
+    else to the repository's directory (the one holding repodata/). `size` is the file's,
+    `open_size` its uncompressed size (0: not stated); `limit` is what it may inflate to."""
 
     type: str
     href: str
@@ -54,6 +58,13 @@ class RepoFile:
     size: int = 0
     base: str = ""
     database_version: int = 0
+    open_size: int = 0
+
+    @property
+    def limit(self) -> int:
+        """The open-size repomd.xml states, else compression.INDEX_LIMIT: no more may come out
+        of decompressing the file (open-size 0 is taken as not stated: old createrepo)."""
+        return self.open_size or compression.INDEX_LIMIT
 
     def url(self, repo_url: str) -> str:
         """The absolute URL of the file for a repository at `repo_url`."""
@@ -96,7 +107,9 @@ def _checksum(elem: ET.Element | None) -> Checksum | None:
 
 
 def parse_repomd(data: bytes) -> RepoMd:
-    """Parse repomd.xml; raises RepositoryIndexError if it is not one."""
+    """Parse repomd.xml; raises RepositoryIndexError if it is not one, or if it declares XML
+    entities, or claims a size past compression.INDEX_LIMIT for a file."""
+    check_bytes(data, "repomd.xml")
     try:
         root = ET.fromstring(data)
     except ET.ParseError as exc:
@@ -109,11 +122,23 @@ def parse_repomd(data: bytes) -> RepoMd:
         if loc is None or not loc.get("href"):
             continue
         kind = data_el.get("type", "")
+        size, open_size = (_size(data_el, tag, kind) for tag in ("size", "open-size"))
         files[kind] = RepoFile(kind, loc.get("href", ""), _checksum(data_el.find(f"{REPO_NS}checksum")),
                                _checksum(data_el.find(f"{REPO_NS}open-checksum")),
-                               number((data_el.findtext(f"{REPO_NS}size") or "").strip()), loc.get(XML_BASE, ""),
-                               number((data_el.findtext(f"{REPO_NS}database_version") or "").strip()))
+                               size, loc.get(XML_BASE, ""),
+                               number((data_el.findtext(f"{REPO_NS}database_version") or "").strip()),
+                               open_size)
     return RepoMd((root.findtext(f"{REPO_NS}revision") or "").strip(), files)
+
+
+def _size(data_el: ET.Element, tag: str, kind: str) -> int:
+    """A `<size>`/`<open-size>`, refused past the ceiling before anything is fetched for it."""
+    value = number((data_el.findtext(f"{REPO_NS}{tag}") or "").strip())
+    if value > compression.INDEX_LIMIT:
+        raise RepositoryIndexError(f"repomd.xml claims {clip(kind, 40)} has {tag} {describe_size(value)}; "
+                                   f"refusing (more than {describe_size(compression.INDEX_LIMIT)})",
+                                   hint="the repository metadata is corrupt or hostile")
+    return value
 
 
 # What the decompressors raise on bad input: gzip zlib.error or BadGzipFile (an OSError), bz2
@@ -144,6 +169,9 @@ class _Checked(io.RawIOBase):
         view = memoryview(buffer).cast("B")
         try:
             data = self._inner.read(len(view))
+        except compression.TooLarge as exc:
+            raise RepositoryIndexError(f"{self._name} {exc}",
+                                       hint="the repository metadata is corrupt or hostile") from None
         except self._errors as exc:
             reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
             raise RepositoryIndexError(f"{self._name}: cannot decompress: {reason}",
@@ -157,20 +185,20 @@ class _Checked(io.RawIOBase):
         super().close()
 
 
-def decompress_stream(data: bytes, name: str) -> BinaryIO:
+def decompress_stream(data: bytes, name: str, limit: int | None = None) -> BinaryIO:
     """A readable stream of the decompressed content of `data`, by `name`'s suffix
-    (bootstrap.compression; anything unknown is plain). Corruption surfaces on read, as
-    RepositoryIndexError."""
+    (bootstrap.compression; anything unknown is plain). Corruption, and inflating past
+    `limit` bytes, surface on read, as RepositoryIndexError."""
     if name.endswith(".zck"):
         raise RepositoryIndexError(f"{name}: zchunk metadata is not supported",
                                    hint="the repository also publishes .gz/.xz files; those are used")
-    return io.BufferedReader(_Checked(compression.decompress_stream(data, name), name), 1 << 16)
+    return io.BufferedReader(_Checked(compression.decompress_stream(data, name, limit), name), 1 << 16)
 
 
-def decompress(data: bytes, name: str) -> bytes:
+def decompress(data: bytes, name: str, limit: int | None = None) -> bytes:
     """The whole decompressed content (for small files: comps, sqlite databases); raises
-    RepositoryIndexError when `data` is corrupt or truncated."""
-    with decompress_stream(data, name) as stream:
+    RepositoryIndexError when `data` is corrupt or truncated, or inflates past `limit`."""
+    with decompress_stream(data, name, limit) as stream:
         return stream.read()
 
 
@@ -205,7 +233,8 @@ EMPTY_COMPS = Comps({})
 
 
 def parse_comps(data: bytes) -> Comps:
-    """Parse comps.xml (namespace-free)."""
+    """Parse comps.xml (namespace-free); RepositoryIndexError if it declares XML entities."""
+    check_bytes(data, "comps")
     try:
         root = ET.fromstring(data)
     except ET.ParseError as exc:

@@ -128,15 +128,22 @@ def to_clauses(expr: Expr) -> Clauses:
 
 
 def _disjoin(parts: list[Clauses]) -> Clauses:
-    """(A1 ∧ A2) ∨ (B1) … distributed into clauses; an empty part means "always true"."""
+    """(A1 ∧ A2) ∨ (B1) … distributed into clauses; an empty part means "always true".
+    Each clause is built as an ordered set (a dict), extended in place by a one-clause part
+    (the common `a or b or c …`), copied only when a part of several clauses multiplies
+    them: linear in the alternatives, not quadratic."""
     if any(not p for p in parts):
         return []
-    result: Clauses = [()]
+    result: list[dict[Relation, None]] = [{}]
     for part in parts:
         if len(result) * len(part) > MAX_CLAUSES:
             raise RichDepError(f"rich dependency expands to more than {MAX_CLAUSES} alternatives")
-        result = [tuple(dict.fromkeys(left + right)) for left in result for right in part]
-    return result
+        if len(part) == 1:
+            for left in result:
+                left.update(dict.fromkeys(part[0]))
+        else:
+            result = [{**left, **dict.fromkeys(right)} for left in result for right in part]
+    return [tuple(clause) for clause in result]
 
 
 def requirement(text: str) -> list[Dependency]:
