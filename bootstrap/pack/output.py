@@ -1,10 +1,16 @@
 """Outputs appear whole or not at all: written under `.NAME.tmp-XXXX` beside the target and
-renamed at the end; any failure (Ctrl-C included) removes the temporary name."""
+renamed at the end; any failure (Ctrl-C included) removes the temporary name.
+
+An output that already exists and is neither a regular file nor a directory (`/dev/null`,
+`/dev/full`, a FIFO, a tape: anything `os.stat` calls special, a symlink to one included) is
+written in place, streamed into it: renaming over it would put a regular file where the
+device or pipe was. Such a write cannot be atomic; a full device is "no space left"."""
 from __future__ import annotations
 
 import errno
 import os
 import shutil
+import stat
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -35,8 +41,15 @@ def check_target(final: Path, *, directory: bool = False) -> None:
 
 @contextmanager
 def atomic_file(final: Path) -> Iterator[BinaryIO]:
-    """A buffered file to write; renamed to `final` when the block ends without error."""
+    """A buffered file to write; renamed to `final` when the block ends without error
+    (streamed into `final` itself when it is a device or a FIFO, see the module docstring)."""
     check_target(final)
+    if is_special(final):
+        # Opening a FIFO waits for its reader, as a shell redirection does.
+        with open(os.open(final, os.O_WRONLY | os.O_CLOEXEC), "wb", buffering=1 << 20) as out:
+            yield out
+            out.flush()
+        return
     fd, tmp = tempfile.mkstemp(prefix=f".{final.name}.tmp-", dir=final.parent)
     try:
         with open(fd, "wb", buffering=1 << 20) as out:
@@ -48,6 +61,15 @@ def atomic_file(final: Path) -> Iterator[BinaryIO]:
         with _quiet():
             os.unlink(tmp)
         raise
+
+
+def is_special(final: Path) -> bool:
+    """Whether `final` exists and is neither a regular file nor a directory (followed)."""
+    try:
+        mode = os.stat(final).st_mode
+    except (FileNotFoundError, NotADirectoryError):
+        return False
+    return not (stat.S_ISREG(mode) or stat.S_ISDIR(mode))
 
 
 @contextmanager

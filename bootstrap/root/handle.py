@@ -16,8 +16,13 @@ Contracts:
 - Failures are OSError as the os module raises them (FileNotFoundError, NotADirectoryError...),
   except a path that names `..` or too many links: UnsafePathError / UnpackError.
 
-Hardening beyond this (openat2 with RESOLVE_IN_ROOT, races with a concurrently changing tree)
-is the next step for this one seam; nothing else needs to change when it comes.
+Where the kernel has openat2(2) (Linux 5.6+, not refused by seccomp), the parent directory of
+every write, and every read, is resolved by the kernel with RESOLVE_IN_ROOT |
+RESOLVE_NO_MAGICLINKS, and the operation is done relative to that descriptor (mkdirat,
+openat, renameat, unlinkat, fchownat, symlinkat...): a symlink swapped in while the tool works
+cannot steer a write out of the root. Elsewhere the lstat walk (`Confined`) is used, with the
+same results on a tree nobody changes meanwhile. One case takes the walk even with openat2:
+creating missing parents through a dangling symlink (`bin -> usr/bin` before usr/bin exists).
 """
 from __future__ import annotations
 
@@ -27,11 +32,12 @@ import os
 import shutil
 import stat
 from collections.abc import Callable, Iterator
-from contextlib import suppress
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import BinaryIO
 
 from bootstrap.errors import UnpackError, UnsafePathError
+from bootstrap.root import openat2
 from bootstrap.root.confine import MAX_HOPS, Confined, MissingParent, NotADirectory
 
 _WHO = "rootfs-bootstrap"
@@ -46,12 +52,34 @@ def _parts(rel: str) -> list[str]:
     return parts
 
 
+def _kernel(top: int, path: str, flags: int, rel: str) -> int:
+    """openat2 inside the root at `top`; a symlink loop is the walk's UnpackError."""
+    try:
+        return openat2.openat2(top, path, flags)
+    except OSError as err:
+        if err.errno == errno.ELOOP:
+            raise UnpackError(f"{_WHO}: {rel!r}: too many levels of symbolic links") from None
+        if err.errno == errno.EXDEV:  # a magic link (/proc/self/root...) on the way
+            raise UnsafePathError(f"{_WHO}: {rel!r} leads through a magic link",
+                                  hint="nothing outside the root was touched") from None
+        raise type(err)(err.errno, err.strerror, rel) from None
+
+
+def _is_symlink(fd: int, name: str) -> bool:
+    try:
+        return stat.S_ISLNK(os.stat(name, dir_fd=fd, follow_symlinks=False).st_mode)
+    except (FileNotFoundError, NotADirectoryError):
+        return False
+
+
 class Root:
     """The target tree at `path` (a directory on the host), by root-relative path."""
 
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path)
         self._root = os.fspath(self.path)
+        # Fixed per handle, so one Root never mixes the two ways.
+        self._at = openat2.available()
 
     def __repr__(self) -> str:
         return f"Root({self._root!r})"
@@ -87,17 +115,91 @@ class Root:
                 parts = parts[:max(i - 1, 0)] + parts[i + 1:]
         raise UnpackError(f"{_WHO}: {rel!r}: too many levels of symbolic links")
 
+    # -- resolution by the kernel (openat2) ---------------------------------------------------
+
+    def _kernel_path(self, rel: str) -> bool:
+        """Whether `rel` goes through openat2 (the root itself keeps its host path)."""
+        return self._at and bool(_parts(rel))
+
+    @contextmanager
+    def _dir_fd(self, parts: list[str], rel: str, create: bool) -> Iterator[int]:
+        """A descriptor (O_PATH) of the real directory `parts`, resolved by the kernel inside
+        the root; missing directories are made (0755) when `create`."""
+        top = os.open(self._root, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:
+            fd = self._open_dir(top, parts, rel, create)
+        finally:
+            os.close(top)
+        try:
+            yield fd
+        finally:
+            os.close(fd)
+
+    def _open_dir(self, top: int, parts: list[str], rel: str, create: bool) -> int:
+        flags = os.O_PATH | os.O_DIRECTORY
+        try:
+            return _kernel(top, "/".join(parts), flags, rel)
+        except FileNotFoundError:
+            if not create:
+                raise
+        # Make what is missing, one component at a time, each in its parent's descriptor.
+        fd = os.dup(top)
+        try:
+            for i, comp in enumerate(parts):
+                try:
+                    nxt = _kernel(top, "/".join(parts[: i + 1]), flags, rel)
+                except FileNotFoundError:
+                    try:
+                        os.mkdir(comp, 0o755, dir_fd=fd)
+                    except FileExistsError:
+                        # A dangling symlink: follow it as the walk does (creating its target).
+                        self._parent(parts + [""], rel, True)
+                        return _kernel(top, "/".join(parts), flags, rel)
+                    nxt = _kernel(top, "/".join(parts[: i + 1]), flags, rel)
+                os.close(fd)
+                fd = nxt
+            return os.dup(fd)
+        finally:
+            os.close(fd)
+
+    @contextmanager
+    def _slot(self, rel: str, create: bool = False) -> Iterator[tuple[int, str]]:
+        """(descriptor of the real parent directory, final name) of `rel`: the final component
+        is not resolved, so operations on it never follow a symlink standing there."""
+        parts = _parts(rel)
+        if not parts:
+            raise IsADirectoryError(errno.EISDIR, "the root itself", rel or "/")
+        with self._dir_fd(parts[:-1], rel, create) as fd:
+            yield fd, parts[-1]
+
+    def _open_final(self, rel: str, flags: int) -> int:
+        """`rel` opened with `flags`, the final component followed inside the root."""
+        top = os.open(self._root, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:
+            return _kernel(top, "/".join(_parts(rel)), flags, rel)
+        finally:
+            os.close(top)
+
     # -- questions ----------------------------------------------------------------------------
 
     def lstat(self, rel: str) -> os.stat_result:
+        if self._kernel_path(rel):
+            with self._slot(rel) as (fd, name):
+                return os.stat(name, dir_fd=fd, follow_symlinks=False)
         return os.lstat(self.locate(rel))
 
     def stat(self, rel: str) -> os.stat_result:
+        if self._at:
+            fd = self._open_final(rel, os.O_PATH)
+            try:
+                return os.fstat(fd)
+            finally:
+                os.close(fd)
         return os.lstat(self.locate(rel, follow=True))
 
     def _mode(self, rel: str, follow: bool) -> int | None:
         try:
-            return os.lstat(self.locate(rel, follow=follow)).st_mode
+            return (self.stat(rel) if follow else self.lstat(rel)).st_mode
         except (FileNotFoundError, NotADirectoryError):
             return None
 
@@ -122,13 +224,19 @@ class Root:
         return mode is not None and stat.S_ISLNK(mode)
 
     def readlink(self, rel: str) -> str:
+        if self._kernel_path(rel):
+            with self._slot(rel) as (fd, name):
+                return os.readlink(name, dir_fd=fd)
         return os.readlink(self.locate(rel))
 
     # -- reading ------------------------------------------------------------------------------
 
     def open_read(self, rel: str) -> BinaryIO:
         """`rel` open for reading (binary); the caller closes it."""
-        fd = os.open(self.locate(rel, follow=True), os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW)
+        if self._at:
+            fd = self._open_final(rel, os.O_RDONLY)
+        else:
+            fd = os.open(self.locate(rel, follow=True), os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW)
         return open(fd, "rb")
 
     def read_bytes(self, rel: str) -> bytes:
@@ -148,6 +256,12 @@ class Root:
 
     def listdir(self, rel: str = "") -> list[str]:
         """The names in directory `rel`, sorted (a symlinked directory is followed inside)."""
+        if self._at:
+            fd = self._open_final(rel, os.O_RDONLY | os.O_DIRECTORY)
+            try:
+                return sorted(os.listdir(fd))
+            finally:
+                os.close(fd)
         return sorted(os.listdir(self.locate(rel, follow=True)))
 
     def glob(self, pattern: str) -> list[str]:
@@ -175,6 +289,16 @@ class Root:
 
     def mkdir(self, rel: str, mode: int = 0o755, *, exist_ok: bool = True) -> None:
         """Make directory `rel` (and its missing parents, 0755); `mode` is set on a new one."""
+        if self._kernel_path(rel):
+            with self._slot(rel, create=True) as (fd, name):
+                try:
+                    os.mkdir(name, 0o700, dir_fd=fd)
+                except FileExistsError:
+                    if not exist_ok or not self.is_dir(rel):
+                        raise
+                    return
+                os.chmod(name, mode, dir_fd=fd, follow_symlinks=False)
+            return
         path = self.locate(rel, create=True)
         try:
             os.mkdir(path, 0o700)
@@ -207,6 +331,10 @@ class Root:
     def _replace(self, rel: str, fill: Callable[[BinaryIO], None], mode: int) -> None:
         """A new file beside `rel`, filled and given `mode`, then renamed over `rel`: readers
         see the old content or the new, and a symlink at `rel` is replaced, not followed."""
+        if self._kernel_path(rel):
+            with self._slot(rel, create=True) as (dfd, name):
+                self._replace_at(dfd, name, fill, mode)
+            return
         path = self.locate(rel, create=True)
         tmp = f"{os.path.dirname(path)}/.{os.path.basename(path)}.rootfs-bootstrap-new"
         with suppress(FileNotFoundError):
@@ -222,6 +350,23 @@ class Root:
                 os.unlink(tmp)
             raise
 
+    @staticmethod
+    def _replace_at(dfd: int, name: str, fill: Callable[[BinaryIO], None], mode: int) -> None:
+        tmp = f".{name}.rootfs-bootstrap-new"
+        with suppress(FileNotFoundError):
+            os.unlink(tmp, dir_fd=dfd)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
+                     0o600, dir_fd=dfd)
+        try:
+            with open(fd, "wb") as out:
+                fill(out)
+                os.fchmod(out.fileno(), mode)
+            os.replace(tmp, name, src_dir_fd=dfd, dst_dir_fd=dfd)
+        except BaseException:
+            with suppress(FileNotFoundError):
+                os.unlink(tmp, dir_fd=dfd)
+            raise
+
     def touch(self, rel: str, mode: int = 0o644) -> None:
         """Create `rel` empty if nothing stands there."""
         if not self.lexists(rel):
@@ -230,6 +375,14 @@ class Root:
     def symlink(self, target: str, rel: str, *, replace: bool = False) -> None:
         """A symlink at `rel` pointing to `target` (stored as given: it is resolved by whoever
         reads it, inside the root). With `replace`, what stands there (not a directory) goes."""
+        if self._kernel_path(rel):
+            with self._slot(rel, create=True) as (fd, name):
+                if replace:
+                    with suppress(FileNotFoundError):
+                        if not stat.S_ISDIR(os.stat(name, dir_fd=fd, follow_symlinks=False).st_mode):
+                            os.unlink(name, dir_fd=fd)
+                os.symlink(target, name, dir_fd=fd)
+            return
         path = self.locate(rel, create=True)
         if replace and os.path.lexists(path) and not os.path.isdir(path):
             os.unlink(path)
@@ -237,25 +390,52 @@ class Root:
 
     def rename(self, source: str, dest: str) -> None:
         """Move `source` to `dest` inside the root, replacing a file there (os.replace)."""
+        if self._kernel_path(source) and self._kernel_path(dest):
+            with self._slot(source) as (sfd, sname), self._slot(dest, create=True) as (dfd, dname):
+                os.replace(sname, dname, src_dir_fd=sfd, dst_dir_fd=dfd)
+            return
         os.replace(self.locate(source), self.locate(dest, create=True))
 
     def chmod(self, rel: str, mode: int) -> None:
         """Set the mode of `rel` itself; a symlink has none on Linux and is left alone."""
+        if self._kernel_path(rel):
+            with self._slot(rel) as (fd, name):
+                try:
+                    # glibc: an O_PATH descriptor of `name` itself, then chmod through it.
+                    os.chmod(name, mode, dir_fd=fd, follow_symlinks=False)
+                except OSError as err:
+                    if err.errno not in (errno.EOPNOTSUPP, errno.ENOTSUP) or not _is_symlink(fd, name):
+                        raise
+            return
         path = self.locate(rel)
         if not os.path.islink(path):
             os.chmod(path, mode)
 
     def chown(self, rel: str, uid: int, gid: int) -> None:
         """Set the owner of `rel` itself (a symlink's own, never its target's)."""
+        if self._kernel_path(rel):
+            with self._slot(rel) as (fd, name):
+                os.chown(name, uid, gid, dir_fd=fd, follow_symlinks=False)
+            return
         os.lchown(self.locate(rel), uid, gid)
 
     def setxattr(self, rel: str, name: str, value: bytes) -> None:
+        if self._kernel_path(rel):
+            with self._slot(rel) as (fd, final):
+                # No setxattrat before Linux 6.13: the parent's descriptor, by its /proc name,
+                # pins the real directory; the final name is not followed.
+                os.setxattr(f"/proc/self/fd/{fd}/{final}", name, value, follow_symlinks=False)
+            return
         os.setxattr(self.locate(rel), name, value, follow_symlinks=False)
 
     def unlink(self, rel: str, *, missing_ok: bool = True) -> None:
         """Remove the file or symlink `rel` (never what a symlink points to)."""
         try:
-            os.unlink(self.locate(rel))
+            if self._kernel_path(rel):
+                with self._slot(rel) as (fd, name):
+                    os.unlink(name, dir_fd=fd)
+            else:
+                os.unlink(self.locate(rel))
         except (FileNotFoundError, NotADirectoryError):
             if not missing_ok:
                 raise
@@ -263,6 +443,18 @@ class Root:
     def remove_tree(self, rel: str, *, missing_ok: bool = True) -> None:
         """Remove `rel` whatever it is; a directory with everything below it (symlinks inside
         are removed, never followed)."""
+        if self._kernel_path(rel):
+            try:
+                with self._slot(rel) as (fd, name):
+                    st = os.stat(name, dir_fd=fd, follow_symlinks=False)
+                    if stat.S_ISDIR(st.st_mode):
+                        shutil.rmtree(name, dir_fd=fd)  # fd-based: never follows a symlink
+                    else:
+                        os.unlink(name, dir_fd=fd)
+            except (FileNotFoundError, NotADirectoryError):
+                if not missing_ok:
+                    raise
+            return
         try:
             path = self.locate(rel)
             st = os.lstat(path)

@@ -7,6 +7,11 @@ are set last by the caller, because creating children changes them.
 Running unprivileged (extract mode) the disk keeps our own uid and modes widened to u+rwx for
 directories and u+rw for files, so later packages can write into them and the packer can read
 them back; the returned FileEntry always carries what the archive asked for.
+
+Device nodes are never made on disk, as root or not: a 0666 block device in the build root
+would be raw disk access for any local user while the build runs. They are recorded in the
+manifest (type char/block, devmajor/devminor) and the tar writer makes their headers from it
+(as mmdebstrap does); a directory output has none.
 """
 from __future__ import annotations
 
@@ -102,9 +107,8 @@ class Writer:
         elif kind == "hardlink":
             return self._hardlink(archive_p, entry, base, target)
         elif kind in ("char", "block"):
-            extra = {"devmajor": entry.rdevmajor, "devminor": entry.rdevminor}
-            if not self._mknod(target, kind, base.mode, entry.rdev):
-                return replace(base, **extra)  # type: ignore[arg-type]
+            # Recorded only (see the module docstring); what stood at the path is gone.
+            return replace(base, devmajor=entry.rdevmajor, devminor=entry.rdevminor)
         elif kind == "fifo":
             os.mkfifo(target, 0o600)
         else:
@@ -163,17 +167,6 @@ class Writer:
         if stat.S_ISDIR(st.st_mode) or stat.S_ISLNK(st.st_mode):
             self.confined.forget()  # a remembered walk may have gone through it
         self.placed.discard(disk)
-
-    def _mknod(self, target: str, kind: str, mode: int, rdev: int) -> bool:
-        """Create a device node; unprivileged it cannot be made and is only recorded."""
-        flag = stat.S_IFCHR if kind == "char" else stat.S_IFBLK
-        try:
-            os.mknod(target, flag | 0o600, rdev)
-        except PermissionError:
-            if self.as_root:
-                raise
-            return False
-        return True
 
     def _fd_finish(self, fd: int, uid: int, gid: int, mode: int,
                    xattrs: tuple[tuple[str, bytes], ...], mtime: int) -> None:
