@@ -16,28 +16,21 @@ unlocked, detaches whatever is still mounted under it and removes it.
 """
 from __future__ import annotations
 
-import fcntl
 import os
 import re
-import shutil
-import signal
-import subprocess
-import tempfile
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from bootstrap import config
 from bootstrap.adapters import Adapter, Installed, get_adapter
-from bootstrap.errors import BootstrapError, ConfigError, ConfigureError, RepositoryNotFound, UsageError
+from bootstrap.buildroot import build_root
+from bootstrap.errors import ConfigError, RepositoryNotFound, UsageError
+from bootstrap.hooks import run_hooks
 from bootstrap.machine import choose_mode, oci_platform, personality
 from bootstrap.report import Reporter
 from bootstrap.root import Root
-from bootstrap.types import Dependency, Fetcher, Log, Package, Profile, Relation, RepoTrust, Target
-
-ROOT_PREFIX = ".rootfs-bootstrap."
-_OWNER = "owner"  # in the holder: the pid of the build, written once its flock is held
+from bootstrap.types import Dependency, Fetcher, Package, Profile, Relation, RepoTrust, Target
 
 
 @dataclass(frozen=True)
@@ -229,56 +222,6 @@ def resolve_only(opts: BuildOptions, report: Reporter) -> Plan:
     return plan(opts, _make_fetcher(opts, report), report)
 
 
-def run_hooks(kind: str, commands: Sequence[str], root: Root, report: Reporter) -> None:
-    """mmdebstrap's hooks: each command runs on the host with the root directory as $1."""
-    for command in commands:
-        report.info(f"hook-{kind}: {command}")
-        proc = subprocess.Popen(["sh", "-c", command, "hook", str(root.path)],
-                                env={**os.environ, "ROOT": str(root.path)})
-        try:
-            status = proc.wait()
-        except BaseException:  # Ctrl-C, SIGTERM: the hook and what it started end first
-            _end_tree(proc)
-            raise
-        if status != 0:
-            raise ConfigureError(f"--hook-{kind} command failed (exit {status}): {command}")
-
-
-def _end_tree(proc: subprocess.Popen[bytes]) -> None:
-    """SIGKILL `proc` and every process descending from it (found through /proc), then reap it.
-    Each is stopped (SIGSTOP) before its children are listed, so none forks one unseen."""
-    tree: list[int] = []
-    todo = [proc.pid]
-    while todo:
-        for pid in todo:
-            try:
-                os.kill(pid, signal.SIGSTOP)
-            except OSError:
-                pass
-        tree += todo
-        todo = [pid for pid in _children(set(todo)) if pid not in tree]
-    for pid in tree:
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except OSError:
-            pass
-    proc.wait()
-
-
-def _children(parents: set[int]) -> list[int]:
-    found = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/stat", encoding="utf-8", errors="replace") as stat:
-                    ppid = int(stat.read().rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError, ValueError):
-                continue
-            if ppid in parents:
-                found.append(int(entry))
-    return found
-
-
 def build(opts: BuildOptions, report: Reporter) -> Path | None:
     """The whole build; returns the output path (None for stdout)."""
     if not opts.output:
@@ -287,7 +230,7 @@ def build(opts: BuildOptions, report: Reporter) -> Path | None:
 
     check_output(opts.output, opts.fmt)  # fail now, not after the whole build
     fetcher = _make_fetcher(opts, report)
-    with _build_root(opts, report.info) as root:
+    with build_root(_root_parent(opts), report.info) as root:
         the_plan = plan(opts, fetcher, report, root=root)
         if opts.fmt == "oci":
             oci_platform(the_plan.profile.arch, the_plan.adapter)  # fail before any download
@@ -382,109 +325,10 @@ def write_dockerfile(tarball: Path, profile: Profile) -> Path:
     return path
 
 
-@contextmanager
-def _build_root(opts: BuildOptions, log: Log | None = None) -> Iterator[Root]:
-    """A fresh directory for the root, removed at the end whatever happens.
-
-    The root is `root/` (mode 0755, what the image's / gets) inside a locked holder of mode
-    0700, so no other user of the host reaches the tree (its setuid files, its /etc/shadow)
-    while it is built, and commands in the root still traverse their / as any system's.
-    Leftovers of killed builds in the same place are removed first. For directory output it
-    lives beside the output so the packer can rename it into place.
-    """
-    parent = None
+def _root_parent(opts: BuildOptions) -> Path | None:
+    """Where the build root goes: beside a directory output (renamed into place), else TMPDIR."""
     if opts.fmt == "dir" or opts.output.endswith("/"):
         parent = Path(opts.output.rstrip("/") or ".").resolve().parent
         parent.mkdir(parents=True, exist_ok=True)
-    where = Path(parent or tempfile.gettempdir())
-    remove_stale_roots(where, log)
-    holder, lock = _locked_holder(where)
-    try:
-        (holder / _OWNER).write_text(f"{os.getpid()}\n")  # written under the lock
-        root = holder / "root"
-        root.mkdir()
-        os.chmod(root, 0o755)
-        yield Root(root)
-    finally:
-        try:
-            _remove_root(holder)
-        finally:
-            os.close(lock)
-
-
-def _locked_holder(where: Path) -> tuple[Path, int]:
-    """A new `.rootfs-bootstrap.XXXX` (0700) in `where`, with an open descriptor holding its
-    flock. (A sweep skips a directory with no `owner` file yet; should one take it all the
-    same, it is gone when the lock is ours, and another one is made.)"""
-    while True:
-        holder = Path(tempfile.mkdtemp(prefix=ROOT_PREFIX, dir=where))
-        fd = os.open(holder, os.O_RDONLY | os.O_DIRECTORY)
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        if _same_dir(holder, fd):
-            return holder, fd
-        os.close(fd)
-
-
-def _same_dir(path: Path, fd: int) -> bool:
-    try:
-        st = os.stat(path, follow_symlinks=False)
-    except OSError:
-        return False
-    mine = os.fstat(fd)
-    return (st.st_dev, st.st_ino) == (mine.st_dev, mine.st_ino)
-
-
-def remove_stale_roots(where: Path, log: Log | None = None) -> list[Path]:
-    """Remove the `.rootfs-bootstrap.*` directories in `where` that no running build holds
-    (they have an `owner` file, written under the build's flock, and the flock is free: the
-    build that made them was killed), after detaching what is still mounted under them,
-    deepest first. Returns what was removed; leaves what it cannot."""
-    removed: list[Path] = []
-    try:
-        candidates = sorted(where.glob(ROOT_PREFIX + "*"))
-    except OSError:
-        return removed
-    for path in candidates:
-        try:
-            fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
-        except OSError:
-            continue  # not a directory (or a link): not ours
-        try:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except OSError:
-                continue  # a live build holds it
-            st = os.fstat(fd)
-            if not _same_dir(path, fd) or (os.geteuid() != 0 and st.st_uid != os.geteuid()):
-                continue
-            if not os.path.isfile(os.path.join(path, _OWNER)):
-                # Not (yet) a locked build's: one being set up, or made by a version of this
-                # tool that takes no lock and may still be running. Never ours to judge.
-                continue
-            if log is not None:
-                log(f"removing {path}, left by a build that was killed")
-            try:
-                _remove_root(path, log)
-            except (BootstrapError, OSError) as exc:
-                if log is not None:
-                    log(f"cannot remove {path}: {exc}")
-                continue
-            removed.append(path)
-        finally:
-            os.close(fd)
-    return removed
-
-
-def _remove_root(root: Path, log: Log | None = None) -> None:
-    """Delete the build root, never while something is mounted inside it (that would delete
-    the host's /dev or /proc contents through the mount): whatever is still mounted there is
-    detached first (lazily, deepest first), and the root is left in place if that fails."""
-    from bootstrap.sandbox import release_mounts_under
-
-    if not root.exists():
-        return
-    busy = release_mounts_under(root, log)
-    if busy:
-        raise BootstrapError(f"{busy[0]} is still mounted; left {root} in place",
-                             hint="unmount it by hand, then remove the directory")
-    shutil.rmtree(root, ignore_errors=True)
+        return parent
+    return None

@@ -20,7 +20,7 @@ import pytest
 
 from bootstrap.errors import BootstrapError, ChecksumError, FetchError
 from bootstrap.fetch import Fetcher, FetchItem
-from bootstrap.fetch.fetcher import _retry_after
+from bootstrap.fetch.transfer import _retry_after
 from bootstrap.types import Checksum
 
 Step = Callable[[BaseHTTPRequestHandler], None]
