@@ -34,8 +34,9 @@ PATH_WRITES = {"write_text", "write_bytes", "mkdir", "unlink", "symlink_to", "ha
 # What only the handle itself may use.
 HANDLE_INSIDES = {"path", "locate", "_root"}
 FAMILY_WORDS = {"apt", "yum", "apk", "rpm", "dpkg", "deb"}
-SHARED = ["pipeline.py", "config.py", "machine.py", "report.py", "progress.py", "resolve", "unpack", "pack",
-          "root", "fetch", "sandbox", "trust", "types.py", "errors.py", "compression.py"]
+SHARED = ["pipeline.py", "config.py", "machine.py", "report.py", "progress.py", "buildroot.py", "hooks.py",
+          "resolve", "unpack", "pack", "root", "fetch", "sandbox", "trust", "types.py", "errors.py",
+          "compression.py"]
 
 
 def _root_names(func: ast.FunctionDef | ast.AsyncFunctionDef) -> set[str]:
