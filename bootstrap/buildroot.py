@@ -39,10 +39,15 @@ def build_root(parent: Path | None, log: Log | None = None) -> Iterator[Root]:
         os.chmod(root, 0o755)
         yield Root(root)
     finally:
-        try:
-            _remove_root(holder)
-        finally:
-            os.close(lock)
+        from bootstrap.sandbox import signals_held
+
+        # A signal arriving while the tree is removed must not cut the removal short (a
+        # half-removed root would stay behind): it is delivered once the root is gone.
+        with signals_held():
+            try:
+                _remove_root(holder)
+            finally:
+                os.close(lock)
 
 
 def _locked_holder(where: Path) -> tuple[Path, int]:

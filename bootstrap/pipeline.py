@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -230,22 +231,47 @@ def build(opts: BuildOptions, report: Reporter) -> Path | None:
 
     check_output(opts.output, opts.fmt)  # fail now, not after the whole build
     fetcher = _make_fetcher(opts, report)
-    with build_root(_root_parent(opts), report.info) as root:
-        the_plan = plan(opts, fetcher, report, root=root)
-        if opts.fmt == "oci":
-            oci_platform(the_plan.profile.arch, the_plan.adapter)  # fail before any download
-        mode = choose_mode(opts.mode, the_plan.profile.arch, the_plan.adapter, report)
-        installed = _fetch_and_unpack(the_plan, fetcher, root, report)
-        run_hooks("extract", opts.hook_extract, root, report)
-        _configure(the_plan, installed, root, mode, report)
-        run_hooks("customize", opts.hook_customize, root, report)
-        with report.phase("cleanup"):
-            the_plan.adapter.cleanup(root)
-        with report.phase("pack"):
-            out = _pack(opts, the_plan, installed, root, mode)
+    out: Path | None = None
+    try:
+        with build_root(_root_parent(opts), report.info) as root:
+            out, profile = _build_in(opts, fetcher, root, report)
+    except KeyboardInterrupt:
+        # Ctrl-C, SIGTERM or SIGHUP that arrived once the output was complete (while the root
+        # was being removed): an interrupted build leaves nothing, as it says.
+        if out is not None:
+            _discard(out)
+        raise
     if opts.dockerfile and out is not None and opts.fmt == "tar":
-        write_dockerfile(out, the_plan.profile)
+        write_dockerfile(out, profile)
     return out
+
+
+def _discard(out: Path) -> None:
+    """Remove an output this build made (a regular file or a directory; never a device or
+    FIFO it only wrote into)."""
+    if out.is_symlink() or not out.exists():
+        return
+    if out.is_dir():
+        shutil.rmtree(out, ignore_errors=True)
+    elif out.is_file():
+        out.unlink(missing_ok=True)
+
+
+def _build_in(opts: BuildOptions, fetcher: Fetcher, root: Root,
+              report: Reporter) -> tuple[Path | None, Profile]:
+    """Every phase from the profile to the packed output, in `root`: (output, profile)."""
+    the_plan = plan(opts, fetcher, report, root=root)
+    if opts.fmt == "oci":
+        oci_platform(the_plan.profile.arch, the_plan.adapter)  # fail before any download
+    mode = choose_mode(opts.mode, the_plan.profile.arch, the_plan.adapter, report)
+    installed = _fetch_and_unpack(the_plan, fetcher, root, report)
+    run_hooks("extract", opts.hook_extract, root, report)
+    _configure(the_plan, installed, root, mode, report)
+    run_hooks("customize", opts.hook_customize, root, report)
+    with report.phase("cleanup"):
+        the_plan.adapter.cleanup(root)
+    with report.phase("pack"):
+        return _pack(opts, the_plan, installed, root, mode), the_plan.profile
 
 
 def _fetch_and_unpack(the_plan: Plan, fetcher: Fetcher, root: Root,
