@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import ctypes
 import os
+import shlex
 import signal
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -147,11 +148,12 @@ class MountStack:
             self._libc.umount2(str(target).encode(), MNT_DETACH)
 
 
-def unshare_script() -> str:
+def unshare_script(drop: Sequence[str] = ()) -> str:
     """The shell run inside `unshare` (as root of the new user namespace): the same mounts
     as mount_all, with host device nodes bound in (mknod is not allowed in a user
-    namespace) and /sys bound (sysfs needs a network namespace of our own); then chroot.
-    $1 is the root, the rest the command. The mounts die with the namespace."""
+    namespace) and /sys bound (sysfs needs a network namespace of our own); then chroot,
+    through `drop` (an argv prefix that gives up capabilities). $1 is the root, the rest
+    the command. The mounts die with the namespace."""
     nodes = " ".join(name for name, _, _ in DEVICES)
     links = "\n".join(f'ln -s {target} "$r/dev/{name}"' for name, target in LINKS)
     return f"""set -e
@@ -164,5 +166,5 @@ for n in {nodes}; do : > "$r/dev/$n"; mount --bind "/dev/$n" "$r/dev/$n"; done
 mkdir "$r/dev/pts" "$r/dev/shm"
 mount -t devpts -o newinstance,ptmxmode=0666,mode=0620 devpts "$r/dev/pts"
 mount -t tmpfs -o mode=1777,nosuid,nodev tmpfs "$r/dev/shm"
-exec chroot "$r" "$@"
+exec {" ".join(shlex.quote(word) for word in drop)} chroot "$r" "$@"
 """

@@ -31,6 +31,7 @@ from pathlib import Path
 
 from bootstrap.errors import CommandFailed, ConfigureError, UsageError
 from bootstrap.sandbox import nosync
+from bootstrap.sandbox.caps import drop_argv
 from bootstrap.sandbox.mounts import MountStack, check_mountpoint, unshare_script
 from bootstrap.types import Log
 
@@ -160,15 +161,15 @@ class ChrootRunner:
         self._mounts = MountStack(self.log)
         self._resolv: tuple[Path, Path | None] | None = None
         self._ids: tuple[tuple[int, int], tuple[int, int]] | None = None
-        self._tools: tuple[str, str] | None = None  # (unshare, chroot) of the host, mode root
+        self._tools: tuple[str, str, str] | None = None  # (unshare, setpriv, chroot) of the host
         self._libc = ctypes.CDLL(None, use_errno=True)  # loaded here: no dlopen after fork
 
     def __enter__(self) -> ChrootRunner:
         try:
             for name in ("proc", "sys", "dev"):
                 check_mountpoint(self.root, name)
+            self._tools = self._host_tools()
             if self.mode == "root":
-                self._tools = self._root_tools()
                 self._mounts.mount_all(self.root)
             else:
                 self._ids = self._subordinate_ids()
@@ -226,21 +227,25 @@ class ChrootRunner:
                                 argv=argv, status=status, output=list(tail))
 
     @staticmethod
-    def _root_tools() -> tuple[str, str]:
-        found = tuple(shutil.which(tool, path=PATH) for tool in ("unshare", "chroot"))
-        if found[0] is None or found[1] is None:
-            raise ConfigureError("mode root needs util-linux unshare and coreutils chroot on the host",
-                                 hint="install util-linux and coreutils, or use --mode extract")
-        return found[0], found[1]
+    def _host_tools() -> tuple[str, str, str]:
+        found = [shutil.which(tool, path=PATH) for tool in ("unshare", "setpriv", "chroot")]
+        if None in found:
+            raise ConfigureError("running scripts needs util-linux unshare and setpriv and coreutils "
+                                 "chroot on the host", hint="install util-linux and coreutils, or use "
+                                 "--mode extract")
+        unshare, setpriv, chroot = (str(tool) for tool in found)
+        return unshare, setpriv, chroot
 
     def _root_argv(self, argv: Sequence[str]) -> list[str]:
         """New PID and mount namespaces (private: nothing mounted there reaches the host), the
         namespace's own /proc over the root's placeholder, then chroot. --kill-child: the
-        whole namespace ends when unshare does."""
+        whole namespace ends when unshare does. The command runs without the capabilities
+        that reach beyond the root (bootstrap.sandbox.caps)."""
         assert self._tools is not None
-        unshare, chroot = self._tools
+        unshare, setpriv, chroot = self._tools
         return [unshare, "--pid", "--mount", "--fork", "--kill-child", "--propagation", "private",
-                f"--mount-proc={self.root / 'proc'}", "--", chroot, str(self.root), *argv]
+                f"--mount-proc={self.root / 'proc'}", "--", *drop_argv(setpriv), chroot,
+                str(self.root), *argv]
 
     def _enter_root_mode(self) -> None:
         """In the child before `unshare` runs: group, personality and the no-sync filter are
@@ -274,12 +279,12 @@ class ChrootRunner:
     def _unshare_argv(self, argv: Sequence[str]) -> list[str]:
         """unshare maps our uid to 0 and the subordinate range to 1..n-1 (newuidmap), then
         the script mounts /proc, /sys, /dev inside the new mount namespace and chroots."""
-        assert self._ids is not None
+        assert self._ids is not None and self._tools is not None
         (uid0, ucount), (gid0, gcount) = self._ids
         return ["unshare", "--map-root-user", f"--map-users={uid0},1,{ucount - 1}",
                 f"--map-groups={gid0},1,{gcount - 1}", "--mount", "--pid", "--fork",
                 "--kill-child", "--propagation", "private", "--",
-                *nosync.helper_argv(["sh", "-c", unshare_script(), "rootfs-bootstrap",
+                *nosync.helper_argv(["sh", "-c", unshare_script(drop_argv(self._tools[1])), "rootfs-bootstrap",
                                      str(self.root), *argv])]
 
     def _resolv_in(self) -> None:

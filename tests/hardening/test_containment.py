@@ -16,7 +16,8 @@ import pytest
 from bootstrap.sandbox import ChrootRunner, mounts_under
 
 BUSYBOX = Path("/bin/busybox")
-APPLETS = ("sh", "ls", "cat", "echo", "sleep", "umount", "readlink", "mkdir", "touch")
+APPLETS = ("sh", "ls", "cat", "echo", "sleep", "umount", "readlink", "mkdir", "touch", "mknod",
+           "mount", "chown", "chmod", "stat", "grep")
 pytestmark = [
     pytest.mark.skipif(os.geteuid() != 0, reason="mode root needs root"),
     pytest.mark.skipif(not BUSYBOX.exists(), reason="needs a static /bin/busybox (busybox-static)"),
@@ -96,11 +97,28 @@ def test_canary_outside_the_root_is_unchanged(root: Path, canary: Path) -> None:
     assert not (root / str(canary).lstrip("/")).exists() or _snapshot(canary) == before
 
 
-def test_unmounting_proc_reveals_nothing_of_the_host(root: Path) -> None:
-    lines = _run(root, "umount /proc && echo unmounted; "
-                       "for p in /proc/*; do echo \"entry $p\"; done")
-    assert "unmounted" in lines
-    assert [line for line in lines if line.startswith("entry ")] == ["entry /proc/*"]  # empty
+def test_proc_cannot_be_unmounted_to_look_beneath(root: Path) -> None:
+    # Without CAP_SYS_ADMIN the namespace's /proc stays; were it gone, the placeholder is empty.
+    lines = _run(root, "umount /proc 2>/dev/null && echo unmounted || echo refused; "
+                       "for p in /proc/[0-9]*; do echo \"entry $p\"; done")
+    assert lines[0] == "refused"
+    assert [line for line in lines if line.startswith("entry ")] == ["entry /proc/1"]
+
+
+def test_no_mount_no_mknod_but_root_owns_files(root: Path) -> None:
+    """Scripts keep what packages need (chown, chmod, setuid bits) and lose what reaches
+    past the root: mount (a host disk), mknod (raw disk access)."""
+    lines = _run(root, "mount -t tmpfs none /tmp 2>/dev/null && echo mounted || echo no-mount; "
+                       "mknod /tmp/sda b 8 0 2>/dev/null && echo made || echo no-mknod; "
+                       "touch /tmp/f && chown 5:7 /tmp/f && chmod 4755 /tmp/f && stat -c '%u %g %a' /tmp/f; "
+                       "grep CapBnd /proc/self/status")
+    assert lines[:3] == ["no-mount", "no-mknod", "5 7 4755"]
+    bounding = int(lines[3].split()[1], 16)
+    for bit in (21, 27, 16, 17):  # CAP_SYS_ADMIN, CAP_MKNOD, CAP_SYS_MODULE, CAP_SYS_RAWIO
+        assert not bounding & (1 << bit)
+    for bit in (0, 1, 3, 6, 7, 18, 31):  # chown, dac_override, fowner, setgid, setuid, chroot, setfcap
+        assert bounding & (1 << bit)
+    assert not (root / "tmp" / "sda").exists()
 
 
 def test_host_processes_unreachable_by_kill(root: Path) -> None:
