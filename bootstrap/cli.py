@@ -127,6 +127,7 @@ def cli() -> None:
 @click.option("--hook-extract", multiple=True, help="Command run after unpacking, with the root as $1.")
 @click.option("--hook-customize", multiple=True, help="Command run after configuring, with the root as $1.")
 @click.option("--dockerfile", is_flag=True, help="Write a FROM scratch / ADD / CMD Dockerfile beside the tarball.")
+@click.option("--devices", is_flag=True, help="With --format dir, as root: create the device nodes packages ship.")
 def build(**kw: Any) -> None:
     """Build PROFILE into the output."""
     from bootstrap.pipeline import BuildOptions
@@ -141,7 +142,7 @@ def build(**kw: Any) -> None:
         verify=not kw["no_verify"], fmt=fmt, compress=kw["compress"], mode=kw["mode"],
         cache_dir=kw["cache_dir"], jobs=kw["jobs"], hook_extract=kw["hook_extract"],
         hook_customize=kw["hook_customize"], dockerfile=kw["dockerfile"],
-        buildrequires=kw["buildrequires"], defines=kw["defines"])
+        buildrequires=kw["buildrequires"], defines=kw["defines"], devices=kw["devices"])
     report = Reporter(_emitter(kw["quiet"]), verbose=kw["verbose"],
                       progress=None if kw["quiet"] else terminal_progress())
     out = _guard(lambda: run_build(opts, report), kw["verbose"])

@@ -57,6 +57,7 @@ class BuildOptions:
     dockerfile: bool = False
     buildrequires: tuple[str, ...] = ()  # spec files whose BuildRequires are requested (yum)
     defines: tuple[str, ...] = ()  # 'NAME VALUE' macros for those specs, as rpmbuild --define
+    devices: bool = False  # --format dir: create the device nodes packages ship (root only)
 
 
 @dataclass
@@ -230,6 +231,7 @@ def build(opts: BuildOptions, report: Reporter) -> Path | None:
     from bootstrap.pack import check_output
 
     check_output(opts.output, opts.fmt)  # fail now, not after the whole build
+    _check_devices(opts)
     fetcher = _make_fetcher(opts, report)
     out: Path | None = None
     try:
@@ -244,6 +246,35 @@ def build(opts: BuildOptions, report: Reporter) -> Path | None:
     if opts.dockerfile and out is not None and opts.fmt == "tar":
         write_dockerfile(out, profile)
     return out
+
+
+def _check_devices(opts: BuildOptions) -> None:
+    if not opts.devices:
+        return
+    if opts.fmt != "dir":
+        raise UsageError("--devices goes with --format dir",
+                         hint="tar and OCI outputs always carry the device nodes, as tar headers")
+    if os.geteuid() != 0:
+        raise UsageError("--devices needs root (creating device nodes needs CAP_MKNOD)",
+                         hint="leave --devices out: the directory then has no device nodes")
+
+
+def _dir_devices(opts: BuildOptions, installed: list[Installed], out: Path, report: Reporter) -> None:
+    """A directory output's device nodes: made with --devices, else said to be missing."""
+    from bootstrap.pack import device_nodes
+    from bootstrap.pack.directory import make_devices
+
+    nodes = device_nodes(e for i in installed for e in i.manifest)
+    if not nodes:
+        return
+    if not opts.devices:
+        report.info(f"pack: {len(nodes)} device nodes left out of the directory (--devices makes them)")
+        return
+    try:
+        report.info(f"pack: {make_devices(out, nodes)} device nodes made")
+    except BaseException:
+        _discard(out)  # a half-made output is never left at the output path
+        raise
 
 
 def _discard(out: Path) -> None:
@@ -271,7 +302,7 @@ def _build_in(opts: BuildOptions, fetcher: Fetcher, root: Root,
     with report.phase("cleanup"):
         the_plan.adapter.cleanup(root)
     with report.phase("pack"):
-        return _pack(opts, the_plan, installed, root, mode), the_plan.profile
+        return _pack(opts, the_plan, installed, root, report), the_plan.profile
 
 
 def _fetch_and_unpack(the_plan: Plan, fetcher: Fetcher, root: Root,
@@ -323,24 +354,30 @@ def _configure(the_plan: Plan, installed: list[Installed], root: Root, mode: str
 
 
 def _pack(opts: BuildOptions, the_plan: Plan, installed: list[Installed], root: Root,
-          mode: str) -> Path | None:
-    from bootstrap.pack import ImageConfig, write_output
+          report: Reporter) -> Path | None:
+    from bootstrap.pack import ImageConfig, device_nodes, write_output
 
-    overrides = None
+    entries = [e for i in installed for e in i.manifest]
+    # As root, the disk holds the right owners (and what scripts chowned), but never the
+    # device nodes: those come from the manifest, as tar headers.
+    overrides, devices = None, device_nodes(entries)
     if os.geteuid() != 0:
         # Unprivileged (extract or unshare): the disk holds our uid (or, after a script's chown
         # in unshare mode, a subordinate id); the manifest holds the packages' owners. Files
         # the scripts made belong to root. Known gap: a script's chown to another id (root:shadow
         # on /etc/shadow) is not carried in unshare mode; mapping the subordinate ids back
         # would fix it.
-        overrides = {e.path: e for i in installed for e in i.manifest}
+        overrides = {e.path: e for e in entries}
     epoch = os.environ.get("SOURCE_DATE_EPOCH")
     image = None
     if opts.fmt == "oci":
         arch, variant = oci_platform(the_plan.profile.arch, the_plan.adapter)
         image = ImageConfig(arch=arch, variant=variant, cmd=the_plan.profile.command)
-    return write_output(root.path, opts.output, fmt=opts.fmt, compress=opts.compress, overrides=overrides,
-                        source_date_epoch=int(epoch) if epoch else None, config=image)
+    out = write_output(root.path, opts.output, fmt=opts.fmt, compress=opts.compress, overrides=overrides,
+                       devices=devices, source_date_epoch=int(epoch) if epoch else None, config=image)
+    if opts.fmt == "dir" and out is not None:
+        _dir_devices(opts, installed, out, report)
+    return out
 
 
 def write_dockerfile(tarball: Path, profile: Profile) -> Path:

@@ -13,19 +13,19 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import BinaryIO
 
 from bootstrap.errors import PackError, UsageError
 from bootstrap.pack.compress import choose, open_sink
-from bootstrap.pack.directory import write_directory
+from bootstrap.pack.directory import device_nodes, write_directory
 from bootstrap.pack.oci import ImageConfig, write_oci
 from bootstrap.pack.output import as_pack_error, atomic_file, check_target
 from bootstrap.pack.tar import write_tar
 from bootstrap.types import FileEntry
 
-__all__ = ["ImageConfig", "check_output", "write_output", "write_tar"]
+__all__ = ["ImageConfig", "check_output", "device_nodes", "write_output", "write_tar"]
 FORMATS = ("tar", "dir", "oci")
 
 
@@ -39,12 +39,14 @@ def check_output(output: str, fmt: str = "tar") -> None:
 
 def write_output(root: Path, output: str, *, fmt: str = "tar", compress: str = "auto",
                  overrides: Mapping[str, FileEntry] | None = None,
+                 devices: Sequence[FileEntry] = (),
                  source_date_epoch: int | None = None,
                  config: ImageConfig | None = None) -> Path | None:
     """Write `root` to `output` as `fmt`; returns the output path (None for stdout).
 
     `overrides` (root-relative path → manifest entry) give the owners, modes and xattrs an
-    unprivileged build could not put on disk; `config` is required for OCI output.
+    unprivileged build could not put on disk; `devices` the device nodes of a build that gives
+    none (pack.tar.write_tar); `config` is required for OCI output.
     """
     if fmt not in FORMATS:
         raise UsageError(f"unknown output format {fmt!r}", hint=f"use one of: {', '.join(FORMATS)}")
@@ -57,34 +59,35 @@ def write_output(root: Path, output: str, *, fmt: str = "tar", compress: str = "
         if fmt == "oci":
             if config is None:
                 raise UsageError("OCI output needs an image configuration (architecture, command)")
-            return write_oci(Path(root), Path(output), config, overrides=overrides,
+            return write_oci(Path(root), Path(output), config, overrides=overrides, devices=devices,
                              source_date_epoch=source_date_epoch)
         if output == "-":
-            _tar_to_stdout(Path(root), method, overrides, source_date_epoch)
+            _tar_to_stdout(Path(root), method, (overrides, devices), source_date_epoch)
             return None
         with atomic_file(Path(output)) as out:
-            _tar_into(Path(root), out, method, overrides, source_date_epoch)
+            _tar_into(Path(root), out, method, (overrides, devices), source_date_epoch)
         return Path(output)
     except OSError as err:
         raise as_pack_error(err, output) from None
 
 
-def _tar_into(root: Path, out: BinaryIO, method: str,
-              overrides: Mapping[str, FileEntry] | None, epoch: int | None) -> None:
+_Meta = tuple[Mapping[str, FileEntry] | None, Sequence[FileEntry]]  # (overrides, devices)
+
+
+def _tar_into(root: Path, out: BinaryIO, method: str, meta: _Meta, epoch: int | None) -> None:
     sink = open_sink(method, out)
     try:
-        write_tar(root, sink.write, overrides=overrides, source_date_epoch=epoch)
+        write_tar(root, sink.write, overrides=meta[0], devices=meta[1], source_date_epoch=epoch)
         sink.close()
     except BaseException:
         sink.kill()  # a pigz child must not outlive a failure
         raise
 
 
-def _tar_to_stdout(root: Path, method: str, overrides: Mapping[str, FileEntry] | None,
-                   epoch: int | None) -> None:
+def _tar_to_stdout(root: Path, method: str, meta: _Meta, epoch: int | None) -> None:
     if os.isatty(1):
         raise PackError("refusing to write a tarball to a terminal",
                         hint="redirect stdout to a file or a pipe (-o - > rootfs.tar)")
     sys.stdout.flush()
     with open(1, "wb", buffering=1 << 20, closefd=False) as out:
-        _tar_into(root, out, method, overrides, epoch)
+        _tar_into(root, out, method, meta, epoch)

@@ -13,7 +13,7 @@ import os
 import shutil
 import tempfile
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -45,18 +45,19 @@ class ImageConfig:
 
 def write_oci(root: Path, final: Path, config: ImageConfig, *,
               overrides: Mapping[str, FileEntry] | None = None,
+              devices: Sequence[FileEntry] = (),
               source_date_epoch: int | None = None) -> Path:
     """Write the image layout of `root` at `final` (a directory, or a tar when the name ends
-    in .tar); returns `final`."""
+    in .tar); returns `final`. `overrides` and `devices` as for pack.tar.write_tar."""
     if not final.name.endswith(".tar"):
         with atomic_dir(final) as tmp:
-            _layout(root, tmp, config, overrides, source_date_epoch)
+            _layout(root, tmp, config, (overrides, devices), source_date_epoch)
             os.chmod(tmp, 0o777 & ~umask())
         return final
     check_target(final)
     tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.tmp-", dir=final.parent))
     try:
-        _layout(root, tmp, config, overrides, source_date_epoch)
+        _layout(root, tmp, config, (overrides, devices), source_date_epoch)
         with atomic_file(final) as out:
             write_tar(tmp, _sink(out), overrides={}, source_date_epoch=source_date_epoch)
     finally:
@@ -64,11 +65,13 @@ def write_oci(root: Path, final: Path, config: ImageConfig, *,
     return final
 
 
-def _layout(root: Path, into: Path, config: ImageConfig,
-            overrides: Mapping[str, FileEntry] | None, epoch: int | None) -> None:
+_Meta = tuple[Mapping[str, FileEntry] | None, Sequence[FileEntry]]  # (overrides, devices)
+
+
+def _layout(root: Path, into: Path, config: ImageConfig, meta: _Meta, epoch: int | None) -> None:
     blobs = into / "blobs" / "sha256"
     blobs.mkdir(parents=True)
-    layer, diff_id = _layer(root, blobs, overrides, epoch)
+    layer, diff_id = _layer(root, blobs, meta, epoch)
     created = config.created or time.strftime(
         "%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch if epoch is not None else time.time()))
     arch, variant = config.arch, config.variant
@@ -94,8 +97,7 @@ def _layout(root: Path, into: Path, config: ImageConfig,
             os.utime(path, (epoch, epoch))
 
 
-def _layer(root: Path, blobs: Path, overrides: Mapping[str, FileEntry] | None,
-           epoch: int | None) -> tuple[dict[str, object], str]:
+def _layer(root: Path, blobs: Path, meta: _Meta, epoch: int | None) -> tuple[dict[str, object], str]:
     """The gzip layer blob; returns (its descriptor, the uncompressed tar's diff_id)."""
     tmp = blobs / ".layer.tmp"
     diff = hashlib.sha256()
@@ -107,7 +109,7 @@ def _layer(root: Path, blobs: Path, overrides: Mapping[str, FileEntry] | None,
             sink.write(data)
 
         try:
-            write_tar(root, tee, overrides=overrides, source_date_epoch=epoch)
+            write_tar(root, tee, overrides=meta[0], devices=meta[1], source_date_epoch=epoch)
             sink.close()
         except BaseException:
             getattr(sink, "kill", lambda: None)()

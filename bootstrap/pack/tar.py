@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import os
 import stat
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -69,8 +69,11 @@ def walk(root: Path) -> list[bytes]:
 
 def write_tar(root: Path, sink: Callable[[bytes], None], *,
               overrides: Mapping[str, FileEntry] | None = None,
+              devices: Sequence[FileEntry] = (),
               source_date_epoch: int | None = None) -> None:
-    """Write the tar stream of `root` to `sink` (see the module docstring for its shape)."""
+    """Write the tar stream of `root` to `sink` (see the module docstring for its shape).
+    `devices` are device nodes to write where the disk has nothing (they are never made in a
+    build root), for builds whose disk owners are right and so give no `overrides`."""
     failure: list[BaseException] = []
 
     def emit(data: bytes) -> int:
@@ -83,7 +86,8 @@ def write_tar(root: Path, sink: Callable[[bytes], None], *,
         return len(data)
 
     table = _canonical_overrides(root, overrides) if overrides is not None else None
-    nodes = _missing_nodes(root, table or {})
+    nodes = _missing_nodes(root, {**_canonical_overrides(root, {e.path: e for e in devices}),
+                                  **(table or {})})
     try:
         # xattrs only as SCHILY.xattr records (what GNU tar, Go's archive/tar and so docker
         # read): libarchive's own LIBARCHIVE.xattr duplicates make GNU tar warn on every one.

@@ -281,6 +281,18 @@ class Root(Resolver):
             return
         os.lchown(self.locate(rel), uid, gid)
 
+    def mknod(self, rel: str, mode: int, device: int) -> None:
+        """A device node or FIFO at `rel` (`mode` holds the file type and permission bits; the
+        umask does not narrow them). Nothing standing there is replaced (FileExistsError)."""
+        if self._kernel_path(rel):
+            with self._slot(rel, create=True) as (fd, name):
+                os.mknod(name, mode, device, dir_fd=fd)
+                os.chmod(name, stat.S_IMODE(mode), dir_fd=fd, follow_symlinks=False)
+            return
+        path = self.locate(rel, create=True)
+        os.mknod(path, mode, device)
+        os.chmod(path, stat.S_IMODE(mode))
+
     def setxattr(self, rel: str, name: str, value: bytes) -> None:
         if self._kernel_path(rel):
             with self._slot(rel) as (fd, final):

@@ -30,6 +30,8 @@ class Deb:
     symlinks: dict[str, str] = field(default_factory=dict)
     modes: dict[str, int] = field(default_factory=dict)
     scripts: dict[str, str] = field(default_factory=dict)
+    # path → (stat.S_IFCHR or S_IFBLK | permission bits, major, minor); made with mknod (root)
+    devices: dict[str, tuple[int, int, int]] = field(default_factory=dict)
 
 
 def build_deb(deb: Deb, outdir: Path) -> Path:
@@ -54,6 +56,11 @@ def build_deb(deb: Deb, outdir: Path) -> Path:
         link = tree / path.lstrip("/")
         link.parent.mkdir(parents=True, exist_ok=True)
         link.symlink_to(dest)
+    for path, (mode, major, minor) in deb.devices.items():
+        node = tree / path.lstrip("/")
+        node.parent.mkdir(parents=True, exist_ok=True)
+        os.mknod(node, mode, os.makedev(major, minor))
+        os.chmod(node, mode & 0o7777)
     out = outdir / f"{deb.name}_{deb.version}_{deb.arch}.deb"
     subprocess.run(["dpkg-deb", "--root-owner-group", "-Zgzip", "--build", str(tree), str(out)],
                    check=True, capture_output=True)
