@@ -36,6 +36,7 @@ from contextlib import suppress
 from pathlib import Path
 from typing import BinaryIO
 
+from bootstrap.errors import UnpackError
 from bootstrap.root.resolve import Resolver, _is_symlink
 
 
@@ -156,8 +157,10 @@ class Root(Resolver):
                 try:
                     os.mkdir(name, 0o700, dir_fd=fd)
                 except FileExistsError:
-                    if not exist_ok or not self.is_dir(rel):
+                    if not exist_ok:
                         raise
+                    if not self.is_dir(rel):
+                        raise self._not_a_dir(rel) from None
                     return
                 os.chmod(name, mode, dir_fd=fd, follow_symlinks=False)
             return
@@ -166,10 +169,22 @@ class Root(Resolver):
             os.mkdir(path, 0o700)
         except FileExistsError:
             # A symlink to a directory inside the root will do, as for `mkdir -p`.
-            if not exist_ok or not self.is_dir(rel):
+            if not exist_ok:
                 raise
+            if not self.is_dir(rel):
+                raise self._not_a_dir(rel) from None
             return
         os.chmod(path, mode)
+
+    def _not_a_dir(self, rel: str) -> UnpackError:
+        """Why a directory the tool needs cannot be made: a package put something else there."""
+        rel = rel.strip("/")
+        if self.is_symlink(rel):
+            what = f"a symlink to {self.readlink(rel)!r} that leads to no directory inside the root"
+        else:
+            what = "a file"
+        return UnpackError(f"cannot make directory /{rel}: {what} stands there",
+                           hint="a package ships it where a directory belongs; leave that package out")
 
     def write_bytes(self, rel: str, data: bytes, mode: int = 0o644) -> None:
         """Replace `rel` with `data` atomically (never writing through a symlink there)."""

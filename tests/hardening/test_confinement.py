@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from bootstrap.errors import BootstrapError, UnsafePathError
+from bootstrap.errors import BootstrapError, UnpackError, UnsafePathError
 from bootstrap.pack import write_output
 from bootstrap.root import Root, openat2
 from bootstrap.types import FileEntry
@@ -315,3 +315,15 @@ def test_device_entry_replaces_what_stood_there(tmp_path: Path) -> None:
     assert not os.path.lexists(root / "dev/null")
     assert manifest == [FileEntry("dev/null", "char", 0o666, 0, 0, 1_700_000_000,
                                   package="devs", devmajor=1, devminor=3)]
+
+
+def test_mkdir_over_a_dangling_shipped_link_says_what_stands_there(tmp_path: Path, mode: str,
+                                                                    canary: Path) -> None:
+    root = tmp_path / "root"
+    shipped_link(root, "etc/apt/sources.list.d", canary, relative=False)
+    (root / "etc" / "apt" / "trusted.gpg").write_bytes(b"")
+    with pytest.raises(UnpackError, match=r"^cannot make directory /etc/apt/sources.list.d: a symlink "
+                                          r"to '/.*canary' that leads to no directory inside the root"):
+        Root(root).mkdir("etc/apt/sources.list.d")
+    with pytest.raises(UnpackError, match=r"^cannot make directory /etc/apt/trusted.gpg: a file"):
+        Root(root).mkdir("/etc/apt/trusted.gpg/")
