@@ -103,6 +103,10 @@ def write_tar(root: Path, sink: Callable[[bytes], None], *,
         if failure:
             raise failure[0] from None
         raise
+    if failure:
+        # The closing flush may fail (or a signal land in the callback) without libarchive
+        # reporting it as an error: the stream is incomplete all the same.
+        raise failure[0]
 
 
 def _add(archive_p: int, root: Path, rel: bytes, links: dict[tuple[int, int], str],
