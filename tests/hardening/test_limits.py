@@ -110,12 +110,11 @@ def one_line(exc: BaseException, limit: int = 1000) -> str:
     return text
 
 
-def timed(action: Callable[[], T], seconds: float = 1.0) -> T:
-    start = time.perf_counter()
-    result = action()
-    elapsed = time.perf_counter() - start
-    assert elapsed < seconds, f"{elapsed:.2f} s"
-    return result
+def timed(action: Callable[[], T]) -> T:
+    """Run `action`. No clock is asserted here (speed targets live in `make bench`): the
+    quadratic parsers these tests guard against took 25 s to 139 s on these inputs, so the
+    tests' own timeout (LINEAR_TIMEOUT) is what fails a regression, whatever the load."""
+    return action()
 
 
 class FakeFetcher:
@@ -408,11 +407,14 @@ def test_rpm_header_claiming_2_31_entries_refused_unallocated() -> None:
 
 
 # ---------------------------------------------------------------------------------------------
-# 4. no quadratic parsers (10,000 entries, each < 1 s)
+# 4. no quadratic parsers (10,000 entries: linear ones take milliseconds, the quadratic ones
+# took 25 s and more)
 
 N = 10_000
+LINEAR_TIMEOUT = pytest.mark.timeout(20)
 
 
+@LINEAR_TIMEOUT
 @pytest.mark.parametrize("count", [N, 2 * N])
 def test_yum_primary_many_requires_linear(count: int) -> None:
     entries = "".join(f'<rpm:entry name="lib{i}.so()(64bit)"/>' for i in range(count))
@@ -423,6 +425,7 @@ def test_yum_primary_many_requires_linear(count: int) -> None:
     assert len(pkg.depends) == count and pkg.depends[0] == (Relation("lib0.so()(64bit)"),)
 
 
+@LINEAR_TIMEOUT
 def test_yum_rich_dependency_many_alternatives_linear() -> None:
     text = "(" + " or ".join(f"p{i}" for i in range(N)) + ")"
     (clause,) = timed(lambda: requirement(text))
@@ -435,6 +438,7 @@ def test_yum_rich_dependency_mixed_still_distributes() -> None:
         (Relation("b"), Relation("c"), Relation("d")), (Relation("b"), Relation("c"), Relation("e"))]
 
 
+@LINEAR_TIMEOUT
 def test_apt_relations_many_entries_linear() -> None:
     alternatives = " | ".join(f"p{i} (>= 1.{i})" for i in range(N))
     groups = ", ".join(f"q{i} (>= 1.{i})" for i in range(N))
@@ -442,6 +446,7 @@ def test_apt_relations_many_entries_linear() -> None:
     assert len(timed(lambda: parse_relations(groups))) == N
 
 
+@LINEAR_TIMEOUT
 def test_apt_stanza_many_continuation_lines_linear() -> None:
     depends = ",\n ".join(f"p{i}" for i in range(N))
     (pkg,) = timed(lambda: parse_packages(f"Package: a\nVersion: 1\nDepends: {depends}\n",
@@ -449,6 +454,7 @@ def test_apt_stanza_many_continuation_lines_linear() -> None:
     assert len(pkg.depends) == N
 
 
+@LINEAR_TIMEOUT
 def test_apk_depends_many_entries_linear() -> None:
     tokens = " ".join(f"so:lib{i}.so.1" for i in range(N)) + " " + " ".join(f"!c{i}" for i in range(N))
     depends, conflicts = timed(lambda: parse_depends(tokens))
@@ -462,13 +468,14 @@ def test_apk_depends_many_entries_linear() -> None:
 # 5. bounded error messages
 
 
+@LINEAR_TIMEOUT
 def test_resolve_failure_with_10000_alternatives_is_one_short_line() -> None:
     from bootstrap.adapters.apt.packages import debian_version_scheme
 
     top = Package(name="top", version="1", arch="amd64",
                   depends=(tuple(Relation(f"missing-{i}", ">=", "1") for i in range(N)),))
     with pytest.raises(ResolveError) as info:
-        timed(lambda: resolve([top], [(Relation("top"),)], debian_version_scheme("amd64")), seconds=2)
+        timed(lambda: resolve([top], [(Relation("top"),)], debian_version_scheme("amd64")))
     text = one_line(info.value)
     assert "… and 9995 more" in text and "missing-9999" not in text
     assert len(info.value.hint or "") <= 1000
