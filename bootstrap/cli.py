@@ -58,6 +58,11 @@ def _csv(ctx: click.Context, param: click.Parameter, value: tuple[str, ...]) -> 
     return tuple(name.strip() for item in value for name in item.split(",") if name.strip())
 
 
+def _mirrors(given: tuple[str, ...]) -> dict[str, Any]:
+    """--mirror A --mirror B: A is the mirror, B an alternate tried when A fails."""
+    return {"mirror": given[0] if given else None, "alternate_mirrors": tuple(given[1:])}
+
+
 class _DefaultToBuild(click.Group):
     """`rootfs-bootstrap debian-bookworm ...` means `rootfs-bootstrap build debian-bookworm ...`."""
 
@@ -88,7 +93,9 @@ def _common(func: Callable[..., Any]) -> Callable[..., Any]:
                      help="Define an rpm macro for --buildrequires specs, as rpmbuild --define (repeatable)."),
         click.option("--variant", help="minbase, buildd, default, custom... (`list` shows each profile's)."),
         click.option("--arch", help="Target architecture in the distribution's words (amd64, i386, x86_64...)."),
-        click.option("--mirror", help="Root of the distribution's mirror; its layout is kept."),
+        click.option("--mirror", multiple=True,
+                     help="Root of the distribution's mirror; its layout is kept. Given again: other "
+                          "mirrors of the same archive, tried in order when one fails."),
         click.option("--keyring", "keyrings", multiple=True, type=click.Path(exists=True, dir_okay=False),
                      help="Trust these keys instead of the shipped ones (repeatable)."),
         click.option("--no-verify", is_flag=True, help="Do not check index signatures (printed as a warning)."),
@@ -138,7 +145,7 @@ def build(**kw: Any) -> None:
     fmt = kw["fmt"] or ("dir" if kw["output"].endswith("/") else "tar")
     opts = BuildOptions(
         profile=kw["profile"], output=kw["output"], include=kw["include"], exclude=kw["exclude"],
-        variant=kw["variant"], arch=kw["arch"], mirror=kw["mirror"], keyrings=kw["keyrings"],
+        variant=kw["variant"], arch=kw["arch"], **_mirrors(kw["mirror"]), keyrings=kw["keyrings"],
         verify=not kw["no_verify"], fmt=fmt, compress=kw["compress"], mode=kw["mode"],
         cache_dir=kw["cache_dir"], jobs=kw["jobs"], hook_extract=kw["hook_extract"],
         hook_customize=kw["hook_customize"], dockerfile=kw["dockerfile"],
@@ -168,7 +175,7 @@ def resolve_cmd(**kw: Any) -> None:
     from bootstrap.report import Reporter
 
     opts = BuildOptions(profile=kw["profile"], include=kw["include"], exclude=kw["exclude"],
-                        variant=kw["variant"], arch=kw["arch"], mirror=kw["mirror"],
+                        variant=kw["variant"], arch=kw["arch"], **_mirrors(kw["mirror"]),
                         keyrings=kw["keyrings"], verify=not kw["no_verify"], cache_dir=kw["cache_dir"],
                         jobs=kw["jobs"], buildrequires=kw["buildrequires"], defines=kw["defines"])
     report = Reporter(_emitter(kw["quiet"]), verbose=kw["verbose"])

@@ -2,8 +2,9 @@
 
 `.gz`, `.bz2`, `.xz`, `.lzma` and `.zst` are known; any other name is plain data and comes back
 unchanged. Pure: bytes in, bytes (or a stream over them) out. Corrupt data raises ValueError
-(one-shot) or surfaces as OSError/EOFError/ValueError on read (stream); callers turn those into
-their own BootstrapError. The one-shot functions release the GIL while they work, so several
+(one-shot) or surfaces on read (stream) as what the decompressor underneath raises: OSError,
+EOFError, ValueError, lzma.LZMAError or zstandard.ZstdError (repomd's reader catches each);
+callers turn those into their own BootstrapError. The one-shot functions release the GIL while they work, so several
 can run in threads (the .deb preloader relies on it).
 
 Every decompression is bounded: `limit` is the most bytes the content may inflate to (the size

@@ -45,6 +45,9 @@ class Overrides:
 
     arch: str | None = None
     mirror: str | None = None
+    # Further mirrors of the same distribution (--mirror given again), each laid out as
+    # `mirror`: a repository whose URL uses $mirror gets its URL on each as an alternate.
+    alternate_mirrors: tuple[str, ...] = ()
     keyrings: tuple[str, ...] = ()
     verify: bool = True
 
@@ -62,6 +65,8 @@ def _read_ini(path: Path) -> configparser.ConfigParser:
         parser.read(path, encoding="utf-8")
     except configparser.Error as exc:
         raise ConfigError(f"{path}: {exc.message.splitlines()[0]}") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text (byte {exc.start})") from None
     return parser
 
 
@@ -91,8 +96,17 @@ def list_profiles(data_root: Path = DATA_ROOT) -> list[ProfileInfo]:
     return infos
 
 
+def _vendor_file(data_root: Path, vendor: str) -> Path:
+    """repos.d/VENDOR.ini; ConfigError when `vendor` (a profile's word) is no plain file name
+    there (empty, a `/`, a leading `.`, NUL or another control character)."""
+    if not vendor or vendor.startswith(".") or any(c == "/" or ord(c) < 32 or ord(c) == 127 for c in vendor):
+        raise ConfigError(f"a profile names the vendor {vendor[:80]!r}, which is no file name in repos.d",
+                          hint="a vendor is the stem of a repos.d/*.ini file")
+    return data_root / "repos.d" / f"{vendor}.ini"
+
+
 def _vendor_family(data_root: Path, vendor: str) -> str:
-    parser = _read_ini(data_root / "repos.d" / f"{vendor}.ini")
+    parser = _read_ini(_vendor_file(data_root, vendor))
     return parser.get("vendor", "family", fallback="?")
 
 
@@ -111,7 +125,7 @@ def load_profile(name: str, overrides: Overrides = Overrides(), *, data_root: Pa
     path, section = sections[name]
     sec = dict(_read_ini(path)[section])
     vendor = sec.get("vendor", path.stem)
-    vparser = _read_ini(data_root / "repos.d" / f"{vendor}.ini")
+    vparser = _read_ini(_vendor_file(data_root, vendor))
     if not vparser.has_section("vendor"):
         raise ConfigError(f"repos.d/{vendor}.ini has no [vendor] section")
     vsec = dict(vparser["vendor"])
@@ -240,13 +254,37 @@ def _repositories(vparser: configparser.ConfigParser, sec: Mapping[str, str],
             raise _no_mirror(vparser, repo_id)
         keys = overrides.keyrings or tuple(_key_path(k, data_root) for k in
                                            (rsec.get("gpgkey") or _subst(default_keys, variables)).split())
+        urls += _on_other_mirrors(vparser[repo_id], variables, overrides.alternate_mirrors)
+        urls = list(dict.fromkeys(urls))
         repos.append(Repository(
             id=repo_id, family=family, url=urls[0], alternates=tuple(urls[1:]),
             suite=rsec.get("suite", ""), components=tuple(rsec.get("components", "").split()),
-            keyrings=keys, verify=overrides.verify, priority=int(rsec.get("priority", "0")),
+            keyrings=keys, verify=overrides.verify, priority=_priority(rsec.get("priority", "0"), repo_id),
             mirrorlist=rsec.get("mirrorlist", ""), optional=optional,
             options=tuple(sorted(rsec.items()))))
     return repos
+
+
+def _priority(text: str, repo_id: str) -> int:
+    """A repository's `priority =`: an integer of at most 9 digits, else ConfigError."""
+    value = text.strip()
+    digits = value[1:] if value[:1] in ("+", "-") else value
+    if not (digits.isascii() and digits.isdigit() and len(digits) <= 9):
+        raise ConfigError(f"repository {repo_id!r}: priority {text[:40]!r} is not a number",
+                          hint="priority = an integer, such as 10")
+    return int(value)
+
+
+def _on_other_mirrors(rsec: Mapping[str, str], variables: Mapping[str, str],
+                      mirrors: tuple[str, ...]) -> list[str]:
+    """A repository's URLs on each further --mirror, in order: its baseurl (or url) template
+    with $mirror set to that mirror. A repository that does not use $mirror (a security
+    archive of its own) gets the same URLs again, which the caller drops."""
+    template = rsec.get("baseurl") or rsec.get("url") or ""
+    urls: list[str] = []
+    for mirror in mirrors:
+        urls += _subst(template, {**variables, "mirror": check_mirror(mirror, "--mirror").rstrip("/")}).split()
+    return urls
 
 
 def _key_path(key: str, data_root: Path) -> str:

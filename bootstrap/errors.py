@@ -6,6 +6,7 @@ says what to do about it. The CLI prints `error: <message>` and `hint: <hint>` a
 """
 from __future__ import annotations
 
+import errno
 from collections.abc import Sequence
 
 
@@ -61,6 +62,11 @@ class UnknownSigner(VerificationError):
     a plain VerificationError."""
 
 
+class StaleIndex(VerificationError):
+    """A validly signed index that is out of date: expired (Valid-Until), dated ahead of the
+    clock, or older than one this cache already saw (a frozen or replayed mirror)."""
+
+
 class RepositoryIndexError(BootstrapError):
     """A repository index cannot be parsed or lacks what the release needs."""
 
@@ -108,6 +114,23 @@ class PackError(BootstrapError):
     """Writing the output failed (full disk, unwritable path)."""
 
     exit_code = 8
+
+
+class WorkspaceError(BootstrapError):
+    """The tool cannot write where it works: the download cache or the build root (TMPDIR, or
+    beside a directory output). Never a mirror's fault, so never a reason to try another
+    mirror. The output's own failures are PackError."""
+
+    exit_code = 9
+
+
+class NoSpaceError(WorkspaceError):
+    """The workspace's file system filled up (ENOSPC, EDQUOT); the message names the place, the
+    hint what to free or move."""
+
+
+# "No space left on device" and "Disk quota exceeded": both mean the file system is full for us.
+NO_SPACE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
 
 
 class Interrupted(BootstrapError):

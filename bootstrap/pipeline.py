@@ -19,6 +19,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,7 +27,7 @@ from pathlib import Path
 from bootstrap import config
 from bootstrap.adapters import Adapter, Installed, get_adapter
 from bootstrap.buildroot import build_root
-from bootstrap.errors import ConfigError, RepositoryNotFound, UsageError
+from bootstrap.errors import NO_SPACE_ERRNOS, ConfigError, NoSpaceError, RepositoryNotFound, UsageError
 from bootstrap.hooks import run_hooks
 from bootstrap.machine import choose_mode, oci_platform, personality
 from bootstrap.report import Reporter
@@ -45,6 +46,7 @@ class BuildOptions:
     variant: str | None = None
     arch: str | None = None
     mirror: str | None = None
+    alternate_mirrors: tuple[str, ...] = ()  # --mirror given again: tried in order after `mirror`
     keyrings: tuple[str, ...] = ()
     verify: bool = True
     fmt: str = "tar"
@@ -104,7 +106,8 @@ def load_profile(opts: BuildOptions) -> Profile:
     """The profile with the command line's overrides applied."""
     keyrings = tuple(str(Path(k).resolve()) for k in opts.keyrings)
     return config.load_profile(opts.profile, config.Overrides(
-        arch=opts.arch, mirror=opts.mirror, keyrings=keyrings, verify=opts.verify))
+        arch=opts.arch, mirror=opts.mirror, alternate_mirrors=opts.alternate_mirrors,
+        keyrings=keyrings, verify=opts.verify))
 
 
 def make_adapter(profile: Profile, report: Reporter | None = None) -> Adapter:
@@ -216,7 +219,8 @@ def plan(opts: BuildOptions, fetcher: Fetcher, report: Reporter, *,
 def _make_fetcher(opts: BuildOptions, report: Reporter) -> Fetcher:
     from bootstrap.fetch import Fetcher
 
-    return Fetcher(opts.cache_dir, jobs=opts.jobs, progress=report.progress, log=report.debug)
+    return Fetcher(opts.cache_dir, jobs=opts.jobs, progress=report.progress, log=report.debug,
+                   notice=report.info)
 
 
 def resolve_only(opts: BuildOptions, report: Reporter) -> Plan:
@@ -234,14 +238,19 @@ def build(opts: BuildOptions, report: Reporter) -> Path | None:
     _check_devices(opts)
     fetcher = _make_fetcher(opts, report)
     out: Path | None = None
+    parent = _root_parent(opts)
     try:
-        with build_root(_root_parent(opts), report.info) as root:
+        with build_root(parent, report.info) as root:
             out, profile = _build_in(opts, fetcher, root, report)
     except KeyboardInterrupt:
         # Ctrl-C, SIGTERM or SIGHUP that arrived once the output was complete (while the root
         # was being removed): an interrupted build leaves nothing, as it says.
         if out is not None:
             _discard(out)
+        raise
+    except OSError as err:
+        if err.errno in NO_SPACE_ERRNOS:
+            raise _root_full(parent, err) from None
         raise
     if opts.dockerfile and out is not None and opts.fmt == "tar":
         write_dockerfile(out, profile)
@@ -275,6 +284,16 @@ def _dir_devices(opts: BuildOptions, installed: list[Installed], out: Path, repo
     except BaseException:
         _discard(out)  # a half-made output is never left at the output path
         raise
+
+
+def _root_full(parent: Path | None, err: OSError) -> NoSpaceError:
+    """A write into the build root found its file system full (the cache and the output say so
+    themselves): where the root was, and what to free or move. The root is gone by now."""
+    where = parent or Path(tempfile.gettempdir())
+    hint = ("free space there, or write the directory output to a larger file system" if parent
+            else "free space there, or set TMPDIR to a larger file system")
+    shown = f" ({err.filename})" if err.filename else ""
+    return NoSpaceError(f"no space left on device writing the build root in {where}{shown}", hint=hint)
 
 
 def _discard(out: Path) -> None:
@@ -312,7 +331,9 @@ def _fetch_and_unpack(the_plan: Plan, fetcher: Fetcher, root: Root,
     adapter = the_plan.adapter
     try:
         with report.phase("fetch"):
-            items = [FetchItem(p.location, p.checksums, p.size, p.key) for p in the_plan.packages]
+            items = [FetchItem(p.location, p.checksums, p.size, p.key,
+                               alternates=_alternates(p.location, _trust_of(the_plan, p)))
+                     for p in the_plan.packages]
             # An adapter that can (apt) starts decompressing each package as it arrives.
             ready = adapter.preload(the_plan.packages)
             paths = fetcher.get_many(items, on_done=ready)
@@ -328,6 +349,17 @@ def _fetch_and_unpack(the_plan: Plan, fetcher: Fetcher, root: Root,
     finally:
         adapter.release()  # on failure or Ctrl-C too: no decompression left running
     return installed
+
+
+def _alternates(location: str, trust: RepoTrust) -> tuple[str, ...]:
+    """The package's URL on each of its repository's other mirrors: a location under the
+    mirror the index was read from (`trust.url`) keeps its path below each of `trust.mirrors`.
+    A location elsewhere (an index naming another host) has no alternates."""
+    base = trust.url.rstrip("/")
+    if not trust.mirrors or not base or not location.startswith(base + "/"):
+        return ()
+    below = location[len(base):]
+    return tuple(mirror.rstrip("/") + below for mirror in trust.mirrors)
 
 
 def _trust_of(the_plan: Plan, pkg: Package) -> RepoTrust:

@@ -13,7 +13,7 @@ Conventions shared by every module:
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Protocol
 
@@ -49,12 +49,20 @@ class Relation:
 
     `arch` carries a Debian architecture qualifier (`any`, `native`, or an architecture name).
     A name starting with `/` is an rpm file dependency: some package must contain that path.
+
+    Two fields only rpm's rich dependencies and apk's install_if use (both default off):
+    `negated` reads the relation as "no installed package meets it" (the condition of rpm's
+    `A if B`, apk's `!name` trigger); `narrow` asks that the one package meeting the relation
+    also meets each narrowing relation, or does not meet it when that one is negated (rpm's
+    `A with B`, `A without B`).
     """
 
     name: str
     op: str | None = None
     version: str | None = None
     arch: str | None = None
+    negated: bool = False
+    narrow: tuple[Relation, ...] = ()
 
     def __post_init__(self) -> None:
         if (self.op is None) != (self.version is None):
@@ -67,9 +75,19 @@ class Relation:
         """True for rpm-style file dependencies (`/bin/sh`)."""
         return self.name.startswith("/")
 
+    @property
+    def positive(self) -> Relation:
+        """The same relation, not negated (what a negated one says must not be installed)."""
+        return replace(self, negated=False) if self.negated else self
+
     def __str__(self) -> str:
         text = self.name if self.arch is None else f"{self.name}:{self.arch}"
-        return text if self.op is None else f"{text} ({self.op} {self.version})"
+        text = text if self.op is None else f"{text} ({self.op} {self.version})"
+        for sub in self.narrow:
+            text += f" {'without' if sub.negated else 'with'} {sub.positive}"
+        if self.narrow:
+            text = f"({text})"
+        return f"not {text}" if self.negated else text
 
 
 # One dependency is a list of alternatives: satisfied when any one of them is.
@@ -147,13 +165,44 @@ class Package:
 
 
 @dataclass(frozen=True)
+class ResolvePolicy:
+    """What one family's package manager decides differently from the others, for the resolver
+    (which names no family). The defaults are apt's; each family's version_scheme() sets its own.
+
+    - `exclusive_names`: a name answers to one installed package. apk's solver gives every
+      name one provider (assign_name): the real `polkit` and a provider of `polkit=1` never
+      go together, nor two providers of `so:libfoo.so.1=…`; only providers that both provide
+      the name *unversioned* coexist. dpkg and rpm let several packages Provide one name
+      (Debian policy 7.5: a virtual name is exclusive only through an explicit Conflicts;
+      rpm/libsolv add no implicit conflict between providers).
+    - `refuse_unranked_virtual`: an unversioned virtual name with several providers and no
+      provider_priority is not guessed but an error naming them (apk's select_package).
+    - `provider_order`: how the providers of one name rank. "real-first": the real package
+      of the name, then provider_priority, then name (apt's CompareProviders: same group
+      first, then Priority). "provided-version": the package providing the highest version of
+      the name, then provider_priority (apk's compare_providers). "by-name": obsoleted ones
+      last, then provider_priority, then the highest provided version, then name (libsolv's
+      policy_filter_unwanted: prune_obsoleted, sort_by_common_dep, name order).
+    - `defer_choices`: a dependency that leaves several names to choose from is decided after
+      those that leave one, so a package needed anyway meets it and fewer packages come in
+      (libsolv postpones such rules, apk resolves names without options first).
+    """
+
+    exclusive_names: bool = False
+    refuse_unranked_virtual: bool = False
+    provider_order: str = "real-first"
+    defer_choices: bool = False
+
+
+@dataclass(frozen=True)
 class VersionScheme:
     """How a family orders versions and matches architectures; given to the resolver.
 
     `compare(a, b)` returns <0, 0, >0. `satisfies(version, op, wanted)` defaults to comparing
     with `compare` but can be replaced (apk's `~` fuzzy match). `arch_rank(pkg_arch)` returns
     None when a package of that architecture cannot be installed on the target, otherwise a
-    rank where higher is preferred (i686 over i386 on an i386 tree).
+    rank where higher is preferred (i686 over i386 on an i386 tree). `policy` holds the
+    family's resolver rules (ResolvePolicy).
     """
 
     compare: Callable[[str, str], int]
@@ -162,6 +211,7 @@ class VersionScheme:
     # Architecture words that mean "any" (Debian's `all`, rpm's `noarch`): such a package
     # serves every architecture of a multi-arch set.
     arch_independent: frozenset[str] = frozenset()
+    policy: ResolvePolicy = ResolvePolicy()
 
     def matches(self, version: str, op: str, wanted: str) -> bool:
         """Whether `version op wanted` holds in this family's ordering."""
@@ -246,12 +296,17 @@ class Profile:
 
 @dataclass(frozen=True)
 class FetchItem:
-    """One file to fetch: its URL, the digests and size its index gives, a name for messages."""
+    """One file to fetch: its URL, the digests and size its index gives, a name for messages.
+
+    `alternates` are other full URLs of the same file (the same repository on other mirrors),
+    tried in order when `url` fails for good: unreachable or erroring after the retries, not
+    found, or a copy that does not verify. Each copy is held to the same digests and size."""
 
     url: str
     checksums: tuple[Checksum, ...] = ()
     size: int = 0
     name: str = ""
+    alternates: tuple[str, ...] = ()
 
 
 class Fetcher(Protocol):
@@ -268,7 +323,8 @@ class Fetcher(Protocol):
         ...
 
     def get_file(self, item: FetchItem) -> Path:
-        """The verified file, in the cache."""
+        """The verified file, in the cache: from `item.url`, or from the first of its
+        `alternates` that serves a good copy when that fails."""
         ...
 
     def get_many(self, items: Sequence[FetchItem],
@@ -285,13 +341,16 @@ class RepoTrust:
     lock file) checks every package exactly as a resolving build does. `verify` False only
     for --no-verify (or a repository that says gpgcheck=0); `keyrings` are the key files
     signatures are checked against; `signers` names the keys that signed the index (apk
-    writes those into the image's /etc/apk/keys)."""
+    writes those into the image's /etc/apk/keys). `url` is the mirror the index was read from;
+    `mirrors` are the repository's other mirrors (base URLs laid out as `url`), in the order
+    a package download that fails at `url` tries them."""
 
     repo: str
     url: str
     verify: bool = True
     keyrings: tuple[str, ...] = ()
     signers: tuple[str, ...] = ()
+    mirrors: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

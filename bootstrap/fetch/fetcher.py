@@ -5,18 +5,26 @@ Contracts:
   size while it streams, before anyone reads it; a mismatch raises ChecksumError naming the URL,
   the expected and the actual value. Nothing unverified ever reaches the cache or a caller.
 - Cache (`cache_dir`, shared by runs and processes): `<cache>/by-<algo>/<hexdigest>`. A download
-  goes to a temporary file in that directory and is renamed into place (os.replace, atomic) only
-  once verified, so concurrent runs never see half a file. A cached file is re-verified *fully*
-  (size and digest) before each reuse, so a corrupt or tampered one is downloaded again.
-  Files fetched without a digest are stored under `<cache>/by-url/<sha256(url)>` and always
-  downloaded again (nothing says the copy there is current); the cache only gives them a path.
+  goes to a temporary file of its own in that directory and is renamed into place (os.replace,
+  atomic) only once verified, so concurrent runs never see half a file (cache.py). A cached file
+  is re-verified *fully* (size and digest) before each reuse, so a corrupt or tampered one is
+  downloaded again. Files fetched without a digest are stored under `<cache>/by-url/<sha256(url)>`
+  and always downloaded again (nothing says the copy there is current); the cache only gives
+  them a path. A full cache file system is NoSpaceError, an unwritable one WorkspaceError;
+  partial downloads a killed build left are removed (cache.sweep_parts).
+- Mirrors: get_file / get_many try a FetchItem's `url`, then each of its `alternates` in order,
+  when a URL fails for good (after its retries; not found; a copy that does not verify), one log
+  line per move; the final error names every mirror tried in one bounded line (mirrors.py).
+  A full or unwritable cache is never a reason to try another mirror.
 - Retries: connection errors, resets, timeouts, truncated bodies, too slow transfers, HTTP 5xx
   and 429 are retried `retries` times. The wait is the server's Retry-After (seconds or an
   HTTP-date) up to `retry_after_cap`, else exponential backoff with equal jitter (`backoff`
   seconds doubling, capped at `backoff_cap`, each wait between half and all of its step; the
   jitter comes from `self.random`, a random.Random tests may seed). 404/410 and a missing local
   file are "not found": None from try_get_bytes, FetchError from get_bytes/get_file. Other HTTP
-  errors fail at once. Every failure is one FetchError line with a hint; no other exception
+  errors fail at once. A mirror (scheme://host:port) whose failures outlasted the retries is
+  down for the rest of the run: later files try it last, once, without retries. Every failure
+  is one FetchError line with a hint (WorkspaceError for the cache's own); no other exception
   escapes.
 - Pace: besides the per-read `timeout`, each attempt must end within `deadline_base` +
   bytes / `deadline_rate` seconds and never run slower than `min_rate` bytes/s over a
@@ -28,31 +36,32 @@ Contracts:
   on the next attempt. The whole file is still checked against its digest and size (a spliced
   file that does not verify is downloaded again whole, once). A Content-Length that disagrees with
   the expected size is a ChecksumError before any byte is kept.
-- Redirects are followed by hand: to any http(s) URL (other hosts and ports included), at most
-  `max_redirects`; a loop, or a redirect to file://, ftp:// or any other scheme, is a FetchError.
+- Redirects are followed by hand (httpget.py): to any http(s) URL (other hosts and ports
+  included), at most `max_redirects`; a loop, or a redirect to file://, ftp:// or any other
+  scheme, is a FetchError.
 - Proxies: requests' environment handling stays on (http_proxy, https_proxy, no_proxy apply).
 - Bodies are saved as served: Content-Encoding is never decoded (digests are of the stored file).
 """
 from __future__ import annotations
 
 import io
-import os
 import random
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
+from dataclasses import replace
 from functools import partial
 from pathlib import Path
 from typing import BinaryIO, TypeVar
-from urllib.parse import unquote, urljoin, urlsplit
+from urllib.parse import unquote, urlsplit
 from urllib.request import url2pathname
 
-import requests
-
 from bootstrap.errors import ChecksumError, FetchError
+from bootstrap.fetch.cache import cache_entry, cached_size, sweep_parts
+from bootstrap.fetch.httpget import NETWORK_HINT, HttpGetter
+from bootstrap.fetch.mirrors import MirrorHealth, NotThere, failover
 from bootstrap.fetch.transfer import (
     _CHUNK,
     Tick,
@@ -63,10 +72,7 @@ from bootstrap.fetch.transfer import (
     _NoMeter,
     _NotFound,
     _Pace,
-    _range_start,
     _read1,
-    _reason,
-    _retry_after,
     _State,
     _Transient,
 )
@@ -75,9 +81,6 @@ from bootstrap.types import Checksum, FetchItem, Meter, Progress
 
 __all__ = ["ChecksumError", "FetchError", "FetchItem", "Fetcher", "default_cache_dir"]
 
-NETWORK_HINT = "check --mirror / network"
-REDIRECT_HINT = "the mirror redirects somewhere it should not; check --mirror or pick another mirror"
-_REDIRECTS = (301, 302, 303, 307, 308)
 T = TypeVar("T")
 
 
@@ -89,13 +92,13 @@ def _local_path(url: str) -> Path:
     return Path(url)
 
 
-class Fetcher:
-    """Downloads with verification, a shared cache, retries and parallelism (see module doc)."""
+class Fetcher(HttpGetter):
+    """Downloads with verification, a shared cache, retries, mirror failover and parallelism
+    (see the module docstring)."""
 
     backoff: float = 0.5  # first retry step in seconds; doubles each retry (jittered, see _delay)
     backoff_cap: float = 30.0  # no backoff step is longer than this
     retry_after_cap: float = 30.0  # a server's Retry-After is honoured up to this many seconds
-    max_redirects: int = 10
     # Each attempt must finish within deadline_base + size / deadline_rate seconds, and never
     # run slower than min_rate bytes/s over any rate_window seconds (checked as bytes arrive;
     # a server that sends nothing at all is cut by the per-read `timeout`).
@@ -109,7 +112,8 @@ class Fetcher:
                  log: Callable[[str], None] | None = None,
                  deadline_base: float | None = None, deadline_rate: float | None = None,
                  min_rate: float | None = None, rate_window: float | None = None,
-                 retry_after_cap: float | None = None, rng: random.Random | None = None) -> None:
+                 retry_after_cap: float | None = None, rng: random.Random | None = None,
+                 notice: Callable[[str], None] | None = None) -> None:
         self.cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
         self.jobs = max(1, jobs)
         self.retries = max(0, retries)
@@ -127,6 +131,11 @@ class Fetcher:
         self.random = rng or random.Random()  # the backoff's jitter; tests seed their own
         self.progress = progress
         self._log: Callable[[str], None] = log or (lambda line: None)
+        # A move to another mirror is worth telling the user about; the rest is detail.
+        self._notice: Callable[[str], None] = notice or self._log
+        self._health = MirrorHealth()  # mirrors seen down this run are tried last
+        self._swept: set[Path] = set()  # cache directories already rid of stale partial downloads
+        self._sweep_lock = threading.Lock()
         self._local = threading.local()
 
     # -- public API ---------------------------------------------------------------------------
@@ -139,7 +148,7 @@ class Fetcher:
         try:
             return self._to_memory(expect)
         except _NotFound:
-            raise FetchError(f"{url}: not found", hint=NETWORK_HINT) from None
+            raise NotThere(f"{url}: not found", hint=NETWORK_HINT) from None
 
     def try_get_bytes(self, url: str) -> bytes | None:
         """The file's bytes, or None when it is not there (HTTP 404/410, missing local file)."""
@@ -195,52 +204,38 @@ class Fetcher:
     # -- cache --------------------------------------------------------------------------------
 
     def _get_file(self, item: FetchItem, tick: Tick, stop: threading.Event | None) -> Path:
+        """The item from the cache when a copy there verifies, else downloaded from the first
+        of its URLs that serves a good copy (the module docstring)."""
         expect = Expect.of(item.url, item.checksums, item.size)
         path = cache_path(self.cache_dir, item.url, expect.checksum)
         if expect.checksum is not None:
-            size = self._cached_size(path, expect)
+            size = cached_size(path, expect, self._log)
             if size is not None:
                 tick(size)
                 return path
-        self._log(f"fetch: {item.url}")
-        self._download(expect, path, tick, stop)
+        self._sweep_once(path.parent)
+        with cache_entry(path) as out:
+            def attempt(url: str) -> None:
+                self._log(f"fetch: {url}")
+                out.seek(0)
+                out.truncate()  # nothing of another mirror's copy is kept
+                try:
+                    self._transfer(replace(expect, url=url), out, tick, stop)
+                except _NotFound:
+                    raise NotThere(f"{url}: not found", hint=NETWORK_HINT) from None
+
+            failover((item.url, *item.alternates), attempt, self._notice, item.name, self._health)
         return path
 
-    def _cached_size(self, path: Path, expect: Expect) -> int | None:
-        """The size of a cached copy that still verifies, or None (absent or corrupt)."""
-        try:
-            with open(path, "rb") as cached:
-                size = expect.check_stream(cached)
-        except FileNotFoundError:
-            return None
-        except (OSError, FetchError) as exc:
-            self._log(f"fetch: cached {path} is unusable ({exc}); downloading again")
-            return None
-        self._log(f"fetch: {expect.url} (cached)")
-        return size
-
-    def _download(self, expect: Expect, path: Path, tick: Tick,
-                  stop: threading.Event | None) -> None:
-        """Download into a temporary file beside `path`, verify, then rename it into place."""
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(prefix=".part-", dir=path.parent)
-        except OSError as exc:
-            raise FetchError(f"cannot write to the download cache {path.parent}: {exc.strerror}",
-                             hint="pass a writable --cache-dir") from None
-        try:
-            with os.fdopen(fd, "w+b") as out:
-                self._transfer(expect, out, tick, stop)
-            os.chmod(tmp, 0o644)  # mkstemp makes 0600; the cache is shared by runs
-            os.replace(tmp, path)
-        except _NotFound:
-            raise FetchError(f"{expect.url}: not found", hint=NETWORK_HINT) from None
-        except OSError as exc:
-            raise FetchError(f"cannot write to the download cache {path.parent}: {exc.strerror}",
-                             hint="free some space or pass another --cache-dir") from None
-        finally:
-            with suppress(FileNotFoundError):
-                os.unlink(tmp)
+    def _sweep_once(self, directory: Path) -> None:
+        """Remove what killed builds left half-downloaded in `directory`, once per run."""
+        with self._sweep_lock:
+            if directory in self._swept:
+                return
+            self._swept.add(directory)
+        removed = sweep_parts(directory)
+        if removed:
+            self._log(f"fetch: removed {removed} partial downloads of killed builds from {directory}")
 
     def _to_memory(self, expect: Expect) -> bytes:
         buf = io.BytesIO()
@@ -261,18 +256,24 @@ class Fetcher:
 
     def _retrying(self, url: str, attempt: Callable[[], T]) -> T:
         """Run `attempt`, retrying transient failures: Retry-After when the server gives one
-        (capped at `retry_after_cap`), else exponential backoff with jitter."""
+        (capped at `retry_after_cap`), else exponential backoff with jitter. A mirror whose
+        failures already outlasted the retries in this run is down: one attempt, no retries
+        (its files have other mirrors to go to, and it should not cost each of them the wait)."""
         failures = 0
+        was_down = self._health.is_down(url)
+        retries = 0 if was_down else self.retries
         while True:
             try:
                 return attempt()
             except _Transient as exc:
-                if failures >= self.retries:
-                    tries = f" (after {failures + 1} attempts)" if failures else ""
+                if failures >= retries:
+                    self._health.down(url)
+                    tries = f" (after {failures + 1} attempts)" if failures else \
+                        " (down earlier in this run: not retried)" if was_down else ""
                     raise FetchError(f"cannot fetch {url}: {exc}{tries}", hint=NETWORK_HINT) from None
                 delay = self._delay(failures, exc.retry_after)
                 failures += 1
-                self._log(f"fetch: {url}: {exc}; retry {failures}/{self.retries} in {delay:.1f}s")
+                self._log(f"fetch: {url}: {exc}; retry {failures}/{retries} in {delay:.1f}s")
                 time.sleep(delay)
 
     def _delay(self, failures: int, retry_after: float | None) -> float:
@@ -343,90 +344,5 @@ class Fetcher:
         else:
             raise FetchError(f"cannot fetch {url}: unsupported URL scheme {scheme!r}",
                              hint="mirrors are http://, https://, file:// URLs or local paths")
-
-    def _session(self) -> requests.Session:
-        """This thread's session (requests sessions are not thread-safe; connections are reused)."""
-        session: requests.Session | None = getattr(self._local, "session", None)
-        if session is None:
-            session = requests.Session()  # trust_env stays on: *_proxy variables apply
-            session.headers["User-Agent"] = "rootfs-bootstrap"
-            session.headers["Accept-Encoding"] = "identity"  # digests are of the file as stored
-            self._local.session = session
-        return session
-
-    def _response(self, url: str, state: _State) -> requests.Response:
-        """An open streaming response for the file (200, or 206 continuing `state`), redirects
-        followed; errors sorted into our three kinds."""
-        headers: dict[str, str] = {}
-        if state.received:
-            headers["Range"] = f"bytes={state.received}-"
-            if state.validator:
-                headers["If-Range"] = state.validator
-        response = self._follow(url, headers)
-        status = response.status_code
-        if status == 416 and state.received:
-            response.close()
-            state.reset()
-            raise _Transient("the server refused to resume (HTTP 416)")
-        if status >= 400:
-            response.close()
-            if status in (404, 410):
-                raise _NotFound()
-            what = f"HTTP {status} {response.reason or ''}".strip()
-            if status >= 500 or status == 429:
-                raise _Transient(what, _retry_after(response.headers.get("Retry-After")))
-            raise FetchError(f"cannot fetch {url}: {what}", hint=NETWORK_HINT)
-        if not 200 <= status < 300:
-            response.close()
-            raise FetchError(f"cannot fetch {url}: HTTP {status} {response.reason or ''}".strip(),
-                             hint=NETWORK_HINT)
-        if status == 206:
-            start = _range_start(response.headers.get("Content-Range", ""))
-            if start != state.received:
-                response.close()
-                state.reset()
-                raise _Transient(f"HTTP 206 with an unusable Content-Range "
-                                 f"{response.headers.get('Content-Range', '')!r}")
-            state.resumed = True
-        else:
-            state.restart(response.headers)
-        return response
-
-    def _follow(self, url: str, headers: dict[str, str]) -> requests.Response:
-        """GET `url`, following redirects to any http(s) URL, at most `max_redirects` of them;
-        a loop, or a redirect elsewhere (file://, ftp://), is a FetchError."""
-        here, seen = url, {url}
-        for _ in range(self.max_redirects + 1):
-            try:
-                response = self._session().get(here, stream=True, timeout=self.timeout,
-                                               headers=headers, allow_redirects=False)
-            except (requests.ConnectionError, requests.Timeout) as exc:
-                raise _Transient(_reason(exc)) from None
-            except requests.RequestException as exc:
-                raise FetchError(f"cannot fetch {url}: {_reason(exc)}", hint=NETWORK_HINT) from None
-            if response.status_code not in _REDIRECTS:
-                return response
-            location = response.headers.get("Location", "")
-            response.close()
-            if not location:
-                raise FetchError(f"cannot fetch {url}: HTTP {response.status_code} without a Location",
-                                 hint=NETWORK_HINT)
-            try:
-                there = urljoin(here, location)
-                scheme = urlsplit(there).scheme.lower()
-            except ValueError:
-                raise FetchError(f"cannot fetch {url}: redirected to an invalid URL {location[:200]!r}",
-                                 hint=REDIRECT_HINT) from None
-            if scheme not in ("http", "https"):
-                raise FetchError(f"cannot fetch {url}: refused a redirect to {there[:200]} "
-                                 f"(only http and https are followed)", hint=REDIRECT_HINT)
-            if there in seen:
-                raise FetchError(f"cannot fetch {url}: redirect loop (back to {there[:200]} after "
-                                 f"{len(seen)} redirects)", hint=REDIRECT_HINT)
-            self._log(f"fetch: {here} redirects to {there}")
-            seen.add(there)
-            here = there
-        raise FetchError(f"cannot fetch {url}: more than {self.max_redirects} redirects",
-                         hint=REDIRECT_HINT)
 
 

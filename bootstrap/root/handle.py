@@ -277,11 +277,16 @@ class Root(Resolver):
         """Set the mode of `rel` itself; a symlink has none on Linux and is left alone."""
         if self._kernel_path(rel):
             with self._slot(rel) as (fd, name):
+                if _is_symlink(fd, name):
+                    return
                 try:
                     # glibc: an O_PATH descriptor of `name` itself, then chmod through it.
                     os.chmod(name, mode, dir_fd=fd, follow_symlinks=False)
-                except OSError as err:
-                    if err.errno not in (errno.EOPNOTSUPP, errno.ENOTSUP) or not _is_symlink(fd, name):
+                except (OSError, ValueError) as err:
+                    # glibc answers ENOTSUP for a symlink (one swapped in since the check), and
+                    # Python reports that as ValueError ("cannot use dir_fd and follow_symlinks").
+                    unsupported = isinstance(err, ValueError) or err.errno in (errno.EOPNOTSUPP, errno.ENOTSUP)
+                    if not unsupported or not _is_symlink(fd, name):
                         raise
             return
         path = self.locate(rel)

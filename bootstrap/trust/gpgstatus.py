@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+_LAST_SECOND = 253402300799  # 9999-12-31 23:59:59 UTC, the last time datetime can hold
 _VERDICTS = ("GOODSIG", "EXPKEYSIG", "EXPSIG", "REVKEYSIG", "BADSIG", "ERRSIG")
 
 
@@ -74,9 +75,11 @@ def _apply(record: dict, tag: str, args: list[str]) -> None:
 
 
 def _time(text: str) -> int | None:
-    """gpg writes seconds since the epoch, or an ISO time (20081009T210020) in some modes."""
-    if text.isdigit():
-        return int(text)
+    """gpg writes seconds since the epoch, or an ISO time (20081009T210020) in some modes.
+    None for anything else, a time past the year 9999 included (format_time could not show
+    it; int() refuses non-ASCII digits such as `²` and runs of more than 4,300)."""
+    if text.isascii() and text.isdigit():
+        return int(text) if len(text) <= 12 and int(text) <= _LAST_SECOND else None
     try:
         return int(datetime.strptime(text, "%Y%m%dT%H%M%S").replace(tzinfo=UTC).timestamp())
     except ValueError:

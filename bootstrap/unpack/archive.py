@@ -11,10 +11,14 @@ Contract (see also safety and write):
 - The returned FileEntry list holds every entry written, in archive order, with the owners,
   mode, times and xattrs the archive asked for, whatever the disk could hold.
 - Archive corruption raises UnpackError; nothing here prints.
+- Where a family's metadata, not the archive, decides what an entry is (an rpm's header over
+  its cpio), `declare(path)` gives a `Declared` record and the archive's own type, permission
+  bits, link target and device numbers give way to it; the archive still supplies the data.
 """
 from __future__ import annotations
 
 import os
+import stat
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
@@ -24,14 +28,37 @@ import libarchive
 from libarchive.exception import ArchiveError
 from libarchive.read import ArchiveRead
 
-from bootstrap.errors import UnpackError
+from bootstrap.errors import NO_SPACE_ERRNOS, UnpackError
 from bootstrap.root import Root
 from bootstrap.types import FileEntry
-from bootstrap.unpack.ffi import data_blocks, nested_reader
+from bootstrap.unpack.ffi import clear_hardlink, data_blocks, nested_reader, set_symlink
 from bootstrap.unpack.safety import normalize
 from bootstrap.unpack.write import Writer, entry_kind
 
 Source = Path | bytes
+_TYPES = {"file": stat.S_IFREG, "dir": stat.S_IFDIR, "symlink": stat.S_IFLNK, "char": stat.S_IFCHR,
+          "block": stat.S_IFBLK, "fifo": stat.S_IFIFO}
+
+
+@dataclass(frozen=True)
+class Declared:
+    """What a package's metadata says one archive entry is: `type` ("file", "dir", "symlink",
+    "char", "block", "fifo"), permission bits, the link target of a symlink, the numbers of
+    a device. A regular file keeps the archive's data: when the archive stored the entry as a
+    symlink, the data is its link text (cpio keeps a symlink's target as the entry's data);
+    a hard link the archive made stays one."""
+
+    type: str
+    mode: int
+    linkname: str = ""
+    devmajor: int = 0
+    devminor: int = 0
+
+
+# declare(path) -> what the entry is, or None to leave it out of the root and the manifest.
+Declare = Callable[[str], Declared | None]
+# skip(path, kind) -> True to leave the entry out (see Unpacker.extract).
+Skip = Callable[[str, str], bool]
 
 
 @dataclass(frozen=True)
@@ -71,32 +98,44 @@ class Unpacker:
         self.root = self.handle.path
 
     def extract(self, source: Source, package: str, *, ids: IdMap | None = None,
-                skip: Callable[[str], bool] | None = None, fmt: str = "all") -> list[FileEntry]:
+                skip: Skip | None = None, fmt: str = "all",
+                declare: Declare | None = None) -> list[FileEntry]:
         """Extract any archive libarchive reads (`fmt` names one format, as "cpio" for an
-        rpm's payload, or "all"). `skip(path)` (root-relative path) returning True leaves that
-        entry out of the root and out of the manifest (apk's control files, dpkg path-exclude)."""
+        rpm's payload, or "all"). `skip(path, kind)` (root-relative path, the FileEntry type
+        word the archive gives) returning True leaves that entry out of the root and out of
+        the manifest (apk's control files, dpkg path-exclude, a file apk leaves to its owner);
+        it may raise a BootstrapError to refuse the package before that entry is written.
+        `declare(path)` (see the module docstring) runs after `skip`, for every entry."""
         with open_archive(source, package, fmt) as archive:
-            return self.extract_archive(archive, package, ids=ids, skip=skip, label=_label(source))
+            return self.extract_archive(archive, package, ids=ids, skip=skip, label=_label(source),
+                                        declare=declare)
 
     def extract_archive(self, archive: ArchiveRead, package: str, *, ids: IdMap | None = None,
-                        skip: Callable[[str], bool] | None = None, label: str = "") -> list[FileEntry]:
+                        skip: Skip | None = None, label: str = "",
+                        declare: Declare | None = None) -> list[FileEntry]:
         """extract() for an archive already open: a member of a container a family's payload
         reader walks (a .deb's data.tar inside its ar), read through `nested`."""
-        return self._extract_from(archive, package, ids, skip, label or package)
-
+        return self._extract_from(archive, package, ids, skip, label or package, declare)
 
     def _extract_from(self, archive: ArchiveRead, package: str, ids: IdMap | None,
-                      skip: Callable[[str], bool] | None, label: str) -> list[FileEntry]:
+                      skip: Skip | None, label: str,
+                      declare: Declare | None = None) -> list[FileEntry]:
         writer = Writer(self.root, package)
         manifest: list[FileEntry] = []
         where: dict[str, int] = {}
         try:
             for entry in archive:
-                rel = normalize(entry.pathname, package)
-                if skip is not None and skip(rel):
+                rel = normalize(_text_names(entry, package), package)
+                if skip is not None and skip(rel, entry_kind(entry)):
                     continue
+                data = None
+                if declare is not None:
+                    declared = declare(rel)
+                    if declared is None:
+                        continue
+                    data = _impose(entry, declared)
                 uid, gid, names = _owners(entry, ids)
-                item = writer.write(archive._pointer, entry, rel, uid, gid, names)
+                item = writer.write(archive._pointer, entry, rel, uid, gid, names, data)
                 if item.type == "hardlink" and item.digest and item.linkname in where:
                     # cpio: the data came with this link; the first name of the set shares it.
                     first = where[item.linkname]
@@ -108,11 +147,31 @@ class Unpacker:
                               hint="the download may be corrupt; delete it from the cache "
                                    "and retry") from None
         except OSError as err:
+            if err.errno in NO_SPACE_ERRNOS:
+                raise  # a full disk, not a bad package: the pipeline says where and what to free
             raise UnpackError(f"package {package}: cannot write into {self.root}: "
                               f"{err.strerror} ({err.filename})") from None
         for path, mtime in reversed(writer.dir_times):  # deepest last-made first
             os.utime(path, (mtime, mtime), follow_symlinks=False)
         return manifest
+
+
+def _impose(entry: libarchive.ArchiveEntry, declared: Declared) -> bytes | None:
+    """Make `entry` what `declared` says (see Declared); returns the data of a regular file
+    the archive stored as a symlink (its link text), else None (the archive's data is read)."""
+    was = entry_kind(entry)
+    text = entry.linkpath if entry.issym else None  # read before the type changes what it says
+    if was == "hardlink" and declared.type != "file":
+        clear_hardlink(entry)
+    entry.filetype = _TYPES[declared.type]
+    entry.perm = declared.mode & 0o7777
+    if declared.type == "symlink":
+        set_symlink(entry, declared.linkname)
+    elif declared.type in ("char", "block"):
+        entry.rdevmajor, entry.rdevminor = declared.devmajor, declared.devminor
+    if declared.type == "file" and text is not None:
+        return os.fsencode(text)
+    return None
 
 
 def read_archive_members(source: Source) -> dict[str, bytes]:
@@ -134,11 +193,23 @@ def read_members(archive: ArchiveRead) -> dict[str, bytes]:
     for entry in archive:
         if entry_kind(entry) != "file":
             continue
-        name = entry.pathname
+        name = _text_names(entry, "archive")
         while name.startswith("./"):
             name = name[2:]
         members[name.lstrip("/")] = b"".join(block for _, block in data_blocks(archive._pointer))
     return members
+
+
+def _text_names(entry: libarchive.ArchiveEntry, package: str) -> str:
+    """The entry's name, after checking that it and a link's target are text: libarchive-c
+    gives the raw bytes of a name that is not valid UTF-8 (and None for none), which no path
+    check reads; UnpackError then."""
+    name, link = entry.pathname, entry.linkpath if entry.issym or entry.islnk else ""
+    if not isinstance(name, str) or not isinstance(link, str):
+        bad = name if not isinstance(name, str) else link
+        raise UnpackError(f"package {package}: an entry's {'name' if bad is name else 'link target'} "
+                          f"{bad!r:.80} is not UTF-8 text", hint="the package is corrupt or malicious")
+    return name
 
 
 def _owners(entry: libarchive.ArchiveEntry, ids: IdMap | None) -> tuple[int, int, tuple[str, str]]:

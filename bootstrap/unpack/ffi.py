@@ -68,6 +68,11 @@ def set_hardlink(entry: ArchiveEntry, target: str) -> None:
     _set_hardlink(entry._entry_p, target.encode("utf-8", "surrogateescape"))
 
 
+def clear_hardlink(entry: ArchiveEntry) -> None:
+    """Make `entry` no hard link (its own type decides what it is)."""
+    _set_hardlink(entry._entry_p, None)
+
+
 def data_blocks(archive_p: int) -> Iterator[tuple[int, bytes]]:
     """The current entry's data as (offset, bytes) blocks, in libarchive's own block sizes.
 

@@ -8,6 +8,12 @@ Running unprivileged (extract mode) the disk keeps our own uid and modes widened
 directories and u+rw for files, so later packages can write into them and the packer can read
 them back; the returned FileEntry always carries what the archive asked for.
 
+What stands at an entry's path gives way, never followed, with two exceptions that end the
+package with UnpackError, as dpkg, rpm and apk refuse them too: a non-empty directory (another
+package's) replaced by anything but a directory, and a file replaced by a directory. A symlink
+standing where a directory comes (merged-/usr) is kept when an earlier package or the tool put
+it there.
+
 Device nodes are never made on disk, as root or not: a 0666 block device in the build root
 would be raw disk access for any local user while the build runs. They are recorded in the
 manifest (type char/block, devmajor/devminor) and the tar writer makes their headers from it
@@ -62,8 +68,9 @@ class Writer:
         self.confined = Confined(self.root, self.package, self.placed)
 
     def write(self, archive_p: int, entry: ArchiveEntry, rel: str, uid: int, gid: int,
-              names: tuple[str, str]) -> FileEntry:
-        """Create `entry` at root-relative `rel` and return its manifest record."""
+              names: tuple[str, str], data: bytes | None = None) -> FileEntry:
+        """Create `entry` at root-relative `rel` and return its manifest record. `data`, when
+        given, is a regular file's content instead of the archive's."""
         kind = entry_kind(entry)
         mode = entry.mode & 0o7777
         mtime = int(entry.mtime or 0)
@@ -75,9 +82,9 @@ class Writer:
             # open descriptor; the record is made once.
             target, disk = self.confined.locate(rel, name)
             size, digest = _write_data(
-                archive_p, target, entry.size or 0, create=True,
+                archive_p, target, (entry.size or 0) if data is None else len(data), create=True,
                 finish=lambda fd: self._fd_finish(fd, uid, gid, mode, xattrs, mtime),
-                clear=lambda: self._clear_slot(target, disk, name))
+                clear=lambda: self._clear_slot(target, disk, name), data=data)
             return FileEntry(path=rel, type=kind, mode=mode, uid=uid, gid=gid, mtime=mtime, size=size,
                              xattrs=xattrs, package=self.package, digest=digest, uname=names[0],
                              gname=names[1])
@@ -93,10 +100,10 @@ class Writer:
                 self._meta(path, kind, uid, gid, mode, xattrs)
                 self.dir_times.append((path, mtime))
             return base
-        return self._write_nondir(archive_p, entry, base, target, disk)
+        return self._write_nondir(archive_p, entry, base, target, disk, data)
 
     def _write_nondir(self, archive_p: int, entry: ArchiveEntry, base: FileEntry, target: str,
-                      disk: str) -> FileEntry:
+                      disk: str, data: bytes | None = None) -> FileEntry:
         kind, name = base.type, entry.pathname
         self._clear_slot(target, disk, name)
         extra: dict[str, object] = {}
@@ -105,7 +112,7 @@ class Writer:
             self.placed.add(disk)
             extra = {"linkname": entry.linkpath}
         elif kind == "hardlink":
-            return self._hardlink(archive_p, entry, base, target)
+            return self._hardlink(archive_p, entry, base, target, data)
         elif kind in ("char", "block"):
             # Recorded only (see the module docstring); what stood at the path is gone.
             return replace(base, devmajor=entry.rdevmajor, devminor=entry.rdevminor)
@@ -119,7 +126,7 @@ class Writer:
         return replace(base, **extra)  # type: ignore[arg-type]
 
     def _hardlink(self, archive_p: int, entry: ArchiveEntry, base: FileEntry,
-                  target: str) -> FileEntry:
+                  target: str, data: bytes | None = None) -> FileEntry:
         link = normalize(entry.linkpath, self.package)
         source, _ = self.confined.locate(link, entry.linkpath, create=False)
         if not os.path.lexists(source):
@@ -128,13 +135,17 @@ class Writer:
         # follow_symlinks=False: linking *to* a symlink must never reach what it points to.
         os.link(source, target, follow_symlinks=False)
         size, digest = 0, ""
-        if entry.size:  # cpio (rpm) stores the data with the last link of a set
+        if data is not None:
+            size, digest = _write_data(archive_p, target, len(data), create=False, data=data)
+        elif entry.size:  # cpio (rpm) stores the data with the last link of a set
             size, digest = _write_data(archive_p, target, entry.size, create=False)
         return replace(base, linkname=link, size=size, digest=digest)
 
     def _make_dir(self, target: str, disk: str, name: str) -> str | None:
         """Ensure a directory at `target`; returns the path whose metadata to set, or None
-        when an existing symlink stands there (merged-/usr: keep it, as dpkg does)."""
+        when an existing symlink stands there (merged-/usr: keep it, as dpkg does). A file
+        standing there (another package's, or the seed's) is not replaced: UnpackError, as
+        dpkg, rpm and apk refuse it; only a symlink this archive placed gives way."""
         try:
             st = os.lstat(target)
         except FileNotFoundError:
@@ -145,6 +156,9 @@ class Writer:
         if stat.S_ISLNK(st.st_mode) and disk not in self.placed:
             self.confined.resolve_dir(disk.split("/"), name)  # must lead to a directory inside
             return None
+        if not stat.S_ISLNK(st.st_mode):
+            raise UnpackError(f"package {self.package}: entry {name!r} would replace the file "
+                              f"'{disk}' with a directory", hint="two packages disagree about this path")
         self._clear_slot(target, disk, name)
         os.mkdir(target, 0o700)
         return target
@@ -193,10 +207,11 @@ class Writer:
 
 def _write_data(archive_p: int, target: str, size: int, *, create: bool,
                 finish: Callable[[int], None] | None = None,
-                clear: Callable[[], None] | None = None) -> tuple[int, str]:
-    """Stream the current entry's data into `target`; returns (size, sha256 hex).
-    With `create`, `clear()` (if given) removes whatever already stands at `target` before
-    a second try. `finish(fd)` runs on the descriptor after the data, before it is closed."""
+                clear: Callable[[], None] | None = None, data: bytes | None = None) -> tuple[int, str]:
+    """Stream the current entry's data (or `data`, when given) into `target`; returns (size,
+    sha256 hex). With `create`, `clear()` (if given) removes whatever already stands at
+    `target` before a second try. `finish(fd)` runs on the descriptor after the data, before
+    it is closed."""
     flags = os.O_WRONLY | os.O_NOFOLLOW | os.O_CLOEXEC
     flags |= (os.O_CREAT | os.O_EXCL) if create else os.O_TRUNC
     digest = hashlib.sha256()
@@ -209,7 +224,7 @@ def _write_data(archive_p: int, target: str, size: int, *, create: bool,
         clear()
         fd = os.open(target, flags, 0o600)
     try:
-        for offset, block in data_blocks(archive_p):
+        for offset, block in data_blocks(archive_p) if data is None else iter([(0, data)]):
             if offset > pos:  # a hole in a sparse file: the content still reads as zeros
                 os.lseek(fd, offset, os.SEEK_SET)
                 _hash_zeros(digest, offset - pos)

@@ -112,14 +112,17 @@ def _signature_stream(key: Key, control: bytes) -> bytes:
     return _gzip(_tar([info], {info.name: sig}, end=False))
 
 
-# A path's content in a test package: bytes for a file, ("dir",), or ("symlink", target).
-FileSpec = bytes | tuple[str, ...]
+# A path's content in a test package: bytes for a file, ("dir",), ("symlink", target),
+# ("hardlink", target), or ("char" | "block", major, minor).
+FileSpec = bytes | tuple[str, ...] | tuple[str, int, int]
+_DEVICES = {"char": tarfile.CHRTYPE, "block": tarfile.BLKTYPE}
 
 
 @dataclass
 class ApkSpec:
     """What goes into a test package. `files` maps path → content (bytes) or `("dir",)`,
-    `("symlink", target)`; `owners` maps path → (uname, gname, uid, gid, mode)."""
+    `("symlink", target)`, `("hardlink", target)`, `("char" | "block", major, minor)`;
+    `owners` maps path → (uname, gname, uid, gid, mode). `origin` defaults to the name."""
 
     name: str
     version: str = "1.0-r0"
@@ -130,6 +133,8 @@ class ApkSpec:
     provides: tuple[str, ...] = ()
     scripts: dict[str, str] = field(default_factory=dict)
     triggers: tuple[str, ...] = ()
+    replaces: tuple[str, ...] = ()
+    origin: str = ""
 
 
 def _data_stream(spec: ApkSpec) -> bytes:
@@ -146,9 +151,15 @@ def _data_stream(spec: ApkSpec) -> bytes:
             contents[path] = value
         elif value[0] == "dir":
             info.type, info.mode = tarfile.DIRTYPE, 0o755 if mode < 0 else mode
+        elif value[0] == "hardlink":
+            info.type, info.linkname, info.mode = tarfile.LNKTYPE, str(value[1]), 0o644 if mode < 0 else mode
+        elif value[0] in _DEVICES:
+            info.type, info.mode = _DEVICES[str(value[0])], 0o666 if mode < 0 else mode
+            info.devmajor, info.devminor = int(value[1]), int(value[2])
         else:
-            info.type, info.linkname, info.mode = tarfile.SYMTYPE, value[1], 0o777
-            info.pax_headers = {"APK-TOOLS.checksum.SHA1": hashlib.sha1(value[1].encode()).hexdigest()}
+            target = str(value[1])
+            info.type, info.linkname, info.mode = tarfile.SYMTYPE, target, 0o777
+            info.pax_headers = {"APK-TOOLS.checksum.SHA1": hashlib.sha1(target.encode()).hexdigest()}
         entries.append(info)
     return _gzip(_tar(entries, contents))
 
@@ -159,8 +170,9 @@ def make_apk(spec: ApkSpec, key: Key, directory: Path) -> Path:
     size = sum(len(v) for v in spec.files.values() if isinstance(v, bytes))
     lines = [f"pkgname = {spec.name}", f"pkgver = {spec.version}", f"pkgdesc = test package {spec.name}",
              "url = https://example.org/", "builddate = 1700000000", "packager = tests",
-             f"size = {size}", f"arch = {spec.arch}", f"origin = {spec.name}", "license = MIT"]
+             f"size = {size}", f"arch = {spec.arch}", f"origin = {spec.origin or spec.name}", "license = MIT"]
     lines += [f"depend = {d}" for d in spec.depends] + [f"provides = {p}" for p in spec.provides]
+    lines += [f"replaces = {r}" for r in spec.replaces]
     lines += [f"triggers = {t}" for t in spec.triggers]
     lines.append(f"datahash = {hashlib.sha256(data).hexdigest()}")
     members = {".PKGINFO": ("\n".join(lines) + "\n").encode()}
@@ -196,14 +208,16 @@ def apk_stanza(path: Path) -> str:
     return "\n".join(out) + "\n"
 
 
-def make_index(directory: Path, key: Key, description: str = "test repository") -> Path:
-    """APKINDEX.tar.gz over every .apk in `directory`, signed by `key`."""
+def make_index(directory: Path, key: Key, description: str = "test repository", *,
+               mtime: int = 1700000000) -> Path:
+    """APKINDEX.tar.gz over every .apk in `directory`, signed by `key`; its entries dated `mtime`
+    (as `apk index` dates them with the time it ran; apko writes 0)."""
     text = "\n".join(apk_stanza(p) for p in sorted(directory.glob("*.apk"))) + "\n"
     members = {"DESCRIPTION": description.encode(), "APKINDEX": text.encode()}
     infos = []
     for name, body in members.items():
         info = tarfile.TarInfo(name)
-        info.size, info.mode, info.mtime = len(body), 0o644, 1700000000
+        info.size, info.mode, info.mtime = len(body), 0o644, mtime
         infos.append(info)
     control = _gzip(_tar(infos, members))
     path = directory / "APKINDEX.tar.gz"

@@ -22,7 +22,7 @@ import pytest
 from bootstrap.adapters.apk.adapter import ApkAdapter
 from bootstrap.adapters.apk.db import parse_installed
 from bootstrap.adapters.apk.index import parse_apkindex, read_index_tarball
-from bootstrap.errors import ChecksumError, UnknownSigner, VerificationError
+from bootstrap.errors import ChecksumError, UnknownSigner, UnpackError, VerificationError
 from bootstrap.root import Root
 from bootstrap.trust import rsa
 from bootstrap.types import Repository, RepoTrust, Target
@@ -219,7 +219,8 @@ def test_a_signer_we_do_not_hold_is_vouched_for_by_the_index(tmp_path: Path) -> 
         adapter.check_payload(no_checksum, apk, trust)
     with pytest.raises(UnknownSigner, match="not signed"):
         adapter.check_payload(no_checksum, unsigned, trust)
-    assert set(vars(adapter)) == {"profile", "log"}  # nothing kept for later phases
+    # Nothing kept for later phases (unpack's file owners are unpack's own: none were made here).
+    assert set(vars(adapter)) == {"profile", "log", "_owners"} and not adapter._owners._by_path
 
 
 def test_register_needs_nothing_from_earlier_phases(tmp_path: Path) -> None:
@@ -236,4 +237,26 @@ def test_register_needs_nothing_from_earlier_phases(tmp_path: Path) -> None:
     assert tree.read_text("etc/apk/arch") == "x86_64\n"
     assert tree.read_bytes(f"etc/apk/keys/{key.name}") == key.public.read_bytes()
     assert tree.is_file("lib/apk/db/lock") and tree.is_file("lib/apk/db/installed")
-    assert set(vars(adapter)) == {"profile", "log"}
+    assert set(vars(adapter)) == {"profile", "log", "_owners"} and not adapter._owners._by_path
+
+
+def test_overwrite_rule_is_apks() -> None:
+    """apk-tools 2.x's order: same name or origin take the file; then `replaces` and their
+    priorities; else a conflict. Directories are no one's."""
+    from bootstrap.adapters.apk.owners import Owner, Owners, takes_over
+
+    old = Owner("busybox", "1.36", "busybox")
+    assert takes_over(old, Owner("busybox", "1.37")) is True
+    assert takes_over(old, Owner("busybox-extras", origin="busybox")) is True
+    assert takes_over(old, Owner("coreutils", replaces=frozenset({"busybox"}))) is True
+    assert takes_over(old, Owner("coreutils")) is None
+    keeper = Owner("keeper", replaces=frozenset({"coreutils"}))
+    assert takes_over(keeper, Owner("coreutils")) is False
+    both = Owner("coreutils", replaces=frozenset({"keeper"}), priority=1)
+    assert takes_over(keeper, both) is True
+    owners = Owners()
+    owners.record_installed("P:busybox\nV:1.36\no:busybox\nF:bin\nR:busybox\n\n")
+    skip = owners.skipper(Owner("coreutils", "9.4"))
+    assert skip("bin", "dir") is False and skip("usr/bin/ls", "file") is False
+    with pytest.raises(UnpackError, match=r"trying to overwrite bin/busybox owned by busybox-1\.36"):
+        skip("bin/busybox", "file")

@@ -114,8 +114,10 @@ def make_key(home: Path, name: str = "Test Archive") -> Path:
 
 
 def build_repo(root: Path, debs: list[Path], gnupghome: Path, suite: str = "bookworm",
-               arch: str = "amd64") -> None:
-    """An apt archive at `root` holding `debs`, signed with the key in `gnupghome`."""
+               arch: str = "amd64", *, date: str | None = None, valid_until: str | None = None) -> None:
+    """An apt archive at `root` holding `debs`, signed with the key in `gnupghome`. `date`
+    replaces the Release's Date (apt-ftparchive's Release::Date) and `valid_until` adds a
+    Valid-Until (RFC 2822 dates, as `Sat, 21 Nov 2026 00:53:02 UTC`)."""
     pool = root / "pool" / "main"
     pool.mkdir(parents=True, exist_ok=True)
     for deb in debs:
@@ -127,12 +129,16 @@ def build_repo(root: Path, debs: list[Path], gnupghome: Path, suite: str = "book
     (bindir / "Packages").write_bytes(packages)
     (bindir / "Packages.gz").write_bytes(gzip.compress(packages, mtime=0))
     (bindir / "Packages.xz").write_bytes(lzma.compress(packages))
+    dated = ["-o", f"APT::FTPArchive::Release::Date={date}"] if date else []
     release = subprocess.run(
-        ["apt-ftparchive", "-o", f"APT::FTPArchive::Release::Suite={suite}",
+        ["apt-ftparchive", *dated, "-o", f"APT::FTPArchive::Release::Suite={suite}",
          "-o", f"APT::FTPArchive::Release::Codename={suite}",
          "-o", f"APT::FTPArchive::Release::Architectures={arch}",
          "-o", "APT::FTPArchive::Release::Components=main", "release", f"dists/{suite}"],
         cwd=root, check=True, capture_output=True).stdout
+    if valid_until:
+        head, sep, rest = release.partition(b"\nMD5Sum:")
+        release = head + f"\nValid-Until: {valid_until}".encode() + sep + rest
     dist = root / "dists" / suite
     (dist / "Release").write_bytes(release)
     env = {**os.environ, "GNUPGHOME": str(gnupghome)}

@@ -42,7 +42,7 @@ def test_concatenated_gzip_streams_as_apk(tmp_path: Path, root: Path) -> None:
         raw = tar(tmp_path / f"{name}.tar", stage, *members, extra=("--record-size=512",))
         parts.append(gzip.compress(raw.read_bytes()[:-1024], mtime=0))  # abuild-tar --cut
     blob = b"".join(parts)
-    manifest = Unpacker(root).extract(blob, "apk-pkg", skip=lambda p: p.startswith("."))
+    manifest = Unpacker(root).extract(blob, "apk-pkg", skip=lambda p, kind: p.startswith("."))
     assert [e.path for e in manifest] == ["usr", "usr/bin", "usr/bin/alias", "usr/bin/prog"]
     assert not (root / ".PKGINFO").exists()
     assert read_archive_members(blob)[".PKGINFO"] == b"pkgname = x\n"
@@ -180,3 +180,42 @@ def test_read_archive_members(tmp_path: Path) -> None:
     members = read_archive_members(archive)
     assert members == {"usr/bin/prog": b"program\n"}
     assert read_archive_members(archive.read_bytes()) == members
+
+
+def _declared_tar() -> bytes:
+    """A tar whose entries claim a setuid file, a symlink, a char device, a directory and a
+    regular file, in that order."""
+    import io
+    import tarfile
+
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as out:
+        for name, kind, extra in (("suid", tarfile.REGTYPE, b"x\n"), ("link", tarfile.SYMTYPE, b""),
+                                  ("dev", tarfile.CHRTYPE, b""), ("dir", tarfile.DIRTYPE, b""),
+                                  ("sym", tarfile.REGTYPE, b"target")):
+            info = tarfile.TarInfo(name)
+            info.type, info.mode, info.size = kind, 0o4777, len(extra)
+            info.linkname, info.devmajor, info.devminor = "link text", 1, 3
+            out.addfile(info, io.BytesIO(extra))
+    return buf.getvalue()
+
+
+def test_declared_types_win_over_the_archive(root: Path) -> None:
+    """declare(): the metadata's type, mode and link target win; a regular file keeps the
+    archive's data (a symlink's link text); None leaves an entry out; raising refuses."""
+    from bootstrap.unpack import Declared
+
+    said = {"suid": Declared("file", 0o644), "link": Declared("file", 0o600), "dev": Declared("file", 0o644),
+            "dir": None, "sym": Declared("symlink", 0o777, "target")}
+    manifest = Unpacker(root).extract(_declared_tar(), "declared", declare=said.__getitem__)
+    assert [(e.path, e.type, e.mode) for e in manifest] == [
+        ("suid", "file", 0o644), ("link", "file", 0o600), ("dev", "file", 0o644), ("sym", "symlink", 0o777)]
+    assert (root / "suid").read_bytes() == b"x\n" and (root / "link").read_bytes() == b"link text"
+    assert stat.S_IMODE(os.stat(root / "suid").st_mode) == 0o644 and (root / "dev").read_bytes() == b""
+    assert os.readlink(root / "sym") == "target" and not (root / "dir").exists()
+
+    def refuse(path: str) -> Declared:
+        raise UnpackError(f"{path} is not declared")
+
+    with pytest.raises(UnpackError, match="suid is not declared"):
+        Unpacker(root / "other").extract(_declared_tar(), "declared", declare=refuse)

@@ -96,6 +96,8 @@ def operations(tmp_path: Path, place: str) -> dict[str, Callable[[Root], object]
         "rename in": lambda r: (r.write_text("mine", "m\n"), r.rename("mine", f"{place}/a")),
         "chmod": lambda r: r.chmod(f"{place}/a", 0o777),
         "chmod dir": lambda r: r.chmod(f"{place}/sub", 0o777),
+        "chmod link": lambda r: r.chmod(place, 0o777),  # the link itself: no mode, left alone
+        "chown link": lambda r: r.chown(place, 4242, 4242),
         "chown": lambda r: r.chown(f"{place}/a", 4242, 4242),
         "setxattr": lambda r: r.setxattr(f"{place}/a", "user.canary", b"1"),
         "unlink": lambda r: r.unlink(f"{place}/a", missing_ok=False),

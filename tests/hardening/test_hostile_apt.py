@@ -1,22 +1,27 @@
 """Hostile .debs in a validly signed archive: each ships a symlink out of the root at a place
 the tool itself writes after unpacking (the package database, the sources, the policy-rc.d
-guard, caches, logs), or a script that reaches for the host. Whatever the build does with
-them, a canary directory outside the root stays byte-for-byte as it was.
+guard, caches, logs), or a script that reaches for the host, or a file, a link or a directory
+where another package installed the other kind. Whatever the build does with them, a canary
+directory outside the root stays byte-for-byte as it was (tests/hardening/battery.py says
+what every build must keep).
 
 The packages are made with dpkg-deb and served signed by apt-ftparchive + gpg on 127.0.0.1.
+Where dpkg has a say, the build ends as dpkg does: it refuses to replace another package's
+directory with a file or a link ("trying to overwrite directory ... with nondirectory") and
+its file with a directory ("trying to overwrite ..., which is also in package ...").
 """
 from __future__ import annotations
 
-import hashlib
-import os
 import shutil
 import subprocess
-import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from tests.apt.aptrepo import Deb, build_deb, build_repo, make_key
+from tests.hardening.battery import Outcome, Snapshot, battery, canary_dir, reach_script, snapshot
 from tests.server import Server
 
 BUSYBOX = Path("/bin/busybox")
@@ -26,26 +31,7 @@ pytestmark = pytest.mark.skipif(shutil.which("apt-ftparchive") is None or not BU
 # Where the tool writes into the root after the unpacker, each made a link to the canary.
 TOOL_WRITES = ["var/lib/dpkg/info", "var/lib/dpkg", "etc/apt", "etc/apt/sources.list.d", "usr/sbin",
                "var/cache/apt", "var/log", "var/lib/apt/lists", "etc", "tmp"]
-
-
-def _snapshot(top: Path) -> dict[str, tuple[int, int, int, int, str]]:
-    """Every entry below `top`: mode, owner, group, mtime and content digest (or link target)."""
-    found = {}
-    for path in sorted([top, *top.rglob("*")]):
-        st = path.lstat()
-        what = os.readlink(path) if path.is_symlink() else \
-            hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else ""
-        found[str(path.relative_to(top))] = (st.st_mode, st.st_uid, st.st_gid, st.st_mtime_ns, what)
-    return found
-
-
-def _canary(base: Path) -> Path:
-    canary = base / "canary"
-    (canary / "info").mkdir(parents=True)
-    (canary / "keep.txt").write_text("host file\n")
-    (canary / "info" / "hello.list").write_text("host's own\n")
-    os.utime(canary / "keep.txt", (1_000_000, 1_000_000))
-    return canary
+SUPPORT = {"tiny-base", "dir-owner", "file-owner"}
 
 
 def _debs(work: Path, canary: Path) -> list[Path]:
@@ -57,46 +43,66 @@ def _debs(work: Path, canary: Path) -> list[Path]:
         debs.append(Deb(f"link-{i}", symlinks={f"/{place}": str(canary)}))
         debs.append(Deb(f"rel-link-{i}", symlinks={f"/{place}": "../" * 12 + str(canary).lstrip("/")}))
     # Scripts that reach for the host: through /proc/*/root, and through an absolute path.
-    reach = (f"#!/bin/sh\nfor p in /proc/[0-9]*/root{canary}; do echo pwned > \"$p/pwned\" 2>/dev/null; done\n"
-             f"echo pwned > {canary}/pwned-direct 2>/dev/null\nexit 0\n")
+    reach = reach_script(canary)
     debs.append(Deb("reacher", scripts={"preinst": reach, "postinst": reach}))
+    # A file or a link where another package installed a directory with files, and the reverse.
+    after = {"Depends": "dir-owner"}
+    debs += [Deb("dir-owner", files={"/opt/x/f1": b"f1\n"}),
+             Deb("file-over-dir", fields=after, files={"/opt/x": b"file\n"}),
+             Deb("link-over-dir", fields=after, symlinks={"/opt/x": str(canary)}),
+             Deb("file-owner", files={"/opt/y": b"file\n"}),
+             Deb("dir-over-file", fields={"Depends": "file-owner"}, files={"/opt/y/f": b"f\n"})]
     return [build_deb(d, work) for d in debs]
 
 
+@dataclass(frozen=True)
+class Archive:
+    url: str
+    keyring: Path
+    canary: Path
+    before: Snapshot
+    cases: list[str]
+
+
 @pytest.fixture(scope="module")
-def hostile(tmp_path_factory: pytest.TempPathFactory):
-    """(mirror url, keyring, canary, its snapshot, package names) of a signed hostile archive."""
+def hostile(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Archive]:
+    """The signed hostile archive on 127.0.0.1, its keyring, the canary and the cases."""
     work = tmp_path_factory.mktemp("hostile")
-    canary = _canary(work)
-    keyring = make_key(work / "gnupg")
-    debs = _debs(work / "debs", canary)
-    build_repo(work / "mirror", debs, work / "gnupg")
-    names = [p.name.split("_")[0] for p in debs if not p.name.startswith("tiny-base")]
-    with Server(work / "mirror") as server:
-        yield server.url, keyring, canary, _snapshot(canary), names
+    with canary_dir() as canary:
+        keyring = make_key(work / "gnupg")
+        debs = _debs(work / "debs", canary)
+        build_repo(work / "mirror", debs, work / "gnupg")
+        names = [p.name.split("_")[0] for p in debs]
+        try:
+            with Server(work / "mirror") as server:
+                yield Archive(server.url, keyring, canary, snapshot(canary), [n for n in names if n not in SUPPORT])
+        finally:  # the agent gpg started for the throwaway key
+            subprocess.run(["gpgconf", "--homedir", str(work / "gnupg"), "--kill", "gpg-agent"], check=False)
 
 
-def _build(hostile, tmp_path: Path, name: str, mode: str) -> subprocess.CompletedProcess[str]:
-    url, keyring, *_ = hostile
-    tmp_path.mkdir(parents=True, exist_ok=True)
-    return subprocess.run([sys.executable, "-m", "bootstrap", "debian-bookworm", "--mirror", url,
-                           "--keyring", str(keyring), "--cache-dir", str(tmp_path / "cache"),
-                           "--variant", "custom", "--include", f"tiny-base,{name}", "--mode", mode,
-                           "-o", str(tmp_path / "out.tar")], capture_output=True, text=True, timeout=300)
+@pytest.fixture(scope="module", params=["extract", "root"])
+def outcomes(request: pytest.FixtureRequest, hostile: Archive,
+             tmp_path_factory: pytest.TempPathFactory) -> dict[str, Outcome]:
+    """Every case built in one mode; battery() has checked each build and the canary."""
+    mode = str(request.param)
+
+    def argv(case: str) -> list[str]:
+        return ["debian-bookworm", "--mirror", hostile.url, "--keyring", str(hostile.keyring),
+                "--variant", "custom", "--include", f"tiny-base,{case}", "--mode", mode, "-q"]
+
+    return battery(hostile.cases, argv, tmp_path_factory.mktemp(f"apt-{mode}"), hostile.canary, hostile.before)
 
 
-@pytest.mark.parametrize("mode", ["extract", "root"])
-def test_nothing_leaves_the_root(hostile, tmp_path: Path, mode: str) -> None:
-    if mode == "root" and os.geteuid() != 0:
-        pytest.skip("mode root needs root")
-    _, _, canary, before, names = hostile
-    outcomes = {}
-    for name in names:
-        done = _build(hostile, tmp_path / name, name, mode)
-        # Either it built, or it failed as users see failures: one error line, no traceback.
-        assert "Traceback" not in done.stderr, done.stderr
-        assert done.returncode == 0 or "error: " in done.stderr, done.stderr
-        outcomes[name] = done.returncode
-        assert _snapshot(canary) == before, f"{name} ({mode}) changed the canary"
-    if mode == "extract":  # root mode configures with dpkg, which this tiny root lacks
-        assert any(code == 0 for code in outcomes.values())  # the battery really built roots
+def test_nothing_leaves_the_root(outcomes: dict[str, Outcome], hostile: Archive,
+                                 request: pytest.FixtureRequest) -> None:
+    assert snapshot(hostile.canary) == hostile.before
+    if request.node.callspec.params["outcomes"] == "extract":  # mode root configures with dpkg,
+        assert any(o.returncode == 0 for o in outcomes.values())  # which this tiny root lacks
+
+
+def test_directory_and_file_replacements_are_refused(outcomes: dict[str, Outcome]) -> None:
+    """As dpkg: another package's directory is not replaced by a file or a link, nor its file
+    by a directory; one error naming the package and the path, and no output."""
+    for case, path in (("file-over-dir", "opt/x"), ("link-over-dir", "opt/x"), ("dir-over-file", "opt/y")):
+        done = outcomes[case]
+        assert done.returncode != 0 and case in done.error and path in done.error, (case, done.stderr)

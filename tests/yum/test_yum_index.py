@@ -17,7 +17,7 @@ from bootstrap.adapters.yum.repomd import (
     parse_comps,
     parse_repomd,
 )
-from bootstrap.adapters.yum.richdep import conflict_atoms, requirement
+from bootstrap.adapters.yum.richdep import conflict, conflict_atoms, requirement
 from bootstrap.adapters.yum.version import rpm_version_scheme
 from bootstrap.errors import RepositoryIndexError
 from bootstrap.types import Package, Relation
@@ -101,7 +101,7 @@ def test_xml_base_locations() -> None:
     (pkg,) = parse_primary(io.BytesIO(xml), "http://mirror/x", "r")
     assert pkg.location == "http://other/base/RPMS/a.rpm"
     assert pkg.checksums[0].algo == "sha1" and pkg.checksums[0].hexdigest == "aa"
-    assert pkg.depends == ((Relation("b"), Relation("c")),)
+    assert pkg.depends == ((Relation("b"), Relation("c")), (Relation("d"), Relation("e", negated=True)))
 
 
 @pytest.mark.parametrize("text,expected", [
@@ -109,15 +109,28 @@ def test_xml_base_locations() -> None:
     ("(a and b)", [("a",), ("b",)]),
     ("(a >= 1.0 and (b or c))", [("a",), ("b", "c")]),
     ("((a and b) or c)", [("a", "c"), ("b", "c")]),
-    ("(a if b)", []),
-    ("(a if b else c)", [("a", "c")]),
+    ("(a if b)", [("a", "!b")]),
+    ("(a if b else c)", [("a", "!b"), ("c", "b")]),
     ("(a unless b)", [("a", "b")]),
-    ("(a with b)", [("a",), ("b",)]),
-    ("(a without b)", [("a",)]),
-    ("(cockpit-packagekit if dnf)", []),
+    ("(a unless b else c)", [("a", "b"), ("c", "!b")]),
+    ("(a with b)", [("a+b",)]),
+    ("(a without b)", [("a+!b",)]),
+    ("(a with (b or c))", [("a+b", "a+c")]),
+    ("(cockpit-packagekit if dnf)", [("cockpit-packagekit", "!dnf")]),
+    ("(python3dist(x) with python3dist(x) < 2)", [("python3dist(x)+python3dist(x)",)]),
 ])
 def test_rich_dependencies(text: str, expected: list[tuple[str, ...]]) -> None:
-    assert [tuple(r.name for r in clause) for clause in requirement(text)] == expected
+    """`!` a negated relation, `+` the relations narrowing it (rpm's with/without)."""
+    def word(r: Relation) -> str:
+        return "!" * r.negated + "+".join([r.name, *(word(n) for n in r.narrow)])
+
+    assert [tuple(word(r) for r in clause) for clause in requirement(text)] == expected
+
+
+def test_rich_conflicts() -> None:
+    """A rich Conflicts is the requirement of its negation, as libsolv reads it."""
+    assert conflict("(a or b)") == ([Relation("a"), Relation("b")], [])
+    assert conflict("(a and b)") == ([], [(Relation("a", negated=True), Relation("b", negated=True))])
 
 
 def test_rich_versions_and_conflicts() -> None:

@@ -9,11 +9,17 @@ the Adapter contract (bootstrap.adapters).
   `minirootfs_variants`, by default `default`), fetch and check it, unpack it into the root,
   and return what its /lib/apk/db/installed lists as already installed.
 - check_payload: the control stream's SHA-1 must be the index's `C:`; the package signature
-  must verify, or, made by no key we hold, be vouched for by that `C:` of a verified index.
+  must verify, or, missing or made by no key we hold, be vouched for by that `C:` of a verified
+  index (a notice says so). load holds a verified index to what this cache saw (rollback.py).
+- unpack: the data stream through the unpacker; a file another package (or the seed) owns is
+  replaced, kept or refused as apk-tools decides it (owners.py: same name or origin,
+  `replaces`, else "trying to overwrite X owned by Y").
 - register: /lib/apk/db, and /etc/apk: arch, world (the names of `Target.requests`, merged
   into the world already there), repositories, and the keys that verified an index or a
   package (`Target.trust[*].signers`, and the `signers` each unpacked package's control data
-  records). Nothing is remembered between phases: a build from a lock writes the same.
+  records). register and configure use nothing remembered from earlier phases: a build from
+  a lock writes the same. Only unpack keeps something, for its own phase: which package owns
+  each file so far (the seed's database, then each unpacked package).
 
 Scripts: in mode root every new package's `.pre-install` then `.post-install` runs in the
 chroot, in install order, after all payloads are unpacked (apk runs pre-install before each
@@ -28,6 +34,7 @@ import functools
 import os
 import tarfile
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 from bootstrap.adapters import Adapter, Installed, Runner
@@ -35,12 +42,25 @@ from bootstrap.adapters.apk import db as apk_db
 from bootstrap.adapters.apk import seed as apk_seed
 from bootstrap.adapters.apk.facts import FACTS
 from bootstrap.adapters.apk.index import parse_apkindex, read_index
+from bootstrap.adapters.apk.owners import PKGINFO_KEYS, Owner, Owners
 from bootstrap.adapters.apk.package import read_apk
+from bootstrap.adapters.apk.rollback import check_index_freshness
 from bootstrap.adapters.apk.version import apk_version_scheme
+from bootstrap.adapters.mirrors import load_from_mirrors
 from bootstrap.errors import ChecksumError, RepositoryNotFound, UnknownSigner
 from bootstrap.root import Root
 from bootstrap.trust import rsa
-from bootstrap.types import Fetcher, Log, Package, RepoIndex, Repository, RepoTrust, Target, VersionScheme
+from bootstrap.types import (
+    Fetcher,
+    Log,
+    Package,
+    Profile,
+    RepoIndex,
+    Repository,
+    RepoTrust,
+    Target,
+    VersionScheme,
+)
 
 _SCRIPT_DIR = "tmp"
 _INITDB_DIRS = (("tmp", 0o1777), ("dev", 0o755), ("etc/apk/keys", 0o755), ("lib/apk/db", 0o755),
@@ -53,10 +73,23 @@ class ApkAdapter(Adapter):
     family = "apk"
     facts = FACTS
 
+    def __init__(self, profile: Profile | None = None, log: Log | None = None) -> None:
+        super().__init__(profile, log)
+        # Who owns each file so far in this build (the seed's, then each unpacked package's),
+        # for apk's overwrite rule (owners.py).
+        self._owners = Owners()
+
     def version_scheme(self, arch: str) -> VersionScheme:
         return apk_version_scheme(arch)
 
     def load(self, repo: Repository, arch: str, fetcher: Fetcher, log: Log) -> RepoIndex:
+        """The index of the first of the repository's mirrors (`url`, then `alternates`) whose
+        APKINDEX can be had and verify (adapters/mirrors.py); its packages fail over to the
+        mirrors after that one."""
+        found, _, others = load_from_mirrors(repo, lambda one: self._load_mirror(one, arch, fetcher, log), log)
+        return replace(found, trust=replace(found.trust, mirrors=others))
+
+    def _load_mirror(self, repo: Repository, arch: str, fetcher: Fetcher, log: Log) -> RepoIndex:
         url = f"{repo.url.rstrip('/')}/{arch}/APKINDEX.tar.gz"
         data = fetcher.try_get_bytes(url)
         if data is None:
@@ -65,6 +98,8 @@ class ApkAdapter(Adapter):
         keyrings = tuple(k for k in repo.keyrings if "://" not in k)
         keys = _keys(keyrings) if repo.verify else None
         index = read_index(data, keys, f"APKINDEX of {repo.url}", log)
+        if keys is not None:  # verified: held to what this cache saw (rollback.py)
+            check_index_freshness(url, index, fetcher)
         packages = parse_apkindex(index.text, repo.url, arch, repo.id)
         log(f"{repo.id}: {index.description or repo.url}: {len(packages)} packages")
         signers = (index.signer,) if keys and index.signer else ()
@@ -80,7 +115,9 @@ class ApkAdapter(Adapter):
     def seed(self, fetcher: Fetcher, root: Root, log: Log, variant: str) -> list[Installed]:
         if self.profile is None or not self.seeds(variant):
             return []
-        return apk_seed.seed(self.profile, self.profile.arch, fetcher, root, log)
+        found = apk_seed.seed(self.profile, self.profile.arch, fetcher, root, log)
+        self._owners.record_installed(root.read_text_or(apk_db.INSTALLED))
+        return found
 
     def check_payload(self, pkg: Package, path: Path, trust: RepoTrust) -> None:
         """The control stream's SHA-1 must be the index's C:, the package signature must
@@ -95,11 +132,14 @@ class ApkAdapter(Adapter):
         keys = _keys(trust.keyrings)
         try:
             rsa.verify(apk.control_stream, apk.signatures, keys, f"package {pkg.filename}")
-        except UnknownSigner:
-            # Unsigned, or by a key we do not hold: the verified index's C: (checked above)
-            # already vouches for this control stream. A bad signature by a held key is raised.
+        except UnknownSigner as exc:
+            # Unsigned (its signature stream stripped, say), or by a key we do not hold: the
+            # verified index's C: (checked above) already vouches for this control stream, and
+            # its datahash for the files, as apk-tools accepts it. Said, never silent. A bad
+            # signature by a held key is raised.
             if not expected:
                 raise
+            self.log(f"notice: {exc.message}; accepted: the verified index vouches for it (C: {expected})")
 
     def prepare_root(self, root: Root) -> None:
         """What `apk add --initdb` makes in an empty root (apk-tools' apk_db_create), so an
@@ -113,8 +153,12 @@ class ApkAdapter(Adapter):
         from bootstrap.unpack import IdMap, Unpacker
 
         apk = read_apk(path.read_bytes(), pkg.filename)
+        owner = Owner.from_pairs(apk.pkginfo, PKGINFO_KEYS)
         # Owners map through the target's own passwd/group as it is now (baselayout's arrive first).
-        manifest = Unpacker(root).extract(apk.data_stream, pkg.name, ids=IdMap.from_root(root))
+        # A file another package owns is apk's to settle: replaced, kept, or a conflict (owners.py).
+        manifest = Unpacker(root).extract(apk.data_stream, pkg.name, ids=IdMap.from_root(root),
+                                          skip=self._owners.skipper(owner))
+        self._owners.record(owner, manifest)
         control = {".PKGINFO": "\n".join(f"{k} = {v}" for k, v in apk.pkginfo).encode(),
                    "checksum": apk.checksum.encode(), "size": str(path.stat().st_size).encode(),
                    # The keys that signed it: register writes those it holds into the image.

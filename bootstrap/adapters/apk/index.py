@@ -9,7 +9,8 @@ format, the same one /lib/apk/db/installed uses):
     D: dependencies (space separated)   p: provides   i: install_if   r: replaces
 
 A dependency token is `[!]name[op version]` with op among `<`, `<=`, `=`, `>=`, `>`, `~`
-(fuzzy) and `><` (a checksum pin, kept as `=` on the version text); `!` makes it a conflict.
+(fuzzy) and `><` (a checksum pin, kept as `=` on the version text); `!` makes it a conflict
+in `D:`, a negated trigger in `i:`. A stanza may repeat `p:`: every line's provides count.
 Names include `so:libc.musl-x86_64.so.1`, `cmd:sh`, `pc:zlib`. A provide is `name` or
 `name=version`; only versioned provides satisfy versioned dependencies (apk's rule).
 
@@ -18,15 +19,23 @@ directory (noarch packages live in each arch's directory). Pure: no network, no 
 """
 from __future__ import annotations
 
+import io
 import re
+import tarfile
+import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
-from bootstrap.adapters.apk.package import split_signed
+from bootstrap import compression
+from bootstrap.adapters.apk.package import gunzip, split_signed
 from bootstrap.adapters.checks import checked_name, checked_size, checked_word, clip
 from bootstrap.errors import RepositoryIndexError, UnpackError, VerificationError
 from bootstrap.trust import rsa
 from bootstrap.types import Dependency, Log, Package, Relation
+
+# The longest version an index may give (real ones are under 50 characters): comparing is
+# linear in the length, and a version is part of a file name.
+MAX_VERSION = 1024
 
 # Longest operators first so `<=` is not read as `<`.
 _DEP_RE = re.compile(r"^(?P<neg>!)?(?P<name>[^<>=~!\s]+)(?:(?P<op>><|>=|<=|=~|>~|<~|~|=|<|>)(?P<ver>\S+))?$")
@@ -43,7 +52,15 @@ def parse_relation(token: str) -> tuple[Relation, bool]:
     op = match["op"]
     if op is None:
         return Relation(name), bool(match["neg"])
-    return Relation(name, _OP_MAP.get(op, op), match["ver"]), bool(match["neg"])
+    return Relation(name, _OP_MAP.get(op, op), _bounded(match["ver"], f"dependency {clip(name)}")), bool(match["neg"])
+
+
+def _bounded(version: str, what: str) -> str:
+    """`version` unless it is longer than MAX_VERSION (RepositoryIndexError)."""
+    if len(version) > MAX_VERSION:
+        raise RepositoryIndexError(f"the version of {what} is {len(version)} characters long; refusing "
+                                   f"(more than {MAX_VERSION})", hint="the index is corrupt or hostile")
+    return version
 
 
 def parse_depends(text: str) -> tuple[tuple[Dependency, ...], tuple[Relation, ...]]:
@@ -60,8 +77,19 @@ def parse_depends(text: str) -> tuple[tuple[Dependency, ...], tuple[Relation, ..
 
 
 def parse_relations(text: str) -> tuple[Relation, ...]:
-    """A `p:`, `i:` or `r:` field: relations, none negated."""
+    """A `p:` or `r:` field: relations, none negated."""
     return tuple(parse_relation(token)[0] for token in text.split())
+
+
+def parse_install_if(text: str) -> tuple[Relation, ...]:
+    """An `i:` field: the install_if triggers; `!name` is a negated one (it holds while nothing
+    provides name), as apk-tools reads it."""
+    triggers = []
+    for token in text.split():
+        relation, negated = parse_relation(token)
+        triggers.append(Relation(relation.name, relation.op, relation.version, negated=True)
+                        if negated else relation)
+    return tuple(triggers)
 
 
 def iter_stanzas(text: str) -> Iterator[list[tuple[str, str]]]:
@@ -85,6 +113,8 @@ def package_from_stanza(fields: list[tuple[str, str]], repo_url: str, arch: str,
     version and arch become file names (`P-V.apk`, scripts.tar's `P-V.C.script`): refused
     when they could not be (bootstrap.adapters.checks), as absurd sizes are."""
     one: dict[str, str] = {}  # the first of each letter (repeats are kept only in `fields`)
+    # Every `p:` line counts: apk-tools appends each one to the package's provides.
+    provides = " ".join(value for key, value in fields if key == "p")
     for key, value in fields:
         one.setdefault(key, value)
     where = f"APKINDEX of {repo_id or repo_url}"
@@ -93,15 +123,15 @@ def package_from_stanza(fields: list[tuple[str, str]], repo_url: str, arch: str,
     name = checked_name(one["P"], "name", where)
     if not one["V"]:
         raise RepositoryIndexError(f"{where}: package {name} has an empty version")
-    checked_word(one["V"], f"version of {name}", where)
+    checked_word(_bounded(one["V"], f"package {name} in {where}"), f"version of {name}", where)
     pkg_arch = checked_word(one.get("A", arch), f"architecture of {name}", where)
     depends, conflicts = parse_depends(one.get("D", ""))
     base = repo_url.rstrip("/")
     return Package(
         name=name, version=one["V"], arch=pkg_arch,
         depends=depends, conflicts=conflicts,
-        provides=parse_relations(one.get("p", "")),
-        install_if=parse_relations(one.get("i", "")),
+        provides=parse_relations(provides),
+        install_if=parse_install_if(one.get("i", "")),
         replaces=parse_relations(one.get("r", "")),
         provider_priority=_int(one.get("k", "0")),
         size=checked_size(_int(one.get("S", "0")), f"size of {name}", where),
@@ -125,12 +155,14 @@ def parse_apkindex(text: str, repo_url: str, arch: str, repo_id: str = "") -> li
 
 @dataclass(frozen=True)
 class IndexFile:
-    """An APKINDEX.tar.gz read: its DESCRIPTION, APKINDEX text and the key that verified it
-    ("" when unchecked)."""
+    """An APKINDEX.tar.gz read: its DESCRIPTION, APKINDEX text, the key that verified it
+    ("" when unchecked) and `built`, the newest mtime of its signed tar entries (when
+    `apk index` made it; 0 when the maker wrote none, as apko and melange do)."""
 
     description: str
     text: str
     signer: str = ""
+    built: int = 0
 
 
 def read_index(data: bytes, keys: dict[str, bytes] | None, what: str,
@@ -149,7 +181,18 @@ def read_index(data: bytes, keys: dict[str, bytes] | None, what: str,
     if "APKINDEX" not in signed.control:
         raise RepositoryIndexError(f"{what} holds no APKINDEX file")
     description = signed.control.get("DESCRIPTION", b"").decode("utf-8", "replace").strip()
-    return IndexFile(description, signed.control["APKINDEX"].decode("utf-8", "replace"), signer)
+    return IndexFile(description, signed.control["APKINDEX"].decode("utf-8", "replace"), signer,
+                     control_mtime(signed.control_stream))
+
+
+def control_mtime(stream: bytes) -> int:
+    """The newest mtime of the tar entries in one gzip stream (whole seconds; 0 when it holds
+    none, or none is readable)."""
+    try:
+        with tarfile.open(fileobj=io.BytesIO(gunzip(stream)), mode="r:") as tar:
+            return max((max(int(info.mtime), 0) for info in tar), default=0)
+    except (tarfile.TarError, zlib.error, compression.TooLarge, ValueError, OverflowError):
+        return 0
 
 
 def read_index_tarball(data: bytes, keys: dict[str, bytes] | None, what: str,

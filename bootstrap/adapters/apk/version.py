@@ -11,7 +11,8 @@ A version is `digit{.digit}...{letter}{_suffix{number}}...{-rN}`:
 
 When one version is a prefix of the other, the longer one is newer unless what follows is a
 pre-release suffix. A malformed tail stops the comparison where it starts (apk does the same;
-it never raises), so an odd version in an index never breaks a build.
+it never raises), so an odd version in an index never breaks a build; a run of more than 1,000
+digits is malformed. Digits are ASCII only, as apk's isdigit. Time is linear in the length.
 
 `~` (fuzzy) matches when the versions agree on every component the shorter one has:
 `1.2.3-r0 ~ 1.2` holds. Pure functions; no I/O.
@@ -19,7 +20,7 @@ it never raises), so an odd version in an index never breaks a build.
 from __future__ import annotations
 
 from bootstrap.adapters.apk.facts import ARCH_INDEPENDENT
-from bootstrap.types import VersionScheme
+from bootstrap.types import ResolvePolicy, VersionScheme
 
 # Token kinds, in the order apk ranks them when one version ends where the other goes on.
 _INVALID, _DIGIT_OR_ZERO, _DIGIT, _LETTER, _SUFFIX, _SUFFIX_NO, _REVISION, _END = range(-1, 7)
@@ -29,6 +30,13 @@ _POST_SUFFIXES = ("cvs", "svn", "git", "hg", "p")
 
 # (next, previous) kinds that go "backwards" in the kind order but are still well formed.
 _ALLOWED_BACK = {(_DIGIT_OR_ZERO, _DIGIT), (_SUFFIX, _SUFFIX_NO), (_DIGIT, _LETTER)}
+# A longer run of digits is a malformed tail (int() refuses past 4,300; no version has 100).
+_MAX_DIGITS = 1000
+
+
+def _is_digit(ch: str) -> bool:
+    # ASCII only, as apk's isdigit: int() refuses other Unicode digits str.isdigit accepts (`²`).
+    return "0" <= ch <= "9"
 
 
 class _Cursor:
@@ -39,28 +47,25 @@ class _Cursor:
         self.pos = 0
         self.kind = _DIGIT
 
-    def _rest(self) -> str:
-        return self.text[self.pos:]
-
     def _advance_kind(self) -> None:
         """Decide the kind of the next token from the separator at the cursor."""
-        rest = self._rest()
+        ch = self.text[self.pos] if self.pos < len(self.text) else ""
         prev = self.kind
         new = _INVALID
-        if not rest:
+        if not ch:
             new = _END
-        elif prev in (_DIGIT, _DIGIT_OR_ZERO) and rest[0].islower() and rest[0].isascii():
+        elif prev in (_DIGIT, _DIGIT_OR_ZERO) and ch.islower() and ch.isascii():
             new = _LETTER
-        elif prev == _LETTER and rest[0].isdigit():
+        elif prev == _LETTER and _is_digit(ch):
             new = _DIGIT
-        elif prev == _SUFFIX and rest[0].isdigit():
+        elif prev == _SUFFIX and _is_digit(ch):
             new = _SUFFIX_NO
         else:
-            if rest[0] == ".":
+            if ch == ".":
                 new = _DIGIT_OR_ZERO
-            elif rest[0] == "_":
+            elif ch == "_":
                 new = _SUFFIX
-            elif rest[0] == "-" and rest[1:2] == "r":
+            elif ch == "-" and self.text[self.pos + 1:self.pos + 2] == "r":
                 new = _REVISION
                 self.pos += 1
             self.pos += 1
@@ -68,10 +73,13 @@ class _Cursor:
             new = _INVALID
         self.kind = new
 
-    def _digits(self) -> int:
+    def _digits(self) -> int | None:
+        """The number at the cursor (ASCII digits, as apk's isdigit); None past _MAX_DIGITS."""
         start = self.pos
-        while self.pos < len(self.text) and self.text[self.pos].isdigit():
+        while self.pos < len(self.text) and _is_digit(self.text[self.pos]):
             self.pos += 1
+        if self.pos - start > _MAX_DIGITS:
+            return None
         return int(self.text[start:self.pos] or "0")
 
     def token(self) -> int:
@@ -88,7 +96,11 @@ class _Cursor:
                 self.pos += 1
             value, forced = -(self.pos - start), _DIGIT
         elif kind in (_DIGIT_OR_ZERO, _DIGIT, _SUFFIX_NO, _REVISION):
-            value = self._digits()
+            number = self._digits()
+            if number is None:
+                self.kind = _INVALID
+                return -1
+            value = number
         elif kind == _LETTER:
             value = ord(self.text[self.pos])
             self.pos += 1
@@ -110,13 +122,12 @@ class _Cursor:
         return value
 
     def _suffix(self) -> int | None:
-        rest = self._rest()
         for i, name in enumerate(_PRE_SUFFIXES):
-            if rest.startswith(name):
+            if self.text.startswith(name, self.pos):
                 self.pos += len(name)
                 return i - len(_PRE_SUFFIXES)
         for i, name in enumerate(_POST_SUFFIXES):
-            if rest.startswith(name):
+            if self.text.startswith(name, self.pos):
                 self.pos += len(name)
                 return i
         return None
@@ -171,6 +182,15 @@ def version_matches(version: str, op: str, wanted: str) -> bool:
     return {"<": c < 0, "<=": c <= 0, "=": c == 0, ">=": c >= 0, ">": c > 0}.get(op, False)
 
 
+# How apk-tools' solver (solver.c) differs from apt's, for the resolver (types.ResolvePolicy):
+# a name has one provider unless every provider of it is unversioned (assign_name); an
+# unversioned virtual name with several providers needs a provider_priority to be picked
+# (select_package); providers rank by the version they provide, then provider_priority
+# (compare_providers); names with a single option are resolved before the others.
+APK_POLICY = ResolvePolicy(exclusive_names=True, refuse_unranked_virtual=True,
+                           provider_order="provided-version", defer_choices=True)
+
+
 # apk installs only the target's own architecture, plus arch-independent `noarch` packages.
 def apk_version_scheme(arch: str) -> VersionScheme:
     """The VersionScheme the resolver uses for an Alpine tree of `arch`."""
@@ -180,4 +200,4 @@ def apk_version_scheme(arch: str) -> VersionScheme:
         return 1 if pkg_arch in ("noarch", "") else None
 
     return VersionScheme(compare=compare_versions, arch_rank=rank, satisfies=version_matches,
-                         arch_independent=ARCH_INDEPENDENT)
+                         arch_independent=ARCH_INDEPENDENT, policy=APK_POLICY)

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from bootstrap.adapters import Adapter, Installed, Runner
 from bootstrap.adapters.apt import dpkg_db, index
 from bootstrap.adapters.apt.facts import FACTS
+from bootstrap.adapters.mirrors import load_from_mirrors
 from bootstrap.root import Root
 from bootstrap.types import Fetcher, Log, Package, Profile, RepoIndex, Repository, RepoTrust, Target, VersionScheme
 
@@ -44,6 +46,13 @@ class AptAdapter(Adapter):
         return index.debian_version_scheme(arch)
 
     def load(self, repo: Repository, arch: str, fetcher: Fetcher, log: Log) -> RepoIndex:
+        """The index of the first of the repository's mirrors (`url`, then `alternates`) whose
+        Release and Packages can be had and verify (adapters/mirrors.py); its packages fail over to the
+        mirrors after that one."""
+        found, _, others = load_from_mirrors(repo, lambda one: self._load_mirror(one, arch, fetcher, log), log)
+        return replace(found, trust=replace(found.trust, mirrors=others))
+
+    def _load_mirror(self, repo: Repository, arch: str, fetcher: Fetcher, log: Log) -> RepoIndex:
         packages = index.load_apt_repository(repo, arch, fetcher, log)
         # A .deb carries no signature apt checks: the signed index's digests are the trust.
         return RepoIndex(packages, RepoTrust(repo.id, repo.url, repo.verify, repo.keyrings))

@@ -175,8 +175,11 @@ def _write_triggers(root: Root, installed: Sequence[Installed], arch: str) -> No
     if file_lines:
         root.write_text(f"{trigdir}/File", "".join(f"{line}\n" for line in file_lines))
     for trigger, wanted in explicit.items():
-        if "/" in trigger or trigger.startswith("."):
-            raise ConfigureError(f"trigger name {trigger!r} is not valid",
+        # dpkg's rule (printable ASCII, no space) and a file name's length; a NUL or 300
+        # characters would otherwise fail as ValueError/OSError when the file is written.
+        if "/" in trigger or trigger.startswith(".") or len(trigger) > 200 \
+                or not all(" " < c < "\x7f" for c in trigger):
+            raise ConfigureError(f"trigger name {trigger[:80]!r} is not valid",
                                  hint="a package's triggers control file is malformed")
         old = [w for w in _read_lines(root, f"{trigdir}/{trigger}") if w.split("/")[0] not in names]
         root.write_text(f"{trigdir}/{trigger}", "".join(f"{w}\n" for w in old + wanted))

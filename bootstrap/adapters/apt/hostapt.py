@@ -39,7 +39,7 @@ def _read_sources(host: Root, etc: str) -> list[HostSource]:
     sources: list[HostSource] = []
     for rel in [f"{etc}/sources.list", *host.glob(f"{etc}/sources.list.d/*.list")]:
         if host.is_file(rel):
-            sources += _one_line_sources(host.read_text(rel, errors="replace"))
+            sources += _one_line_sources(host.read_text(rel, errors="replace"), rel)
     for rel in host.glob(f"{etc}/sources.list.d/*.sources"):
         text = host.read_text(rel, errors="replace")
         for fields in stanzas(text, _malformed(rel)):
@@ -59,7 +59,9 @@ def _malformed(path: str) -> Callable[[str], Exception]:
     return error
 
 
-def _one_line_sources(text: str) -> list[HostSource]:
+def _one_line_sources(text: str, path: str) -> list[HostSource]:
+    """The `deb` lines of a one-line sources file; an option list `[...]` that never closes is
+    a ConfigError naming `path` (apt refuses the line too)."""
     found = []
     for line in text.splitlines():
         words = line.split("#", 1)[0].split()
@@ -67,7 +69,9 @@ def _one_line_sources(text: str) -> list[HostSource]:
             continue
         options = ""
         if len(words) > 1 and words[1].startswith("["):
-            end = next(i for i, w in enumerate(words) if w.endswith("]"))
+            end = next((i for i, w in enumerate(words) if w.endswith("]")), None)
+            if end is None:
+                raise _malformed(path)(line)
             options, words = " ".join(words[1:end + 1]), [words[0]] + words[end + 1:]
         if len(words) >= 3:
             found.append(HostSource(words[1], (words[2],), options))

@@ -9,19 +9,28 @@ Contract of `load_apt_repository(repo, arch, fetcher, log, now=None)`:
   whose Filename fields are relative to `repo.url` (as apt reads them).
 - The Release is verified against `repo.keyrings` unless `repo.verify` is False (then a WARNING
   is logged). Valid-Until is enforced against `now` unless the repository's repos.d options say
-  `check_valid_until = no` (archived releases).
+  `check_valid_until = no` (archived releases), and a Date more than FUTURE_TOLERANCE (10 s, apt's
+  Acquire::Max-FutureTime) ahead of `now` is refused ("not valid yet", apt's Acquire::Check-Date)
+  unless they say `check_date = no`. `now` defaults to the wall clock (SOURCE_DATE_EPOCH never
+  counts: this is security, not output).
+- Rollback (a frozen or replayed mirror): the Date of a verified Release is recorded in the
+  fetcher's cache per suite URL (bootstrap.freshness); a Release older than one this cache
+  already saw there is refused, as apt keeps its newer lists. A Release without a Date, or
+  read with --no-verify, is neither checked nor recorded.
 - For each component, binary-<arch>/Packages is fetched in the best compression the Release
   lists (xz, zst, gz, bz2, plain), checked with its strongest digest (by-hash URL first when the
   Release says Acquire-By-Hash), and parsed; binary-all/Packages too when the Release's Architectures lists `all`
   (or is absent) and it does not say `No-Support-for-Architecture-all: Packages` (then arch:all
   packages are already in the per-architecture index), as apt decides. The same package listed twice is returned once.
-Errors: RepositoryNotFound (no (In)Release), VerificationError (signature, expiry),
+Errors: RepositoryNotFound (no (In)Release), VerificationError (signature), StaleIndex (expired,
+not valid yet, older than seen),
 RepositoryIndexError (missing component/architecture, corrupt index), ChecksumError/FetchError
 from the fetcher.
 """
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import itertools
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from bootstrap import compression
@@ -35,7 +44,15 @@ from bootstrap.adapters.apt.packages import (
 )
 from bootstrap.adapters.apt.release import BY_HASH_DIR, Release, ReleaseFile, parse_date, parse_release
 from bootstrap.compression import describe_size
-from bootstrap.errors import ChecksumError, FetchError, RepositoryIndexError, RepositoryNotFound, VerificationError
+from bootstrap.errors import (
+    ChecksumError,
+    FetchError,
+    RepositoryIndexError,
+    RepositoryNotFound,
+    StaleIndex,
+    VerificationError,
+)
+from bootstrap.freshness import Mark, Seen
 from bootstrap.trust import strip_clearsign, verify_detached, verify_inline
 from bootstrap.types import Checksum, Fetcher, Log, Package, Repository
 
@@ -54,6 +71,8 @@ __all__ = [
     "suite_url",
 ]
 
+# How far ahead of this machine's clock a Release's Date may be: apt's Acquire::Max-FutureTime.
+FUTURE_TOLERANCE = timedelta(seconds=10)
 
 
 def suite_url(repo: Repository) -> str:
@@ -73,7 +92,10 @@ def load_apt_repository(repo: Repository, arch: str, fetcher: Fetcher, log: Log,
     """Every package `repo` offers for `arch` (and `all`); see the module docstring."""
     dist = suite_url(repo)
     release = _load_release(repo, dist, fetcher, log)
+    now = _aware(now or datetime.now(UTC))
     _check_valid_until(release, repo, dist, now, log)
+    _check_date(release, repo, dist, now, log)
+    _check_rollback(release, repo, dist, now, fetcher)
     names = {n for n in (release.suite, release.codename) if n}
     if names and not repo.suite.endswith("/") and repo.suite not in names:
         # apt's "Conflicting distribution": a mirror path pointing at another release.
@@ -119,23 +141,70 @@ def _keyrings(repo: Repository) -> list[Path]:
     return [Path(k) for k in repo.keyrings]
 
 
-def _check_valid_until(release: Release, repo: Repository, dist: str, now: datetime | None,
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _utc(moment: datetime) -> str:
+    return f"{moment.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC"
+
+
+def _disabled(repo: Repository, name: str) -> bool:
+    return _option(repo, name, "yes").lower() in ("no", "0", "false")
+
+
+def _check_valid_until(release: Release, repo: Repository, dist: str, now: datetime,
                        log: Log) -> None:
     """Refuse a Release past its Valid-Until: a mirror (or attacker) replaying an old index
     would otherwise hide security updates."""
     if release.valid_until is None:
         return
-    if _option(repo, "check_valid_until", "yes").lower() in ("no", "0", "false"):
+    if _disabled(repo, "check_valid_until"):
         log(f"notice: {dist}: Valid-Until {release.valid_until:%Y-%m-%d} not checked (check_valid_until = no)")
         return
-    now = now or datetime.now(UTC)
-    if now.tzinfo is None:
-        now = now.replace(tzinfo=UTC)
     if now > release.valid_until:
-        raise VerificationError(
-            f"Release file expired on {release.valid_until:%Y-%m-%d %H:%M} UTC: {dist}",
-            hint="the mirror is out of date (or this machine's clock is wrong); use a current "
-                 "mirror, or set check_valid_until = no for an archived release")
+        raise StaleIndex(
+            f"Release file for {dist} is expired (invalid since {_utc(release.valid_until)})",
+            hint="the mirror is out of date or replays an old index (or this machine's clock is "
+                 "wrong); use a current mirror, or set check_valid_until = no for an archived release")
+
+
+def _check_date(release: Release, repo: Repository, dist: str, now: datetime, log: Log) -> None:
+    """Refuse a Release dated ahead of the clock (apt's Acquire::Check-Date): either clock is
+    wrong, and recording such a Date would lock this cache out of the real later ones."""
+    if release.date is None or release.date <= now + FUTURE_TOLERANCE:
+        return
+    if _disabled(repo, "check_date"):
+        log(f"notice: {dist}: Date {_utc(release.date)} is ahead of the clock; not checked (check_date = no)")
+        return
+    ahead = release.date - now
+    raise StaleIndex(
+        f"Release file for {dist} is not valid yet (its Date, {_utc(release.date)}, is "
+        f"{_duration(ahead)} ahead of this machine's clock)",
+        hint="this machine's clock or the mirror's is wrong; fix the clock, or set check_date = no "
+             "for the repository")
+
+
+def _duration(delta: timedelta) -> str:
+    """`2d 3h`, `5h 2min`, `3min 20s`, `42s`: the two largest units."""
+    seconds = int(delta.total_seconds())
+    units = (("d", 86400), ("h", 3600), ("min", 60), ("s", 1))
+    for (unit, size), (small, small_size) in itertools.pairwise(units):
+        if seconds >= size:
+            return f"{seconds // size}{unit} {seconds % size // small_size}{small}"
+    return f"{seconds}s"
+
+
+def _check_rollback(release: Release, repo: Repository, dist: str, now: datetime, fetcher: Fetcher) -> None:
+    """A verified Release must not be older than one this cache already saw for the suite
+    (bootstrap.freshness); its Date is then recorded as the newest seen. A Date ahead of the
+    clock (let through by check_date = no) is not recorded: it would lock the real later
+    Releases out."""
+    seen = Seen.of(fetcher)
+    if seen is None or not repo.verify or release.date is None or release.date > now + FUTURE_TOLERANCE:
+        return
+    mark = Mark("Date", int(release.date.timestamp()), _utc(release.date))
+    seen.advance(dist, [mark], f"the Release of {dist}")
 
 
 def _option(repo: Repository, name: str, default: str) -> str:

@@ -37,6 +37,10 @@ _RELATION = re.compile(
 # Debian's priorities, most fundamental first; a provider from a more basic priority wins ties.
 PRIORITY_RANK = {"required": 5, "important": 4, "standard": 3, "optional": 2, "extra": 1}
 
+# The longest version compared (real ones are under 100 characters).
+MAX_VERSION = 1024
+_HOSTILE = "the index is corrupt or hostile; use another mirror"
+
 # Digest fields of a Packages stanza, strongest first, with their hashlib names.
 _DIGEST_FIELDS = (("SHA512", "sha512"), ("SHA256", "sha256"), ("SHA1", "sha1"), ("MD5sum", "md5"))
 
@@ -159,8 +163,28 @@ def _int(text: str | None) -> int:
 @functools.lru_cache(maxsize=1 << 16)
 def compare_versions(a: str, b: str) -> int:
     """dpkg's ordering (epochs, `~` before everything, letters before non-letters); cached
-    because the resolver compares the same few thousand versions over and over."""
-    return version_compare(a, b)
+    because the resolver compares the same few thousand versions over and over. A version
+    dpkg would refuse (`1.0 beta`, `:1`), which an index can carry in Version or in a
+    relation, is a RepositoryIndexError naming it; so is one longer than MAX_VERSION
+    (python-debian compares in time quadratic in the length: 2.5 s for two 70,000-character
+    versions, and its int() of an epoch stops at 4,300 digits)."""
+    for version in (a, b):
+        if len(version) > MAX_VERSION:
+            raise RepositoryIndexError(f"Debian version {clip(version)} is {len(version)} characters long; refusing "
+                                       f"(more than {MAX_VERSION})", hint=_HOSTILE)
+    try:
+        return version_compare(a, b)
+    except ValueError:
+        bad = next((v for v in (a, b) if not _valid_version(v)), f"{a} or {b}")
+        raise RepositoryIndexError(f"invalid Debian version {clip(bad)}", hint=_HOSTILE) from None
+
+
+def _valid_version(version: str) -> bool:
+    try:
+        version_compare(version, version)
+    except ValueError:
+        return False
+    return True
 
 
 def debian_version_scheme(arch: str) -> VersionScheme:

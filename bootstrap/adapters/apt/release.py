@@ -130,7 +130,7 @@ def parse_date(text: str) -> datetime | None:
         return None
     try:
         parsed = email.utils.parsedate_to_datetime(text)
-    except (TypeError, ValueError, IndexError):
+    except (TypeError, ValueError, IndexError, OverflowError):  # OverflowError: a year past C's int
         return None
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 

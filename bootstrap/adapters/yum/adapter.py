@@ -21,9 +21,12 @@ module decides what a yum user expects of each phase, and touches the tree only 
   and before resolving.
 - check_payload: header name/EVR/arch must be the index's; digests always; signatures when the
   repository says gpgcheck=1 (the default) and --no-verify was not given.
-- unpack: the cpio payload through the Unpacker, then owners and modes from the header
-  (FILEUSERNAME/FILEGROUPNAME through the root's own /etc/passwd and /etc/group), file
-  capabilities as security.capability; %ghost files are never created (rpm does not either).
+- unpack: the cpio payload through the Unpacker with the header deciding each entry's type,
+  mode and link target (payload.declared_by: what rpm's fsm does; an entry the header does
+  not list is refused), each regular file checked against the header's SHA-256, then owners
+  from the header (FILEUSERNAME/FILEGROUPNAME through the root's own /etc/passwd and
+  /etc/group), file capabilities as security.capability; %ghost files are never created (rpm
+  does not either).
 - register writes nothing (a host rpm cannot write the database an old target reads); configure
   has the target's own rpm install every package again into its database, running the
   scriptlets (rpmdb). Without rpm in the set, scriptlets run through their interpreters and
@@ -40,9 +43,9 @@ from bootstrap.adapters import Adapter, Installed, Runner
 from bootstrap.adapters.yum import rpmdb
 from bootstrap.adapters.yum.caps import XATTR, CapsError, capability_xattr
 from bootstrap.adapters.yum.facts import FACTS
-from bootstrap.adapters.yum.header import RpmFile, RpmFileInfo, read_rpm
-from bootstrap.adapters.yum.payload import extract_rpm
-from bootstrap.adapters.yum.repo import RepoState, complete_files, fetch_repomd, load_packages
+from bootstrap.adapters.yum.header import FILEDIGESTALGO, RpmFile, RpmFileInfo, read_rpm
+from bootstrap.adapters.yum.payload import declared_by, extract_rpm, header_path
+from bootstrap.adapters.yum.repo import RepoState, complete_files, fetch_entry, fetch_repomd, load_packages
 from bootstrap.adapters.yum.repomd import EMPTY_COMPS, Comps, decompress, expand_groups, parse_comps
 from bootstrap.adapters.yum.version import rpm_version_scheme
 from bootstrap.errors import ChecksumError, UnpackError, UsageError
@@ -88,7 +91,9 @@ class YumAdapter(Adapter):
         packages = load_packages(state, fetcher)
         log(f"{repo.id}: {state.url}: {len(packages)} packages (repomd revision {state.repomd.revision or '?'})")
         # yum checks each package's own signature when the repository says gpgcheck=1.
-        return RepoIndex(packages, RepoTrust(repo.id, state.url, state.gpgcheck, state.keyrings))
+        # Packages fail over to the repository's other mirrors, as its metadata does.
+        return RepoIndex(packages, RepoTrust(repo.id, state.url, state.gpgcheck, state.keyrings,
+                                             mirrors=state.mirrors))
 
     def extra_requests(self, sources: Sequence[str], defines: Sequence[str], log: Log) -> list[str]:
         """--buildrequires: every spec's BuildRequires, macros expanded for the target release."""
@@ -114,8 +119,7 @@ class YumAdapter(Adapter):
             entry = state.repomd.best("group_gz", "group", "group_xz", "group_zst")
             if entry is None:
                 continue
-            data = fetcher.get_bytes(entry.url(state.url),
-                                     (entry.checksum,) if entry.checksum else (), entry.size)
+            data = fetch_entry(state, entry, fetcher)
             comps = comps.merged(parse_comps(decompress(data, entry.href, entry.limit)))
         return comps
 
@@ -157,12 +161,17 @@ class YumAdapter(Adapter):
         with open(path, "rb") as fh:
             rpm = read_rpm(fh)
         ids = IdMap.from_root(root)
-        manifest = extract_rpm(Unpacker(root), path, pkg.name, ids=ids)
-        files = {f.path.lstrip("/"): f for f in rpm.files()}
+        manifest = extract_rpm(Unpacker(root), path, pkg.name, ids=ids, declare=declared_by(rpm, pkg.name))
+        files = {header_path(f.path): f for f in rpm.files()}
         users = {**_BUILTIN_IDS, **ids.users}
         groups = {**_BUILTIN_IDS, **ids.groups}
-        fixed = [_apply_header(root, pkg.name, entry, files.get(entry.path), users, groups)
-                 for entry in manifest]
+        sha256 = rpm.header.ints(FILEDIGESTALGO) == [8]  # without the tag: MD5, not checked here
+        fixed = []
+        for entry in manifest:
+            info = files.get(entry.path)
+            if sha256 and info is not None:
+                _check_digest(pkg.name, entry, info)
+            fixed.append(_apply_header(root, pkg.name, entry, info, users, groups))
         control = {"rpm": str(path).encode(), "nevra": rpm.nevra.encode()}
         return Installed(pkg, [e for e in fixed if e is not None], control)
 
@@ -197,16 +206,23 @@ def _epoch_only(rpm: RpmFile, pkg: Package) -> bool:
     return (rpm.name, rpm.arch) == (pkg.name, pkg.arch) and rpm.evr.split(":")[-1] == pkg.version.split(":")[-1]
 
 
+def _check_digest(package: str, entry: FileEntry, info: RpmFileInfo) -> None:
+    """A regular file's content must be what its header's SHA-256 says (rpm checks every file
+    it writes the same way); UnpackError naming the package and file otherwise."""
+    if entry.type == "file" and info.digest and entry.digest != info.digest.lower():
+        raise UnpackError(f"package {package}: {info.path}: its content does not match the digest "
+                          f"its header declares", hint="the package is corrupt or malicious; rpm "
+                          "refuses it too (digest mismatch)")
+
+
 def _apply_header(root: Root, package: str, entry: FileEntry, info: RpmFileInfo | None,
                   users: dict[str, int], groups: dict[str, int]) -> FileEntry | None:
     """Owners, mode and capabilities of one unpacked entry of `package` as the header
-    declares them; UnpackError naming the package and file for capabilities it garbles."""
+    declares them (the unpacker already wrote its type and mode from the header: payload.
+    declared_by); UnpackError naming the package and file for capabilities it garbles.
+    Device nodes are in the manifest only: nothing is changed on disk for them."""
     if info is None:
-        return entry  # a directory rpm implies (not in the header): keep what the cpio said
-    if info.is_ghost:
-        if root.lexists(entry.path) and not root.is_dir(entry.path):
-            root.unlink(entry.path)  # rpm never creates %ghost files
-        return None
+        return entry
     uid = users.get(info.user, entry.uid)
     gid = groups.get(info.group, entry.gid)
     mode = info.mode & 0o7777 if entry.type != "symlink" else entry.mode
@@ -218,7 +234,7 @@ def _apply_header(root: Root, package: str, entry: FileEntry, info: RpmFileInfo 
                           hint=exc.hint) from None
     if caps:
         xattrs = tuple(x for x in xattrs if x[0] != XATTR) + ((XATTR, caps),)
-    if os.geteuid() == 0:
+    if os.geteuid() == 0 and entry.type not in ("char", "block"):
         root.chown(entry.path, uid, gid)
         if entry.type != "symlink":
             root.chmod(entry.path, mode)  # after chown: chown clears setuid bits

@@ -39,6 +39,7 @@ NAME, VERSION, RELEASE, EPOCH, SUMMARY, OS, ARCH = 1000, 1001, 1002, 1003, 1004,
 PREIN, POSTIN, PREUN, POSTUN = 1023, 1024, 1025, 1026
 PREINPROG, POSTINPROG, PREUNPROG, POSTUNPROG = 1085, 1086, 1087, 1088
 OLDFILENAMES, FILESIZES, FILEMODES, FILEMTIMES, FILELINKTOS, FILEFLAGS = 1027, 1028, 1030, 1034, 1036, 1037
+FILERDEVS, FILEDIGESTS = 1033, 1035
 FILEUSERNAME, FILEGROUPNAME = 1039, 1040
 DIRINDEXES, BASENAMES, DIRNAMES = 1116, 1117, 1118
 PAYLOADFORMAT, PAYLOADCOMPRESSOR, PAYLOADFLAGS = 1124, 1125, 1126
@@ -67,6 +68,8 @@ class RpmFileInfo:
     size: int = 0
     linkto: str = ""
     caps: str = ""
+    rdev: int = 0  # a device's numbers, old-style (major << 8 | minor; os.major/os.minor read it)
+    digest: str = ""  # hex, of the algorithm the header's FILEDIGESTALGO names (MD5 without it)
 
     @property
     def is_ghost(self) -> bool:
@@ -145,7 +148,14 @@ class RpmFile:
 
     @property
     def nevra(self) -> str:
-        return f"{self.name}-{self.evr}.{self.arch}"
+        """`name-[epoch:]version-release.arch`, for messages: control characters and bytes
+        that were not UTF-8 in the header show escaped (`\\n`, `\\udc80`), so a message
+        naming a damaged or hostile package stays one printable line."""
+        text = f"{self.name}-{self.evr}.{self.arch}"
+        if text.isprintable():
+            return text
+        return "".join(c if c.isprintable() else c.encode("unicode_escape", "backslashreplace").decode()
+                       for c in text)
 
     @property
     def payload_compressor(self) -> str:
@@ -179,8 +189,10 @@ class RpmFile:
         groups = _pad(h.strings(FILEGROUPNAME), n, "root")
         links = _pad(h.strings(FILELINKTOS), n, "")
         caps = _pad(h.strings(FILECAPS), n, "")
+        rdevs = _pad(h.ints(FILERDEVS), n, 0)
+        digests = _pad(h.strings(FILEDIGESTS), n, "")
         return [RpmFileInfo(paths[i], modes[i] & 0o177777, users[i], groups[i], flags[i], sizes[i],
-                            links[i], caps[i]) for i in range(n)]
+                            links[i], caps[i], rdevs[i], digests[i]) for i in range(n)]
 
 
 def _dir_paths(h: Header) -> list[str]:

@@ -10,7 +10,8 @@ href; checksums = the pkgid digest. `fields` keeps summary, sourcerpm, license, 
 and the header range for the package database and for `rootfs-bootstrap resolve` output.
 
 `rpmlib(...)` requirements are skipped: they name features of rpm itself (rpmlib(PayloadIsXz)),
-which rpm provides internally and no package lists. Rich dependencies go through rpm_richdep.
+which rpm provides internally and no package lists. Rich dependencies go through richdep (a
+rich Conflicts becomes clauses of its negation, added to depends).
 Source packages (arch src/nosrc) are left out.
 
 Malformed input (broken XML, corrupt compression, an unreadable or oddly typed sqlite
@@ -26,7 +27,7 @@ from typing import IO
 
 from bootstrap.adapters.checks import checked_name, checked_size, checked_word
 from bootstrap.adapters.yum.repomd import XML_BASE, checksum_algo, join_url, number
-from bootstrap.adapters.yum.richdep import RichDepError, conflict_atoms, requirement
+from bootstrap.adapters.yum.richdep import RichDepError, conflict, conflict_atoms, requirement
 from bootstrap.adapters.yum.safexml import guarded
 from bootstrap.adapters.yum.version import format_evr
 from bootstrap.errors import RepositoryIndexError
@@ -76,6 +77,24 @@ def _requires(entries: list[tuple[Relation | str, bool]]) -> tuple[list[Dependen
     return list(deps), list(pre)
 
 
+def _conflicts(entries: list[tuple[Relation | str, bool]]) -> tuple[tuple[Relation, ...], list[Dependency]]:
+    """(conflicts, clauses): a rich Conflicts is the requirement of its negation, as libsolv
+    reads it (richdep.conflict); what is not a plain conflict goes with the requirements."""
+    plain: list[Relation] = []
+    clauses: list[Dependency] = []
+    for item, _ in entries:
+        if not isinstance(item, str):
+            plain.append(item)
+            continue
+        try:
+            more, rest = conflict(item)
+        except RichDepError:
+            continue
+        plain += more
+        clauses += rest
+    return tuple(plain), clauses
+
+
 def _negative(entries: list[Relation | str]) -> tuple[Relation, ...]:
     out: list[Relation] = []
     for item in entries:
@@ -122,6 +141,7 @@ def _package(el: ET.Element, repo_url: str, repo_id: str) -> Package | None:
     size = el.find(f"{COMMON}size")
     fmt = el.find(f"{COMMON}format")
     deps, pre = _requires(_entries(fmt, "requires"))
+    conflicts, rich_conflicts = _conflicts(_entries(fmt, "conflicts"))
     recommends, _ = _requires(_entries(fmt, "recommends"))
     files = tuple((f.text or "") for f in fmt.iterfind(f"{COMMON}file")) if fmt is not None else ()
     hdr = fmt.find(f"{RPM}header-range") if fmt is not None else None
@@ -133,10 +153,10 @@ def _package(el: ET.Element, repo_url: str, repo_id: str) -> Package | None:
               ("buildtime", time.get("build", "") if time is not None else ""),
               ("header-end", hdr.get("end", "") if hdr is not None else "")]
     return Package(
-        name=name, version=version, arch=arch, depends=tuple(deps), pre_depends=tuple(pre),
+        name=name, version=version, arch=arch, depends=tuple(deps + rich_conflicts), pre_depends=tuple(pre),
         recommends=tuple(recommends),
         provides=tuple(r for r, _ in _entries(fmt, "provides") if isinstance(r, Relation)),
-        conflicts=_negative([r for r, _ in _entries(fmt, "conflicts")]),
+        conflicts=conflicts,
         obsoletes=_negative([r for r, _ in _entries(fmt, "obsoletes")]),
         files=files,
         size=checked_size(number(size.get("package") if size is not None else None), f"size of {name}", where),
@@ -198,13 +218,20 @@ def unmet_file_deps(packages: Collection[Package]) -> set[str]:
 
 
 def parse_primary_db(db: bytes, repo_url: str, repo_id: str = "") -> list[Package]:
-    """Every binary package of a primary.sqlite database (decompressed bytes), read in memory."""
+    """Every binary package of a primary.sqlite database (decompressed bytes), read in memory.
+    RepositoryIndexError for no bytes at all (sqlite's deserialize calls an empty image out of
+    memory), and for text that is not UTF-8 (in a value, or in sqlite's own message about a
+    damaged schema, which Python decodes)."""
+    if not db:
+        raise RepositoryIndexError(f"primary database of {repo_url} is empty")
     con = sqlite3.connect(":memory:")
     try:
         con.deserialize(db)
         return _db_packages(con, repo_url, repo_id)
     except sqlite3.Error as exc:  # DatabaseError for garbage, OperationalError for a wrong schema
         raise RepositoryIndexError(f"primary database of {repo_url} is unreadable: {exc}") from None
+    except UnicodeDecodeError:
+        raise RepositoryIndexError(f"primary database of {repo_url} is unreadable: text that is not UTF-8") from None
     finally:
         con.close()
 
@@ -249,11 +276,12 @@ def _db_packages(con: sqlite3.Connection, repo_url: str, repo_id: str) -> list[P
         checked_word(arch, f"architecture of {name}", where)
         checked_word(format_evr(epoch, ver, rel), f"version of {name}", where)
         deps, pre = _requires(tables["requires"].get(key, []))
+        conflicts, rich_conflicts = _conflicts(tables["conflicts"].get(key, []))
         packages.append(Package(
-            name=name, version=format_evr(epoch, ver, rel), arch=arch, depends=tuple(deps),
+            name=name, version=format_evr(epoch, ver, rel), arch=arch, depends=tuple(deps + rich_conflicts),
             pre_depends=tuple(pre),
             provides=tuple(r for r, _ in tables["provides"].get(key, []) if isinstance(r, Relation)),
-            conflicts=_negative([r for r, _ in tables["conflicts"].get(key, [])]),
+            conflicts=conflicts,
             obsoletes=_negative([r for r, _ in tables["obsoletes"].get(key, [])]),
             files=tuple(files.get(key, ())), size=checked_size(number(size), f"size of {name}", where),
             installed_size=checked_size(number(inst), f"installed size of {name}", where),

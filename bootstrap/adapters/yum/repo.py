@@ -4,7 +4,13 @@ and filelists on demand. Network only through the fetcher; parsing in repomd/pri
 Failover: the repository's baseurl, then its other baseurls (`alternates`), then the URLs its
 mirrorlist= lists (plain list or metalink), in that order; the first that serves
 repodata/repomd.xml is used for everything after. A mirror that is unreachable or lacks the
-file is skipped with a log line; none answering raises RepositoryNotFound listing them.
+file is skipped with a log line; none answering raises RepositoryNotFound listing them. The
+candidates not tried yet (the mirrorlist only if it was read) stay the repository's other
+mirrors: a metadata file (primary, filelists, comps) or a package that fails at the mirror in
+use is fetched from them, in order, under the same path and held to the same digest.
+
+The repomd.xml used is then held to what this cache saw of that mirror (rollback.py): older,
+or stripped of a signature it had, is refused.
 """
 from __future__ import annotations
 
@@ -15,6 +21,7 @@ from pathlib import Path
 
 from bootstrap.adapters.yum.primary import parse_filelists, parse_primary, parse_primary_db
 from bootstrap.adapters.yum.repomd import RepoFile, RepoMd, decompress, decompress_stream, join_url, parse_repomd
+from bootstrap.adapters.yum.rollback import ABSENT, UNCHECKED, VERIFIED, check_repomd_freshness
 from bootstrap.errors import FetchError, RepositoryNotFound, VerificationError
 from bootstrap.types import Fetcher, FetchItem, Log, Package, Repository
 
@@ -30,6 +37,9 @@ class RepoState:
     repomd: RepoMd
     keyrings: tuple[str, ...]
     gpgcheck: bool
+    # The repository's other mirrors, after `url`: what a metadata or package download that
+    # fails at `url` tries next (the candidates not yet tried when `url` answered).
+    mirrors: tuple[str, ...] = ()
 
 
 def _mirrorlist(repo: Repository, fetcher: Fetcher, log: Log) -> list[str]:
@@ -86,36 +96,49 @@ def fetch_repomd(repo: Repository, fetcher: Fetcher, log: Log) -> RepoState:
             log(f"{repo.id}: no repomd.xml at {base}")
     repomd = parse_repomd(data)
     keyrings = _keyrings(repo, fetcher) if repo.verify else ()
-    _check_repomd(repo, base, data, keyrings, fetcher, log)
+    signature = _check_repomd(repo, base, data, keyrings, fetcher, log)
+    # A frozen or replayed mirror: older than this cache saw, or its signature stripped.
+    check_repomd_freshness(repo, join_url(base, "repodata/repomd.xml"), repomd, signature, fetcher)
     gpgcheck = repo.verify and repo.option("gpgcheck", "1") != "0"
-    return RepoState(repo, base, repomd, keyrings, gpgcheck)
+    # Mirrors that already failed to serve repomd.xml are not offered again: a dead host
+    # would cost every later download its retries.
+    return RepoState(repo, base, repomd, keyrings, gpgcheck, tuple(u for u in candidates if u != base))
 
 
 def _check_repomd(repo: Repository, base: str, data: bytes, keyrings: Sequence[str],
-                  fetcher: Fetcher, log: Log) -> None:
+                  fetcher: Fetcher, log: Log) -> str:
     """repomd.xml.asc verified where the repository has one (CentOS never signed its repomd;
-    Fedora's and openSUSE's are); required when repo_gpgcheck=1."""
+    Fedora's and openSUSE's are); required when repo_gpgcheck=1. Returns how it went
+    (rollback.VERIFIED, ABSENT or UNCHECKED)."""
     if not repo.verify:
-        return
+        return UNCHECKED
     required = repo.option("repo_gpgcheck", "0") == "1"
     asc = fetcher.try_get_bytes(join_url(base, "repodata/repomd.xml.asc"))
     if asc is None:
         if required:
             raise VerificationError(f"repository {repo.id}: repo_gpgcheck=1 but {base} has no repomd.xml.asc",
                                     hint="use a mirror that carries the signature, or --no-verify")
-        return
+        return ABSENT
     if not keyrings:
         log(f"{repo.id}: repomd.xml.asc not checked: the repository names no key (gpgkey=)")
-        return
+        return UNCHECKED
     from bootstrap.trust import verify_detached
 
     verify_detached(data, asc, [Path(k) for k in keyrings], log=log, name=f"repomd.xml of {repo.id}")
     log(f"{repo.id}: repomd.xml signature verified")
+    return VERIFIED
 
 
-def _fetch(state: RepoState, entry: RepoFile, fetcher: Fetcher) -> bytes:
+def fetch_entry(state: RepoState, entry: RepoFile, fetcher: Fetcher) -> bytes:
+    """A file repomd.xml lists, checked against its digest and size: from the mirror that
+    served repomd.xml, else from the repository's other mirrors, in order."""
     checksums = (entry.checksum,) if entry.checksum else ()
-    return fetcher.get_bytes(entry.url(state.url), checksums, entry.size)
+    url = entry.url(state.url)
+    if not checksums:  # nothing tells another mirror's copy is the same file: this one only
+        return fetcher.get_bytes(url, checksums, entry.size)
+    alternates = tuple(dict.fromkeys(u for u in (entry.url(m) for m in state.mirrors) if u != url))
+    item = FetchItem(url, checksums, entry.size, f"{entry.type} of {state.repo.id}", alternates)
+    return fetcher.get_file(item).read_bytes()
 
 
 def load_packages(state: RepoState, fetcher: Fetcher) -> list[Package]:
@@ -123,7 +146,7 @@ def load_packages(state: RepoState, fetcher: Fetcher) -> list[Package]:
     entry = state.repomd.best("primary", "primary_db")
     if entry is None:
         raise RepositoryNotFound(f"repository {state.repo.id}: repomd.xml at {state.url} lists no primary metadata")
-    data = _fetch(state, entry, fetcher)
+    data = fetch_entry(state, entry, fetcher)
     if entry.type == "primary_db":
         return parse_primary_db(decompress(data, entry.href, entry.limit), state.url, state.repo.id)
     return parse_primary(decompress_stream(data, entry.href, entry.limit), state.url, state.repo.id)
@@ -173,7 +196,7 @@ def complete_files(universe: Sequence[Package], names: Collection[str], repos: d
         entry = state.repomd.best("filelists")
         if entry is None:
             continue
-        found = parse_filelists(decompress_stream(_fetch(state, entry, fetcher), entry.href, entry.limit),
+        found = parse_filelists(decompress_stream(fetch_entry(state, entry, fetcher), entry.href, entry.limit),
                                 wanted)
         owners.update({(repo_id, pkgid): paths for pkgid, paths in found.items()})
     out = []

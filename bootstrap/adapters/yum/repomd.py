@@ -1,7 +1,8 @@
 """repomd.xml, the compressions of its files, and comps groups. Pure (bytes in, records out).
 
 - `parse_repomd(data)` lists every `<data type=…>` with its location, checksum and open
-  checksum. Checksum types are normalised to hashlib names: `sha` (old createrepo's name for
+  checksum, and keeps the revision and the newest `<timestamp>` of the files (whole seconds;
+  old createrepo wrote fractions). Checksum types are normalised to hashlib names: `sha` (old createrepo's name for
   SHA-1) → sha1; sha1, sha224, sha256, sha384, sha512, md5 kept.
 - `decompress_stream(data, name)` opens .gz/.bz2/.xz/.lzma/.zst (or plain) as a stream, so a
   100 MB primary never sits decompressed in memory at once; corrupt or truncated data raises
@@ -73,10 +74,12 @@ class RepoFile:
 
 @dataclass(frozen=True)
 class RepoMd:
-    """A parsed repomd.xml: its revision and files by type (primary, filelists, group_gz...)."""
+    """A parsed repomd.xml: its revision, files by type (primary, filelists, group_gz...) and
+    the newest `<timestamp>` of those files (0 when none states one)."""
 
     revision: str
     files: Mapping[str, RepoFile] = field(default_factory=dict)
+    timestamp: int = 0
 
     def best(self, *types: str) -> RepoFile | None:
         """The first of `types` the repository has."""
@@ -95,8 +98,15 @@ def join_url(base: str, href: str) -> str:
 
 def number(text: str | None) -> int:
     """A decimal count from metadata (a size, a version), 0 when it is none: ASCII digits
-    only, as `int` refuses other Unicode digits (`²`) that str.isdigit accepts."""
-    return int(text) if text and text.isascii() and text.isdigit() else 0
+    only, as `int` refuses other Unicode digits (`²`) that str.isdigit accepts. More than 30
+    significant digits (far past any real size or count; int() refuses 4,300, a message
+    cannot show 400 as MiB) is a RepositoryIndexError."""
+    if not (text and text.isascii() and text.isdigit()):
+        return 0
+    if len(text.lstrip("0")) > 30:
+        raise RepositoryIndexError(f"repository metadata holds the number {clip(text, 40)}, past any real "
+                                   "size or count; refusing", hint="the metadata is corrupt or hostile")
+    return int(text)
 
 
 def _checksum(elem: ET.Element | None) -> Checksum | None:
@@ -117,7 +127,10 @@ def parse_repomd(data: bytes) -> RepoMd:
     if root.tag != f"{REPO_NS}repomd":
         raise RepositoryIndexError(f"repomd.xml has root element {root.tag!r}, not repomd")
     files: dict[str, RepoFile] = {}
+    newest = 0
     for data_el in root.findall(f"{REPO_NS}data"):
+        stamp = (data_el.findtext(f"{REPO_NS}timestamp") or "").strip().split(".", 1)[0]
+        newest = max(newest, number(stamp) if len(stamp) <= 18 else 0)  # seconds, not a bignum
         loc = data_el.find(f"{REPO_NS}location")
         if loc is None or not loc.get("href"):
             continue
@@ -128,7 +141,7 @@ def parse_repomd(data: bytes) -> RepoMd:
                                size, loc.get(XML_BASE, ""),
                                number((data_el.findtext(f"{REPO_NS}database_version") or "").strip()),
                                open_size)
-    return RepoMd((root.findtext(f"{REPO_NS}revision") or "").strip(), files)
+    return RepoMd((root.findtext(f"{REPO_NS}revision") or "").strip(), files, newest)
 
 
 def _size(data_el: ET.Element, tag: str, kind: str) -> int:

@@ -1,35 +1,38 @@
 """rpm's rich (boolean) dependencies, `(a or (b and c))`, as the resolver's Dependency lists. Pure.
 
-The resolver's model is a conjunction of clauses, each clause a list of positive alternatives
-(conjunctive normal form without negation). Each rich expression is converted to that form:
+The resolver's model is a conjunction of clauses, each clause a list of alternatives; an
+alternative may be negated ("no installed package meets it") or narrowed ("the same package
+also meets…"), see types.Relation. Every form rpm 4.14+ accepts converts exactly, to
+conjunctive normal form:
 
-- `a and b`, `a with b` → two dependencies (`with` also asks that one package meets both;
-  the model cannot say "the same package", so any packages meeting each side are accepted);
-- `a or b` → one dependency with alternatives (nested and/or distribute into clauses);
-- `a unless b` ≡ `b or a` → one dependency with both alternatives (b first would pull in
-  the condition, so a is listed first: the consequent is what the packager wanted installed);
-- `a if b` ≡ `not b or a` has no positive form: it is dropped (limit: a conditional
-  requirement whose condition package ends up installed is not enforced);
-- `a if b else c` → `a or c` (one of the two outcomes; which one the condition would pick
-  is not checked), `a unless b else c` → `a or c` likewise;
-- `a without b` → `a` (the exclusion is not expressible).
+- `a and b` → two clauses; `a or b` → one clause (nested and/or distribute into clauses);
+- `a if b` ≡ `a or not b`: one clause, met by a, or while nothing provides b;
+- `a if b else c` ≡ `(a or not b) and (c or b)`;
+- `a unless b` ≡ `a or b`; `a unless b else c` ≡ `(a or b) and (c or not b)`;
+- `a with b`: one package meeting both → one alternative `a` narrowed by `b`; `a without b`
+  → `a` narrowed by `not b`. Their operands are package relations, possibly combined with
+  and/or/with/without (distributed: `a with (b or c)` is `(a with b) or (a with c)`).
 
-For Conflicts/Obsoletes (`conflict_atoms`), only the atoms of pure `or` expressions are kept:
-conflicting with `(a or b)` is conflicting with each.
+Conflicts are requirements of the negation (`conflict`): `Conflicts: (a and b)` ≡ a clause
+`not a or not b`; a clause of one negated relation is an ordinary conflict. `conflict_atoms`
+(Obsoletes) keeps only the atoms of a pure `or`.
 
 Every malformed text raises RichDepError (a ValueError), including nesting deeper than
-MAX_DEPTH and an `or` of `and`s whose normal form would exceed MAX_CLAUSES clauses: the
-text comes from a repository, and neither may cost unbounded stack or memory.
+MAX_DEPTH and a normal form past MAX_CLAUSES clauses: the text comes from a repository, and
+neither may cost unbounded stack or memory.
 """
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 
 from bootstrap.types import Dependency, Relation
 
 _OPS = {"<": "<", "<=": "<=", "=": "=", "==": "=", ">=": ">=", ">": ">", "=<": "<=", "=>": ">="}
 _KEYWORDS = {"and", "or", "if", "else", "unless", "with", "without"}
-_TOKEN = re.compile(r"\(|\)|[^\s()]+")
+# A name may hold one level of parentheses (`perl(Foo::Bar)`, `python3dist(x)`,
+# `libc.so.6(GLIBC_2.34)(64bit)`); a parenthesis that starts a token opens a group.
+_TOKEN = re.compile(r"\(|\)|[^\s()]+(?:\([^\s()]*\)[^\s()]*)*")
 
 Expr = Relation | tuple[str, list["Expr"]]  # Relation, or (keyword, [Expr, ...])
 # Real rich dependencies nest 3 or 4 levels and expand to a handful of clauses.
@@ -108,23 +111,45 @@ def _combine(ops: list[str], operands: list[Expr]) -> Expr:
 Clauses = list[tuple[Relation, ...]]
 
 
-def to_clauses(expr: Expr) -> Clauses:
-    """The positive CNF of a requirement (see the module docstring for each operator)."""
+def to_clauses(expr: Expr, positive: bool = True) -> Clauses:
+    """The CNF of `expr` (of its negation when `positive` is False); see the module docstring."""
     if isinstance(expr, Relation):
-        return [(expr,)]
+        return [(expr if positive else replace(expr, negated=True),)]
     op, args = expr
-    if op in ("and", "with"):
-        return [c for arg in args for c in to_clauses(arg)]
-    if op == "without":
-        return to_clauses(args[0])
-    if op == "or":
-        return _disjoin([to_clauses(a) for a in args])
-    if op == "unless":
-        rest = args[2] if len(args) == 3 else args[1]
-        return _disjoin([to_clauses(args[0]), to_clauses(rest)])
-    if op == "if":
-        return _disjoin([to_clauses(args[0]), to_clauses(args[2])]) if len(args) == 3 else []
+    if op in ("and", "or"):
+        parts = [to_clauses(a, positive) for a in args]
+        return _conjoin(parts) if (op == "and") == positive else _disjoin(parts)
+    if op in ("with", "without"):
+        atoms = _narrowed(expr)
+        return [tuple(atoms)] if positive else [(replace(a, negated=True),) for a in atoms]
+    if op in ("if", "unless"):
+        return _conditional(op, args, positive)
     raise RichDepError(f"unknown rich operator {op!r}")
+
+
+def _conditional(op: str, args: list[Expr], positive: bool) -> Clauses:
+    """`then if cond [else other]`, `then unless cond [else other]`: `when` is the truth of
+    `cond` under which `then` is asked for."""
+    then, cond = args[0], args[1]
+    other = args[2] if len(args) == 3 else None
+    when = op == "if"
+    if positive:
+        clauses = _disjoin([to_clauses(then), to_clauses(cond, not when)])
+        if other is not None:
+            clauses += _disjoin([to_clauses(other), to_clauses(cond, when)])
+        return clauses
+    # not (cond→then ∧ ¬cond→other) ≡ (cond ∧ ¬then) ∨ (¬cond ∧ ¬other), `cond` read as `when`
+    broken = [_conjoin([to_clauses(cond, when), to_clauses(then, False)])]
+    if other is not None:
+        broken.append(_conjoin([to_clauses(cond, not when), to_clauses(other, False)]))
+    return _disjoin(broken)
+
+
+def _conjoin(parts: list[Clauses]) -> Clauses:
+    clauses = [c for part in parts for c in part]
+    if len(clauses) > MAX_CLAUSES:
+        raise RichDepError(f"rich dependency expands to more than {MAX_CLAUSES} clauses")
+    return clauses
 
 
 def _disjoin(parts: list[Clauses]) -> Clauses:
@@ -146,13 +171,62 @@ def _disjoin(parts: list[Clauses]) -> Clauses:
     return [tuple(clause) for clause in result]
 
 
+def _narrowed(expr: Expr) -> list[Relation]:
+    """A `with`/`without` expression as the alternatives of one package: each a relation
+    narrowed by the others its package must (not) meet too."""
+    out = []
+    for conj in _package_dnf(expr, True):
+        base = next((r for r in conj if not r.negated), None)
+        if base is None:
+            raise RichDepError("'with'/'without' needs a package relation to narrow")
+        rest = tuple(r for r in conj if r is not base)
+        out.append(replace(base, narrow=base.narrow + rest))
+    return out
+
+
+def _package_dnf(expr: Expr, positive: bool) -> list[list[Relation]]:
+    """What one package must meet, as a disjunction of conjunctions of relations."""
+    if isinstance(expr, Relation):
+        return [[expr if positive else replace(expr, negated=True)]]
+    op, args = expr
+    if op in ("and", "with", "or"):
+        parts = [_package_dnf(a, positive) for a in args]
+        return _product(parts) if (op != "or") == positive else [c for p in parts for c in p]
+    if op == "without":
+        parts = [_package_dnf(args[0], positive), _package_dnf(args[1], not positive)]
+        return _product(parts) if positive else [c for p in parts for c in p]
+    raise RichDepError(f"'{op}' cannot go inside 'with'/'without'")
+
+
+def _product(parts: list[list[list[Relation]]]) -> list[list[Relation]]:
+    result: list[list[Relation]] = [[]]
+    for part in parts:
+        if len(result) * len(part) > MAX_CLAUSES:
+            raise RichDepError(f"rich dependency expands to more than {MAX_CLAUSES} alternatives")
+        result = [left + right for left in result for right in part]
+    return result
+
+
 def requirement(text: str) -> list[Dependency]:
     """A rich requirement as resolver dependencies."""
     return to_clauses(parse_rich(text))
 
 
+def conflict(text: str) -> tuple[list[Relation], list[Dependency]]:
+    """A rich Conflicts: (the relations conflicted with outright, the clauses that remain),
+    from the CNF of its negation."""
+    plain: list[Relation] = []
+    clauses: list[Dependency] = []
+    for clause in to_clauses(parse_rich(text), positive=False):
+        if len(clause) == 1 and clause[0].negated:
+            plain.append(clause[0].positive)
+        else:
+            clauses.append(clause)
+    return plain, clauses
+
+
 def conflict_atoms(text: str) -> list[Relation]:
-    """The relations a rich Conflicts/Obsoletes names, when it is a plain `or` (else none)."""
+    """The relations a rich Obsoletes (or Conflicts) names, when it is a plain `or` (else none)."""
     expr = parse_rich(text)
     if isinstance(expr, Relation):
         return [expr]

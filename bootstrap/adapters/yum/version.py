@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from bootstrap.adapters.yum.facts import ARCH_INDEPENDENT
-from bootstrap.types import VersionScheme
+from bootstrap.types import ResolvePolicy, VersionScheme
 
 _X86_32 = ("i386", "i486", "i586", "i686")
 
@@ -105,9 +105,12 @@ def format_evr(epoch: str | None, version: str, release: str | None) -> str:
     return f"{epoch}:{text}" if epoch and epoch != "0" else text
 
 
-def _epoch(text: str) -> int:
-    # ASCII digits only: int() refuses the other Unicode digits str.isdigit accepts (`²`).
-    return int(text) if text.isascii() and text.isdigit() else 0
+def _epoch(text: str) -> tuple[int, str]:
+    """An epoch as a sort key, in numeric order at any length (int() refuses past 4,300
+    digits); ASCII digits only (int() refuses the other Unicode digits str.isdigit accepts,
+    `²`); anything else is 0."""
+    digits = text.lstrip("0") if text.isascii() and text.isdigit() else ""
+    return len(digits), digits
 
 
 def compare_evr(a: str, b: str) -> int:
@@ -151,7 +154,14 @@ def arch_rank(target: str, multilib: bool = False) -> Callable[[str], int | None
     return ranks.get
 
 
+# How libsolv (dnf, zypper) chooses, for the resolver (types.ResolvePolicy): providers rank by
+# name once obsoleted ones, older versions and lower provided versions are put back
+# (policy.c policy_filter_unwanted); a rule with several names to choose from is postponed
+# (solver.c resolve_dependencies). Several packages may provide one name: no implicit conflict.
+RPM_POLICY = ResolvePolicy(provider_order="by-name", defer_choices=True)
+
+
 def rpm_version_scheme(target: str, multilib: bool = False) -> VersionScheme:
     """The VersionScheme the resolver uses for an rpm tree of `target` architecture."""
     return VersionScheme(compare=compare_evr, arch_rank=arch_rank(target, multilib),
-                         satisfies=evr_satisfies, arch_independent=ARCH_INDEPENDENT)
+                         satisfies=evr_satisfies, arch_independent=ARCH_INDEPENDENT, policy=RPM_POLICY)
