@@ -16,15 +16,13 @@ unlocked, detaches whatever is still mounted under it and removes it.
 """
 from __future__ import annotations
 
-import os
 import re
-import shutil
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bootstrap import config
+from bootstrap import config, output
 from bootstrap.adapters import Adapter, Installed, get_adapter
 from bootstrap.buildroot import build_root
 from bootstrap.errors import NO_SPACE_ERRNOS, ConfigError, NoSpaceError, RepositoryNotFound, UsageError
@@ -230,15 +228,10 @@ def resolve_only(opts: BuildOptions, report: Reporter) -> Plan:
 
 def build(opts: BuildOptions, report: Reporter) -> Path | None:
     """The whole build; returns the output path (None for stdout)."""
-    if not opts.output:
-        raise UsageError("no output given", hint="pass -o FILE.tar.gz, -o DIR/ or -o -")
-    from bootstrap.pack import check_output
-
-    check_output(opts.output, opts.fmt)  # fail now, not after the whole build
-    _check_devices(opts)
+    output.check(opts.output, opts.fmt, opts.devices)  # fail now, not after the whole build
     fetcher = _make_fetcher(opts, report)
     out: Path | None = None
-    parent = _root_parent(opts)
+    parent = output.root_parent(opts.output, opts.fmt)
     try:
         with build_root(parent, report.info) as root:
             out, profile = _build_in(opts, fetcher, root, report)
@@ -246,44 +239,15 @@ def build(opts: BuildOptions, report: Reporter) -> Path | None:
         # Ctrl-C, SIGTERM or SIGHUP that arrived once the output was complete (while the root
         # was being removed): an interrupted build leaves nothing, as it says.
         if out is not None:
-            _discard(out)
+            output.discard(out)
         raise
     except OSError as err:
         if err.errno in NO_SPACE_ERRNOS:
             raise _root_full(parent, err) from None
         raise
     if opts.dockerfile and out is not None and opts.fmt == "tar":
-        write_dockerfile(out, profile)
+        output.write_dockerfile(out, profile.command)
     return out
-
-
-def _check_devices(opts: BuildOptions) -> None:
-    if not opts.devices:
-        return
-    if opts.fmt != "dir":
-        raise UsageError("--devices goes with --format dir",
-                         hint="tar and OCI outputs always carry the device nodes, as tar headers")
-    if os.geteuid() != 0:
-        raise UsageError("--devices needs root (creating device nodes needs CAP_MKNOD)",
-                         hint="leave --devices out: the directory then has no device nodes")
-
-
-def _dir_devices(opts: BuildOptions, installed: list[Installed], out: Path, report: Reporter) -> None:
-    """A directory output's device nodes: made with --devices, else said to be missing."""
-    from bootstrap.pack import device_nodes
-    from bootstrap.pack.directory import make_devices
-
-    nodes = device_nodes(e for i in installed for e in i.manifest)
-    if not nodes:
-        return
-    if not opts.devices:
-        report.info(f"pack: {len(nodes)} device nodes left out of the directory (--devices makes them)")
-        return
-    try:
-        report.info(f"pack: {make_devices(out, nodes)} device nodes made")
-    except BaseException:
-        _discard(out)  # a half-made output is never left at the output path
-        raise
 
 
 def _root_full(parent: Path | None, err: OSError) -> NoSpaceError:
@@ -294,17 +258,6 @@ def _root_full(parent: Path | None, err: OSError) -> NoSpaceError:
             else "free space there, or set TMPDIR to a larger file system")
     shown = f" ({err.filename})" if err.filename else ""
     return NoSpaceError(f"no space left on device writing the build root in {where}{shown}", hint=hint)
-
-
-def _discard(out: Path) -> None:
-    """Remove an output this build made (a regular file or a directory; never a device or
-    FIFO it only wrote into)."""
-    if out.is_symlink() or not out.exists():
-        return
-    if out.is_dir():
-        shutil.rmtree(out, ignore_errors=True)
-    elif out.is_file():
-        out.unlink(missing_ok=True)
 
 
 def _build_in(opts: BuildOptions, fetcher: Fetcher, root: Root,
@@ -387,43 +340,11 @@ def _configure(the_plan: Plan, installed: list[Installed], root: Root, mode: str
 
 def _pack(opts: BuildOptions, the_plan: Plan, installed: list[Installed], root: Root,
           report: Reporter) -> Path | None:
-    from bootstrap.pack import ImageConfig, device_nodes, write_output
+    from bootstrap.pack import ImageConfig
 
-    entries = [e for i in installed for e in i.manifest]
-    # As root, the disk holds the right owners (and what scripts chowned), but never the
-    # device nodes: those come from the manifest, as tar headers.
-    overrides, devices = None, device_nodes(entries)
-    if os.geteuid() != 0:
-        # Unprivileged (extract or unshare): the disk holds our uid (or, after a script's chown
-        # in unshare mode, a subordinate id); the manifest holds the packages' owners. Files
-        # the scripts made belong to root. Known gap: a script's chown to another id (root:shadow
-        # on /etc/shadow) is not carried in unshare mode; mapping the subordinate ids back
-        # would fix it.
-        overrides = {e.path: e for e in entries}
-    epoch = os.environ.get("SOURCE_DATE_EPOCH")
     image = None
     if opts.fmt == "oci":
         arch, variant = oci_platform(the_plan.profile.arch, the_plan.adapter)
         image = ImageConfig(arch=arch, variant=variant, cmd=the_plan.profile.command)
-    out = write_output(root.path, opts.output, fmt=opts.fmt, compress=opts.compress, overrides=overrides,
-                       devices=devices, source_date_epoch=int(epoch) if epoch else None, config=image)
-    if opts.fmt == "dir" and out is not None:
-        _dir_devices(opts, installed, out, report)
-    return out
-
-
-def write_dockerfile(tarball: Path, profile: Profile) -> Path:
-    """`FROM scratch` + `ADD` + `CMD` beside the tarball, for `docker build`/`podman build`."""
-    cmd = ", ".join(f'"{word}"' for word in profile.command)
-    path = tarball.parent / "Dockerfile"
-    path.write_text(f"FROM scratch\nADD {tarball.name} /\nCMD [{cmd}]\n")
-    return path
-
-
-def _root_parent(opts: BuildOptions) -> Path | None:
-    """Where the build root goes: beside a directory output (renamed into place), else TMPDIR."""
-    if opts.fmt == "dir" or opts.output.endswith("/"):
-        parent = Path(opts.output.rstrip("/") or ".").resolve().parent
-        parent.mkdir(parents=True, exist_ok=True)
-        return parent
-    return None
+    return output.pack(root, installed, output=opts.output, fmt=opts.fmt, compress=opts.compress,
+                       devices=opts.devices, image=image, report=report)
