@@ -100,7 +100,7 @@ def archive(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Pat
 def _start(archive, tmp_path: Path, out: Path, *extra: str, include: str = "tiny-base",
            mode: str = "extract") -> subprocess.Popen[str]:
     url, keyring, _ = archive
-    env = {**os.environ, "TMPDIR": str(_tmpdir(tmp_path))}
+    env = {**os.environ, "TMPDIR": str(_tmpdir(tmp_path)), "PYTHONFAULTHANDLER": "1"}
     return subprocess.Popen(
         [sys.executable, "-m", "bootstrap", "debian-bookworm", "--mirror", url, "--keyring", str(keyring),
          "--cache-dir", str(tmp_path / "cache"), "--variant", "custom", "--include", include,
@@ -145,6 +145,8 @@ def _assert_clean_stop(proc: subprocess.Popen[str], signum: int, tmp_path: Path,
     try:
         _, stderr = proc.communicate(timeout=30)
     except subprocess.TimeoutExpired:
+        proc.send_signal(signal.SIGABRT)  # faulthandler: where it hangs, in the message below
+        time.sleep(1)
         proc.kill()
         raise AssertionError(f"the build did not stop within 30 s: {proc.communicate()[1]}") from None
     assert proc.returncode == 128 + signum, stderr
