@@ -203,8 +203,11 @@ def plan(opts: BuildOptions, fetcher: Fetcher, report: Reporter, *,
         universe = adapter.complete_universe(universe, [d[0].name for d in requests], fetcher,
                                              report.info)
         seeded_pkgs = [i.package for i in seeded]
+        # --variant custom is an exact set: excluding what a dependency needs is an error
+        # there, not debootstrap's drop-with-a-warning.
         result = resolve(list(universe) + seeded_pkgs, requests + [(Relation(p.name),) for p in seeded_pkgs],
-                         adapter.version_scheme(profile.arch), exclude=opts.exclude)
+                         adapter.version_scheme(profile.arch), exclude=opts.exclude,
+                         strict_exclude=variant == "custom")
         have = {p.name for p in seeded_pkgs}
         packages = [p for p in result.packages if p.name not in have]
         for warning in result.warnings:

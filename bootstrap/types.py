@@ -183,6 +183,9 @@ class ResolvePolicy:
       the name, then provider_priority (apk's compare_providers). "by-name": obsoleted ones
       last, then provider_priority, then the highest provided version, then name (libsolv's
       policy_filter_unwanted: prune_obsoleted, sort_by_common_dep, name order).
+    - `depth_first`: dependencies are decided depth first from each request, a dependency
+      counting as met only by what that walk has reached (apt's MarkInstall); else breadth
+      first, met by anything installed (libsolv's rule order, apk).
     - `defer_choices`: a dependency that leaves several names to choose from is decided after
       those that leave one, so a package needed anyway meets it and fewer packages come in
       (libsolv postpones such rules, apk resolves names without options first).
@@ -191,6 +194,7 @@ class ResolvePolicy:
     exclusive_names: bool = False
     refuse_unranked_virtual: bool = False
     provider_order: str = "real-first"
+    depth_first: bool = True
     defer_choices: bool = False
 
 

@@ -25,19 +25,24 @@ MAX_MESSAGE = 1000
 
 @dataclass(frozen=True)
 class Blocked:
-    """A candidate that was skipped: `kind` says how `other` (already chosen) stands in the way."""
+    """A candidate that cannot be installed: `kind` says how `other` (chosen) stands in the
+    way, or ("needs") which of its own dependencies fails (`detail`)."""
 
     candidate: Package
-    kind: str  # "chosen" | "conflicts" | "conflicted" | "obsoleted" | "essential"
-    other: Package
+    kind: str  # "chosen" | "conflicts" | "conflicted" | "obsoletes" | "obsoleted" | "name" | "needs"
+    other: Package | None = None
+    detail: str = ""
 
 
-def _label(pkg: Package) -> str:
+def label(pkg: Package) -> str:
     return f"{pkg.name} {pkg.version}"
 
 
 def _blocked_text(block: Blocked, reasons: Mapping[str, tuple[str, ...]]) -> str:
-    cand, other = _label(block.candidate), _label(block.other)
+    cand = label(block.candidate)
+    if block.other is None:
+        return f"{cand} → {block.detail}"
+    other = label(block.other)
     chain = reasons.get(block.other.name, ())
     tail = ("" if not chain else " (requested)" if len(chain) == 1
             else f" (chosen for {' → '.join(chain[:-1])})")
@@ -45,8 +50,9 @@ def _blocked_text(block: Blocked, reasons: Mapping[str, tuple[str, ...]]) -> str
         "chosen": f"{cand} is wanted but {other} is already chosen",
         "conflicts": f"{cand} conflicts with {other}",
         "conflicted": f"{other} conflicts with {cand}",
+        "obsoletes": f"{cand} obsoletes {other}",
         "obsoleted": f"{cand} is obsoleted by {other}",
-        "essential": f"{cand} obsoletes the essential package {other}",
+        "name": f"{cand} and {other} both provide {block.detail}",
     }[block.kind]
     return text + tail
 
@@ -89,9 +95,10 @@ def alternative_text(universe: Universe, alt: Relation, blocked: Sequence[Blocke
             if len(seen) == 3:  # no more are shown
                 break
         return "; ".join(seen)
-    if universe.candidates(alt, universe.native) and all(
-            universe.is_excluded(p) for p in universe.candidates(alt, universe.native)):
-        return "excluded"
+    found = universe.candidates(alt, universe.native)
+    if found and all(universe.is_excluded(p) for p in found):
+        names = sorted({p.name for p in found})
+        return f"only excluded packages ({', '.join(names[:SHOWN])}) can satisfy it"
     return _missing_text(universe, alt)
 
 
@@ -121,9 +128,13 @@ def bounded(text: str, limit: int = MAX_MESSAGE) -> str:
 
 
 def _hint(universe: Universe, failures: Sequence[tuple[Relation, Sequence[Blocked]]]) -> str:
-    if any(blocked for _, blocked in failures):
+    if any(b.other is not None for _, blocked in failures for b in blocked):
         return ("these packages cannot be installed together: leave one of them out of the "
                 "package list, or --exclude the one a dependency brings in")
+    if failures and all(not blocked and alternative_text(universe, alt, (), {}).startswith("only excluded")
+                        for alt, blocked in failures):
+        return ("an exact package set (--variant custom) keeps excluded packages out: drop "
+                "that --exclude, or --include another package that meets the dependency")
     missing = [alt.name for alt, _ in failures
                if not alt.is_file and _missing_text(universe, alt) == NOT_FOUND]
     if missing:

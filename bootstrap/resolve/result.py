@@ -30,8 +30,9 @@ class Reporter:
     """No-op hooks the resolver calls (as resolvelib's BaseReporter): subclass and override
     the ones you want, e.g. to show progress or to log each decision with --verbose.
 
-    The resolver may restart a few times after a dead end (see `resolve`), so `chose` can be
-    called more than once for a name between one `starting` and its `ending`.
+    `choosing` and `chose` are called once per package of the answer, after the search,
+    breadth first from the requests (the order of `Resolution.reasons`): the search itself
+    tries and takes back choices, which a progress display has no use for.
     """
 
     def starting(self) -> None:

@@ -1,251 +1,234 @@
-"""One pass of the resolver: a breadth-first walk from the requests, apt-style.
+"""The search: the SAT core (sat.py) over the rules (rules.py), deciding as the families'
+package managers would, so the first model found is the one they would install.
 
-Each dependency (a list of alternatives) is met by what is already chosen if possible, else by
-the first alternative that has an installable candidate not in the way of anything chosen
-(conflicts both ways, obsoletes, one version per name). Breadth-first keeps the reasons short
-(the chain from the nearest request) and lets every request be chosen before any dependency
-is looked at, so `a | b` takes `b` when the user asked for `b`. When nothing fits, `DeadEnd`
-carries the user-facing error and the chosen packages that stood in the way, which
-`resolve()` demotes before trying again (the "limited backtracking").
+Decisions, in this order (the CDCL core undoes and redoes them as conflicts teach it):
+1. every request, in the order given, takes its best candidate (requested names first);
+2. then each dependency of an installed package that is not met takes its best undecided
+   candidate (prefer.pick): newest version, the family's provider order. With `depth_first`
+   (apt) the dependencies are walked as apt's MarkInstall walks them (walk.py); else breadth
+   first from the requests, and with `defer_choices` (libsolv, apk) a dependency left with
+   several names to choose from waits until those with one are decided, so a package needed
+   anyway meets it. A rich clause waits until its condition is decided;
+3. when every dependency is met, install_if: for each name (sorted) not installed, the newest
+   version whose triggers hold (`!name` triggers: no such package) is tried; one that cannot
+   be installed is learnt false and an older one tried; none: the name is skipped.
+Nothing else is decided: what is left unassigned is not installed (the fewest packages).
+
+A first model with decisions taken best-first in a fixed order is the lexicographically best
+one for that order: a decision is only ever reversed when a learnt clause proves that no model
+keeps it together with the earlier ones.
 """
 from __future__ import annotations
 
-from collections import deque
+import bisect
 from collections.abc import Sequence
-from typing import NamedTuple
 
 from bootstrap.errors import ResolveError
-from bootstrap.resolve.explain import Blocked, dead_end
+from bootstrap.resolve import prefer
 from bootstrap.resolve.index import Universe
-from bootstrap.resolve.order import install_order
-from bootstrap.resolve.result import Reporter, Resolution
-from bootstrap.types import Dependency, Package, Relation, format_dependency
+from bootstrap.resolve.rules import Encoder, Rule
+from bootstrap.resolve.sat import Sat
+from bootstrap.resolve.walk import DepthFirst
+from bootstrap.types import Dependency, Package
 
 
-class _Job(NamedTuple):
-    dep: Dependency
-    chain: tuple[str, ...]
-    owner: Package | None  # the package whose dependency this is (None: a request)
+class Unsatisfiable(Exception):
+    """No installable set exists; `core` holds the rules of the refutation."""
+
+    def __init__(self, core: list[Rule]) -> None:
+        super().__init__("unsatisfiable")
+        self.core = core
 
 
-class DeadEnd(Exception):
-    """A dependency no alternative can meet; `culprits` are keys of chosen packages to demote."""
+class Unguessable(Exception):
+    """apk: a dependency on a virtual name none of whose providers may be picked."""
 
-    def __init__(self, error: ResolveError, culprits: frozenset[str]) -> None:
-        super().__init__(error.message)
-        self.error = error
-        self.culprits = culprits
-
-
-def _deps(pkg: Package) -> list[Dependency]:
-    """Pre-Depends and Depends, once each (adapters usually repeat Pre-Depends in depends)."""
-    return list(dict.fromkeys(pkg.pre_depends + pkg.depends))
+    def __init__(self, rule: Rule) -> None:
+        super().__init__("unguessable")
+        self.rule = rule
 
 
-class Solver:
-    """The state of one pass; `run()` then `resolution()`."""
+class Search:
+    """One resolution's search state; `run()` returns the installed packages."""
 
     def __init__(self, universe: Universe, requests: Sequence[Dependency], *,
-                 demoted: frozenset[str], reporter: Reporter) -> None:
+                 strict_exclude: bool) -> None:
         self.u = universe
-        self.requests = [tuple(dep) for dep in requests]
-        self.requested = {dep[0].name for dep in self.requests if len(dep) == 1}
-        self.demoted = demoted
-        self.reporter = reporter
-        self.chosen: dict[str, Package] = {}
-        self.reasons: dict[str, tuple[str, ...]] = {}
-        self.flexible: set[str] = set()  # chosen while other options existed
-        self.provided: dict[str, list[tuple[Package, Relation]]] = {}
-        self.conflicting: dict[str, list[tuple[Package, Relation]]] = {}
-        self.obsoleting: dict[str, list[tuple[Package, Relation]]] = {}
-        self.warnings: list[str] = []
-        self.queue: deque[_Job] = deque(_Job(dep, (), None) for dep in self.requests)
-        self.dropped = False
+        requested = {dep[0].name for dep in requests if len(dep) == 1}
+        self.sat = Sat()
+        self.enc = Encoder(universe, requested, strict_exclude=strict_exclude,
+                           new_var=self.sat.new_var)
+        self.requests = [self.enc.request(tuple(dep)) for dep in requests]
+        self.open: list[Rule] = []  # requests, then the rules of installed packages, BFS order
+        self.open_at: list[int] = []  # the trail position each open rule came from
+        self.seen = 0  # trail entries already turned into open rules
+        self.done = 0  # open rules before this one are all met
+        self.defer = universe.policy.defer_choices
+        self.walk = DepthFirst(self.enc, self.requests) if universe.policy.depth_first else None
+        self.armed: set[str] = set(universe.trigger_index()[1]) if universe.install_if_names else set()
+        self.armed_seen = 0
+        self.armed_stale = False
 
-    def run(self) -> None:
-        """Choose until every dependency is met and no install_if package is left to add."""
+    # -- the loop ---------------------------------------------------------------------------
+
+    def run(self) -> list[Package]:
+        """The installed packages of the first model; raises Unsatisfiable or Unguessable."""
+        sat = self.sat
+        for rule in self.requests:
+            self.open.append(rule)
+            self.open_at.append(-1)
+            conflict = sat.add_clause(rule.lits, rule)
+            if conflict >= 0 and not sat.learn(conflict):
+                raise Unsatisfiable(self._core())
         while True:
-            while self.queue:
-                self._process(self.queue.popleft())
-            if self.dropped:
-                # Something was obsoleted away: whatever it met must be met again.
-                self.dropped = False
-                self.queue.extend(_Job(dep, (), None) for dep in self.requests)
-                for name, pkg in list(self.chosen.items()):
-                    self.queue.extend(_Job(dep, self.reasons[name], pkg) for dep in _deps(pkg))
+            conflict = sat.propagate(self.enc.expand)
+            if conflict >= 0:
+                if not sat.learn(conflict):
+                    raise Unsatisfiable(self._core())
+                self._backjumped()
                 continue
-            if not self._install_if():
-                return
+            lit = self._next()
+            if lit is None:
+                break
+            sat.decide(lit)
+        return [self.enc.pkg_of[lit >> 1] for lit in sat.trail if not lit & 1]
 
-    # -- what is already there --------------------------------------------------------------
+    def _core(self) -> list[Rule]:
+        return [o for o in self.sat.core() if isinstance(o, Rule)]
 
-    def satisfier(self, alt: Relation, ref: str) -> Package | None:
-        """The chosen package that meets `alt` (read against arch `ref`), if any."""
-        u = self.u
-        pkg = self.chosen.get(alt.name)
-        if pkg is not None and u.version_ok(pkg.version, alt) and u.arch_ok(alt, pkg, ref):
-            return pkg
-        for prov_pkg, prov in self.provided.get(alt.name, ()):
-            if u.provide_ok(prov, alt) and u.arch_ok(alt, prov_pkg, ref):
-                return prov_pkg
-        if alt.is_file:
-            for owner in u.owners.get(alt.name, ()):
-                if self.chosen.get(owner.name) is owner:
-                    return owner
+    def _backjumped(self) -> None:
+        """Forget the open rules of packages no longer installed; recheck the rest."""
+        size = len(self.sat.trail)
+        keep = bisect.bisect_left(self.open_at, size)
+        del self.open[keep:], self.open_at[keep:]
+        self.seen = min(self.seen, size)
+        self.done = 0
+        if self.walk is not None:
+            self.walk.reset()
+        self.armed_stale = self.armed_stale or self.armed_seen > size
+
+    def _extend(self) -> None:
+        trail = self.sat.trail
+        for pos in range(self.seen, len(trail)):
+            lit = trail[pos]
+            if not lit & 1:
+                for rule in self.enc.requires.get(lit >> 1, ()):
+                    self.open.append(rule)
+                    self.open_at.append(pos)
+        self.seen = len(trail)
+
+    # -- decisions --------------------------------------------------------------------------
+
+    def _next(self) -> int | None:
+        """The next literal to decide, or None when every rule is met (see the module doc)."""
+        if self.walk is not None:
+            lit = self.walk.next(self.sat.value, self.sat.trail)
+            if lit is None:
+                lit = self._install_if()
+            if lit is None and self.walk.stuck is not None:
+                raise Unguessable(self.walk.stuck)
+            return lit
+        self._extend()
+        value = self.sat.value
+        deferred: int | None = None
+        stuck: Rule | None = None
+        i = self.done
+        while i < len(self.open):
+            rule = self.open[i]
+            i += 1
+            state = _state(rule, value)
+            if state == "met":
+                if i - 1 == self.done:
+                    self.done = i
+                continue
+            if state == "waiting":
+                continue
+            choices = [lit for lit in rule.lits if not lit & 1 and value[lit] == 0
+                       and (rule.guess is None or lit in rule.guess)]
+            if not choices:
+                stuck = stuck or rule
+                continue
+            if self.defer and rule.kind != "request" and len(self._names(choices)) > 1:
+                deferred = deferred if deferred is not None else self._pick(rule, choices)
+                continue
+            return self._pick(rule, choices)
+        if deferred is not None:
+            return deferred
+        lit = self._install_if()
+        if lit is None and stuck is not None:
+            raise Unguessable(stuck)
+        return lit
+
+    def _names(self, lits: list[int]) -> set[str]:
+        return {self.enc.pkg_of[lit >> 1].name for lit in lits}
+
+    def _pick(self, rule: Rule, choices: list[int]) -> int:
+        pkgs = [self.enc.pkg_of[lit >> 1] for lit in choices]
+        names = [alt.name for alt in rule.dep if not alt.negated]
+        return 2 * self.enc.var(prefer.pick(self.u, names, pkgs))
+
+    def _armed(self) -> list[str]:
+        """The install_if names one of whose triggers an installed package meets (kept up
+        with the trail; apk indexes have a thousand install_if names, a build meets a few)."""
+        on, always = self.u.trigger_index()
+        trail = self.sat.trail
+        if self.armed_stale:  # a backjump took back packages that armed names
+            self.armed, self.armed_seen, self.armed_stale = set(always), 0, False
+        for pos in range(self.armed_seen, len(trail)):
+            lit = trail[pos]
+            if not lit & 1:
+                pkg = self.enc.pkg_of[lit >> 1]
+                for name in (pkg.name, *(p.name for p in pkg.provides), *pkg.files):
+                    self.armed.update(on.get(name, ()))
+        self.armed_seen = len(trail)
+        return sorted(self.armed)
+
+    def _install_if(self) -> int | None:
+        u, value = self.u, self.sat.value
+        if not u.install_if_names:
+            return None
+        for name in self._armed():
+            if name in u.exclude:
+                continue
+            versions = u.versions(name)
+            if any(value[2 * self.enc.var_of.get(id(p), 0)] == 1 for p in versions):
+                continue
+            for pkg in versions:
+                if pkg.install_if and self._triggered(pkg):
+                    lit = 2 * self.enc.var(pkg)
+                    if value[lit] == 0:
+                        return lit
         return None
 
-    def _chosen_matching(self, rel: Relation) -> list[Package]:
-        """Chosen packages a conflict relation hits (by name, provides or file)."""
-        u = self.u
-        found = []
-        pkg = self.chosen.get(rel.name)
-        if pkg is not None and u.version_ok(pkg.version, rel):
-            found.append(pkg)
-        found += [p for p, prov in self.provided.get(rel.name, ()) if u.provide_ok(prov, rel)]
-        if rel.is_file:
-            found += [p for p in u.owners.get(rel.name, ()) if self.chosen.get(p.name) is p]
-        return found
+    def _triggered(self, pkg: Package) -> bool:
+        """Whether every install_if trigger holds now (a `!name` one: nothing meets it)."""
+        value = self.sat.value
+        for rel in pkg.install_if:
+            met = any(value[2 * self.enc.var_of.get(id(p), 0)] == 1 for p in self.u.matching(rel))
+            if met == rel.negated:
+                return False
+        return True
 
-    def _blocker(self, cand: Package) -> Blocked | None:
-        """What chosen package keeps `cand` out, if any. A package never conflicts with itself,
-        which is what makes Debian's Conflicts+Provides+Replaces on a virtual name work."""
-        other = self.chosen.get(cand.name)
-        if other is not None:
-            return Blocked(cand, "chosen", other)
-        for rel in cand.conflicts:
-            for other in self._chosen_matching(rel):
-                if other is not cand:
-                    return Blocked(cand, "conflicts", other)
-        for name in (cand.name, *(prov.name for prov in cand.provides)):
-            for other, rel in self.conflicting.get(name, ()):
-                if other is not cand and self.u.matches(rel, cand):
-                    return Blocked(cand, "conflicted", other)
-        for other, rel in self.obsoleting.get(cand.name, ()):
-            if other is not cand and self.u.version_ok(cand.version, rel):
-                return Blocked(cand, "obsoleted", other)
-        for rel in cand.obsoletes:
-            other = self.chosen.get(rel.name)
-            if other is not None and other.essential and self.u.version_ok(other.version, rel):
-                return Blocked(cand, "essential", other)
-        return None
 
-    # -- choosing ---------------------------------------------------------------------------
+def _state(rule: Rule, value: list[int]) -> str:
+    """"met" (a literal is true), "waiting" (a condition of a rich clause is undecided) or
+    "open" (one of its candidates must be chosen)."""
+    waiting = False
+    for lit in rule.lits:
+        v = value[lit]
+        if v == 1:
+            return "met"
+        if v == 0 and lit & 1:
+            waiting = True
+    return "waiting" if waiting else "open"
 
-    def _process(self, job: _Job) -> None:
-        if job.owner is not None and self.chosen.get(job.owner.name) is not job.owner:
-            return  # its package was obsoleted away meanwhile
-        ref = self.u.ref_arch(job.owner)
-        if any(self.satisfier(alt, ref) is not None for alt in job.dep):
-            return
-        # A name the user asked for wins over an earlier alternative (apt does the same).
-        alts = sorted(job.dep, key=lambda a: a.name not in self.requested)
-        failures: list[tuple[Relation, list[Blocked]]] = [(alt, []) for alt in alts]
-        options = [[c for c in self.u.candidates(alt, ref) if not self.u.is_excluded(c)]
-                   for alt in alts]
-        flexible = sum(len(o) for o in options) > 1
-        for demoted_pass in (False, True):
-            for (alt, blocked), usable in zip(failures, options, strict=True):
-                usable = [c for c in usable if (c.key in self.demoted) == demoted_pass]
-                if usable:
-                    self.reporter.choosing(alt.name, usable)
-                for cand in usable:
-                    block = self._blocker(cand)
-                    if block is None:
-                        self._choose(cand, job.chain + (cand.name,), flexible)
-                        return
-                    blocked.append(block)
-        blocks = [b for _, blocked in failures for b in blocked]
-        if blocks and all(b.kind == "obsoleted" for b in blocks):
-            # rpm: asking for an obsoleted package gets its obsoleter, which is already there.
-            if job.owner is None:
-                self.warnings.append(f"{blocks[0].candidate.name} is obsoleted by "
-                                     f"{blocks[0].other.name}, which is installed instead")
-            return
-        if not any(options) and any(self.u.candidates(alt, ref) for alt in alts):
-            names = sorted({c.name for alt in alts for c in self.u.candidates(alt, ref)})
-            where = " → ".join((*job.chain, format_dependency(job.dep)))
-            self.warnings.append(f"{where}: only excluded packages ({', '.join(names)}) "
-                                 "can satisfy it; dependency dropped")
-            return
-        raise self._dead_end(job, failures)
 
-    def _dead_end(self, job: _Job, failures: list[tuple[Relation, list[Blocked]]]) -> DeadEnd:
-        error = dead_end(self.u, job.chain, job.dep, failures, self.reasons)
-        culprits = {b.other.key for _, blocked in failures for b in blocked}
-        if not culprits:
-            # Nothing chosen is in the way: the last choice that had other options led here.
-            for name in reversed(job.chain):
-                if name in self.flexible and name in self.chosen:
-                    culprits.add(self.chosen[name].key)
-                    break
-        return DeadEnd(error, frozenset(culprits))
-
-    def _choose(self, pkg: Package, chain: tuple[str, ...], flexible: bool) -> None:
-        for rel in pkg.obsoletes:
-            other = self.chosen.get(rel.name)
-            if other is not None and other.name != pkg.name and self.u.version_ok(other.version, rel):
-                self._drop(other)
-        self.chosen[pkg.name] = pkg
-        self.reasons[pkg.name] = chain
-        if flexible:
-            self.flexible.add(pkg.name)
-        for prov in pkg.provides:
-            self.provided.setdefault(prov.name, []).append((pkg, prov))
-        for rel in pkg.conflicts:
-            self.conflicting.setdefault(rel.name, []).append((pkg, rel))
-        for rel in pkg.obsoletes:
-            self.obsoleting.setdefault(rel.name, []).append((pkg, rel))
-        self.reporter.chose(pkg, chain)
-        self.queue.extend(_Job(dep, chain, pkg) for dep in _deps(pkg))
-
-    def _drop(self, pkg: Package) -> None:
-        """Take out a package an obsoleter replaces (rpm's Obsoletes)."""
-        del self.chosen[pkg.name]
-        del self.reasons[pkg.name]
-        self.flexible.discard(pkg.name)
-        for table in (self.provided, self.conflicting, self.obsoleting):
-            for name in list(table):
-                table[name] = [pair for pair in table[name] if pair[0] is not pkg]
-        self.dropped = True
-
-    def _install_if(self) -> bool:
-        """apk's install_if: add the best package of each name whose every install_if
-        relation the chosen set meets. True when something was added."""
-        added = False
-        native = self.u.native
-        for name in self.u.install_if_names:
-            if name in self.chosen or name in self.u.exclude:
-                continue
-            best = next(p for p in self.u.by_name[name] if p.install_if)
-            triggers = [self.satisfier(rel, native) for rel in best.install_if]
-            if all(t is not None for t in triggers) and self._blocker(best) is None:
-                first = triggers[0]
-                chain = self.reasons.get(first.name, ()) if first is not None else ()
-                self._choose(best, chain + (best.name,), False)
-                added = True
-        return added
-
-    # -- the answer -------------------------------------------------------------------------
-
-    def resolution(self) -> Resolution:
-        """The chosen set in install order, with reasons and warnings."""
-        strong: dict[str, set[str]] = {}
-        weak: dict[str, set[str]] = {}
-        for name, pkg in self.chosen.items():
-            ref = self.u.ref_arch(pkg)
-            strong[name] = self._met_by(pkg.pre_depends, ref)
-            weak[name] = self._met_by(pkg.depends, ref)
-        order = install_order(strong, weak)
-        return Resolution(packages=tuple(self.chosen[n] for n in order),
-                          reasons={n: self.reasons[n] for n in order},
-                          warnings=tuple(self.warnings))
-
-    def _met_by(self, deps: Sequence[Dependency], ref: str) -> set[str]:
-        names = set()
-        for dep in deps:
-            for alt in dep:
-                pkg = self.satisfier(alt, ref)
-                if pkg is not None:
-                    names.add(pkg.name)
-                    break
-        return names
+def unguessable_error(exc: Unguessable, chain: tuple[str, ...]) -> ResolveError:
+    """apk's "unable to select packages: NAME (virtual)" in one line."""
+    rule = exc.rule
+    names = sorted({p.name for p in rule.candidates})
+    virtual = " | ".join(alt.name for alt in rule.dep)
+    where = " → ".join((*chain, virtual)) if chain else virtual
+    return ResolveError(f"{where} → a virtual name provided by {', '.join(names[:5])}"
+                        f"{' …' if len(names) > 5 else ''}, none with a provider_priority",
+                        hint=f"name the one to install in the package list (--include {names[0] if names else 'NAME'})")

@@ -4,41 +4,92 @@ from __future__ import annotations
 
 import random
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import pytest
 from debian.debian_support import version_compare
 
+from bootstrap.adapters.apk.version import apk_version_scheme
+from bootstrap.adapters.yum.richdep import conflict as rich_conflict
+from bootstrap.adapters.yum.richdep import requirement
+from bootstrap.adapters.yum.version import rpm_version_scheme
 from bootstrap.errors import ResolveError
 from bootstrap.resolve import Reporter, Resolution, resolve
 from bootstrap.types import Dependency, Package, Relation, VersionScheme
 
 CASES = Path(__file__).resolve().parent.parent / "resolve_cases"
-_REL = re.compile(r"^(?P<name>[^\s:(]+)(?::(?P<arch>[^\s(]+))?\s*"
+_REL = re.compile(r"^(?P<neg>!)?(?P<name>[^\s:(!]+)(?::(?P<arch>[^\s(]+))?\s*"
                   r"(?:\(\s*(?P<op><<|>>|<=|>=|=|<|>|~)\s*(?P<ver>[^\s)]+)\s*\))?$")
+# apk and rpm names hold colons (so:libc.musl-x86_64.so.1) and parentheses (perl(Foo)), and
+# neither has arch qualifiers.
+_NAME_REL = re.compile(r"^(?P<neg>!)?(?P<name>[^\s!]+?)\s*"
+                       r"(?:\(\s*(?P<op><<|>>|<=|>=|=|<|>|~)\s*(?P<ver>[^\s)]+)\s*\))?$")
 _OPS = {"<<": "<", ">>": ">"}
+FAMILIES = ("dpkg", "rpm", "apk")
 
 
-def relation(text: str) -> Relation:
-    m = _REL.match(text.strip())
+def relation(text: str, family: str = "dpkg") -> Relation:
+    m = (_REL if family == "dpkg" else _NAME_REL).match(text.strip())
     assert m, f"bad relation {text!r}"
     op = m["op"] and _OPS.get(m["op"], m["op"])
-    return Relation(m["name"], op, m["ver"], m["arch"])
+    return Relation(m["name"], op, m["ver"], m.groupdict().get("arch"), negated=bool(m["neg"]))
 
 
-def relations(text: str) -> tuple[Relation, ...]:
-    return tuple(relation(t) for t in text.split(",") if t.strip())
+def _items(text: str) -> list[str]:
+    """Comma-separated items, commas inside parentheses (rpm rich dependencies) kept."""
+    items, depth, current = [], 0, ""
+    for ch in text:
+        depth += (ch == "(") - (ch == ")")
+        if ch == "," and depth == 0:
+            items.append(current)
+            current = ""
+        else:
+            current += ch
+    return [i.strip() for i in [*items, current] if i.strip()]
 
 
-def dependencies(text: str) -> tuple[Dependency, ...]:
-    return tuple(tuple(relation(a) for a in d.split("|")) for d in text.split(",") if d.strip())
+def relations(text: str, family: str = "dpkg") -> tuple[Relation, ...]:
+    return tuple(relation(t, family) for t in _items(text))
 
 
-def scheme(arches: list[str]) -> VersionScheme:
-    """dpkg's ordering; `~` as apk's fuzzy match (version starts with the wanted one); arches
-    ranked best first."""
+def dependencies(text: str, family: str = "dpkg") -> tuple[Dependency, ...]:
+    """`a (>= 1) | b, c`; with Scheme: rpm an item in parentheses is a rich dependency."""
+    deps: list[Dependency] = []
+    for item in _items(text):
+        if item.startswith("("):
+            assert family == "rpm", f"rich dependency {item!r} needs Scheme: rpm"
+            deps += requirement(item)
+        else:
+            deps.append(tuple(relation(a, family) for a in item.split("|")))
+    return tuple(deps)
+
+
+def conflicts(text: str, family: str) -> tuple[tuple[Relation, ...], tuple[Dependency, ...]]:
+    """(plain conflicts, clauses): a rich Conflicts (rpm) becomes clauses, as primary.py does."""
+    plain: list[Relation] = []
+    clauses: list[Dependency] = []
+    for item in _items(text):
+        if item.startswith("("):
+            assert family == "rpm", f"rich conflict {item!r} needs Scheme: rpm"
+            more, rich = rich_conflict(item)
+            plain += more
+            clauses += rich
+        else:
+            plain.append(relation(item, family))
+    return tuple(plain), tuple(clauses)
+
+
+def scheme(arches: list[str], family: str = "dpkg") -> VersionScheme:
+    """The family's version ordering and resolver policy (Scheme: dpkg, rpm or apk), with the
+    case's arches ranked best first. dpkg's `~` is apk's fuzzy match (version starts with the
+    wanted one)."""
     ranks = {a: len(arches) - i for i, a in enumerate(arches)}
+    independent = frozenset({"all", "noarch"})
+    if family == "rpm":
+        return replace(rpm_version_scheme("x86_64"), arch_rank=ranks.get, arch_independent=independent)
+    if family == "apk":
+        return replace(apk_version_scheme("x86_64"), arch_rank=ranks.get, arch_independent=independent)
 
     def satisfies(version: str, op: str, wanted: str) -> bool:
         if op == "~":
@@ -47,7 +98,7 @@ def scheme(arches: list[str]) -> VersionScheme:
         return {"<": c < 0, "<=": c <= 0, "=": c == 0, ">=": c >= 0, ">": c > 0}[op]
 
     return VersionScheme(compare=version_compare, arch_rank=ranks.get, satisfies=satisfies,
-                         arch_independent=frozenset({"all", "noarch"}))
+                         arch_independent=independent)
 
 
 def stanzas(text: str) -> list[dict[str, str]]:
@@ -78,17 +129,20 @@ class Case:
     arches: list[str]
     exclude: list[str] = field(default_factory=list)
     expect: dict[str, str] = field(default_factory=dict)
+    family: str = "dpkg"
+    custom: bool = False  # Variant: custom (an exact set: --exclude is strict)
 
 
-def package(s: dict[str, str], arch: str) -> Package:
-    pre = dependencies(s.get("pre-depends", ""))
+def package(s: dict[str, str], arch: str, family: str = "dpkg") -> Package:
+    pre = dependencies(s.get("pre-depends", ""), family)
+    plain, rich = conflicts(s.get("conflicts", ""), family)
     return Package(
         name=s["package"], version=s.get("version", "1.0"), arch=s.get("architecture", arch),
-        depends=pre + dependencies(s.get("depends", "")), pre_depends=pre,
-        provides=relations(s.get("provides", "")),
-        conflicts=relations(s.get("conflicts", "")) + relations(s.get("breaks", "")),
-        obsoletes=relations(s.get("obsoletes", "")),
-        install_if=relations(s.get("install-if", "")),
+        depends=pre + dependencies(s.get("depends", ""), family) + rich, pre_depends=pre,
+        provides=relations(s.get("provides", ""), family),
+        conflicts=plain + relations(s.get("breaks", ""), family),
+        obsoletes=relations(s.get("obsoletes", ""), family),
+        install_if=relations(s.get("install-if", ""), family),
         files=tuple(s.get("files", "").split()), essential=s.get("essential") == "yes",
         multi_arch=s.get("multi-arch", ""), provider_priority=int(s.get("provider-priority", 0)),
         repo=s.get("repo", ""))
@@ -100,14 +154,18 @@ def load(path: Path) -> Case:
     assert len(control) == 1, f"{path.name}: exactly one stanza with Request:"
     ctl = control[0]
     arches = ctl.get("arches", "amd64 all").split()
-    return Case(universe=[package(s, arches[0]) for s in parts if "package" in s],
-                requests=list(dependencies(ctl["request"])), arches=arches,
+    family = ctl.get("scheme", "dpkg")
+    assert family in FAMILIES, f"{path.name}: Scheme: one of {', '.join(FAMILIES)}"
+    return Case(universe=[package(s, arches[0], family) for s in parts if "package" in s],
+                requests=list(dependencies(ctl["request"], family)), arches=arches,
                 exclude=ctl.get("exclude", "").split(),
-                expect={k: v for k, v in ctl.items() if k.startswith("expect")})
+                expect={k: v for k, v in ctl.items() if k.startswith("expect")},
+                family=family, custom=ctl.get("variant", "") == "custom")
 
 
 def run(case: Case, universe: list[Package]) -> Resolution:
-    return resolve(universe, case.requests, scheme(case.arches), exclude=case.exclude)
+    return resolve(universe, case.requests, scheme(case.arches, case.family), exclude=case.exclude,
+                   strict_exclude=case.custom)
 
 
 def _outcome(case: Case, universe: list[Package]) -> tuple[object, ...]:
@@ -120,17 +178,17 @@ def _outcome(case: Case, universe: list[Package]) -> tuple[object, ...]:
 
 def check_chosen(r: Resolution, expect: dict[str, str]) -> None:
     if "expect" in expect:
-        # name[=version][@arch]: `@` because Debian versions may hold a colon (epochs)
-        chosen = {p.name: p for p in r.packages}
-        names: list[str] = []
+        # name[=version][@arch]: `@` because Debian versions may hold a colon (epochs). Each
+        # word takes one package (Multi-Arch: same may install one name twice).
+        left = list(r.packages)
         for word in expect["expect"].split():
             m = re.fullmatch(r"([^=@]+)(?:=([^@]+))?(?:@(.+))?", word)
             assert m is not None, word
-            names.append(m[1])
-            assert m[1] in chosen, (word, sorted(chosen))
-            assert m[2] in (None, chosen[m[1]].version), (word, chosen[m[1]].version)
-            assert m[3] in (None, chosen[m[1]].arch), (word, chosen[m[1]].arch)
-        assert sorted(chosen) == sorted(names)
+            fits = [p for p in left if p.name == m[1] and m[2] in (None, p.version)
+                    and m[3] in (None, p.arch)]
+            assert fits, (word, sorted(p.key for p in r.packages))
+            left.remove(fits[0])
+        assert not left, ("not expected", sorted(p.key for p in left))
     if "expect-order" in expect:
         order = expect["expect-order"].split()
         assert [p.name for p in r.packages if p.name in order] == order, r.packages
@@ -262,3 +320,91 @@ def test_real_index_resolves_with_its_base() -> None:
                 debian_version_scheme("amd64"))
     assert [p.name for p in r.packages] == ["debconf", "libc6", "libssl3", "openssl", "ca-certificates"]
     assert r.why("libssl3") == ("ca-certificates", "openssl", "libssl3")
+
+
+def test_apkindex_repeated_provides_and_negated_triggers() -> None:
+    """apk, through the APKINDEX parser: every `p:` line of a stanza counts, and an `i:` token
+    `!name` is a negated trigger (the package joins while nothing provides name)."""
+    from bootstrap.adapters.apk.index import parse_apkindex
+
+    text = ("P:app\nV:1-r0\nD:so:libfoo.so.1 cmd:foo\n\n"
+            "P:libfoo\nV:1-r0\np:so:libfoo.so.1=1\np:cmd:foo=1\n\n"
+            "P:app-doc\nV:1-r0\ni:app !nodocs\n\n"
+            "P:app-terse\nV:1-r0\ni:app !app-doc\n")
+    packages = parse_apkindex(text, "http://m/main", "x86_64")
+    libfoo = next(p for p in packages if p.name == "libfoo")
+    assert [str(r) for r in libfoo.provides] == ["so:libfoo.so.1 (= 1)", "cmd:foo (= 1)"]
+    r = resolve(packages, [(Relation("app"),)], apk_version_scheme("x86_64"))
+    assert sorted(p.name for p in r.packages) == ["app", "app-doc", "libfoo"]
+
+
+def _valid(packages: list[Package], requests: list[Dependency], scheme_: VersionScheme) -> bool:
+    """Whether `packages` is an installable answer: requests and dependencies met, no
+    conflict, one version per name, one holder per name where the family says so."""
+    def meets(rel: Relation, pkg: Package) -> bool:
+        if rel.name == pkg.name and (rel.op is None or scheme_.matches(pkg.version, rel.op, rel.version or "")):
+            return True
+        return any(p.name == rel.name and (rel.op is None or (p.op == "=" and scheme_.matches(
+            p.version or "", rel.op, rel.version or ""))) for p in pkg.provides)
+
+    exclusive = scheme_.policy.exclusive_names
+    for dep in requests:
+        real = [a for a in dep if not exclusive and any(p.name == a.name for p in packages)]
+        if not any((a.name == p.name) if real else meets(a, p) for a in dep for p in packages):
+            return False
+    names: dict[str, list[tuple[Package, bool]]] = {}
+    for pkg in packages:
+        if not all(any(meets(a, p) for a in dep for p in packages) for dep in pkg.depends):
+            return False
+        if any(meets(rel, other) for rel in pkg.conflicts for other in packages if other is not pkg):
+            return False
+        names.setdefault(pkg.name, []).append((pkg, True))
+        for prov in pkg.provides:
+            names.setdefault(prov.name, []).append((pkg, prov.op is not None))
+    if len({p.name for p in packages}) != len(packages):
+        return False
+    if exclusive:
+        for holders in names.values():
+            if len({id(p) for p, _ in holders}) > 1 and any(versioned for _, versioned in holders):
+                return False
+    return True
+
+
+def _random_universe(rng: random.Random, family: str) -> tuple[list[Package], list[Dependency]]:
+    names = ["a", "b", "c", "d", "e"]
+    packages = []
+    for name in names:
+        for version in rng.sample(["1", "2", "3"], rng.randint(1, 2)):
+            def rel() -> Relation:
+                op = rng.choice([None, None, ">=", "<", "="])
+                return Relation(rng.choice(names + ["v"]), op, rng.choice(["1", "2", "3"]) if op else None)
+            depends = tuple(tuple(rel() for _ in range(rng.randint(1, 2))) for _ in range(rng.randint(0, 2)))
+            conflicts = tuple(rel() for _ in range(rng.randint(0, 1)))
+            provides = (Relation("v", *(("=", version) if rng.random() < 0.5 else (None, None))),) \
+                if rng.random() < 0.3 else ()
+            packages.append(Package(name, version, "amd64", depends=depends, conflicts=conflicts,
+                                    provides=provides))
+    requests: list[Dependency] = [(Relation(n),) for n in rng.sample(names, rng.randint(1, 3))]
+    return packages, requests
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_search_is_complete(family: str) -> None:
+    """On random small universes, checked against every subset: when an installable set
+    exists one is returned (and it is valid), and when none exists ResolveError is raised."""
+    from itertools import combinations
+
+    rng = random.Random(f"complete-{family}")
+    base = scheme(["amd64", "all"], family)
+    # apk's refusal to guess is not a search failure: left out here.
+    s = replace(base, policy=replace(base.policy, refuse_unranked_virtual=False))
+    for _ in range(150):
+        packages, requests = _random_universe(rng, family)
+        possible = any(_valid(list(c), requests, s) for k in range(len(packages) + 1)
+                       for c in combinations(packages, k))
+        try:
+            r = resolve(packages, requests, s)
+        except ResolveError:
+            assert not possible, (packages, requests)
+            continue
+        assert _valid(list(r.packages), requests, s), (packages, requests, r.packages)

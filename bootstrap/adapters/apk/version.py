@@ -188,7 +188,7 @@ def version_matches(version: str, op: str, wanted: str) -> bool:
 # (select_package); providers rank by the version they provide, then provider_priority
 # (compare_providers); names with a single option are resolved before the others.
 APK_POLICY = ResolvePolicy(exclusive_names=True, refuse_unranked_virtual=True,
-                           provider_order="provided-version", defer_choices=True)
+                           provider_order="provided-version", depth_first=False, defer_choices=True)
 
 
 # apk installs only the target's own architecture, plus arch-independent `noarch` packages.

@@ -1,0 +1,234 @@
+"""Requests and packages as clauses over "this package is installed" literals, each clause kept
+with the reason it exists (a Rule), which the search decides on and error messages read back.
+
+Rule kinds:
+- "request": one candidate of a request is installed (rpm: an obsoleter stands in for an
+  obsoleted name, as `yum install oldtool` installs what obsoletes it);
+- "requires": `owner` installed → one candidate of `dep` installed. An rpm rich clause may
+  also hold negated relations: `(¬owner ∨ A ∨ ¬b)` asks for A only once b is installed;
+- "conflicts" (Conflicts, Breaks, apk `!name`), "obsoletes", "same-name" (one version per
+  name, Multi-Arch: same aside), "name" (two packages answering to one name where the family
+  allows one): `owner` and `other` never together; `declarer` wrote `relation`.
+
+Clauses are made lazily (the SAT core's `expand`): a package's rules exist once it is first
+installed in the search, so a resolution never encodes the 60,000 packages it does not touch.
+"""
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Collection, Sequence
+from dataclasses import dataclass
+
+from bootstrap.resolve import prefer
+from bootstrap.resolve.index import Universe
+from bootstrap.types import Dependency, Package, Relation
+
+# A rich clause with several negated relations expands into the product of their candidates;
+# real ones have one condition with a handful. Past this many clauses the rest are dropped.
+MAX_PRODUCT = 256
+
+
+@dataclass(eq=False)
+class Rule:
+    """One clause and why it is there (see the module docstring for the kinds)."""
+
+    kind: str
+    owner: Package | None = None
+    dep: Dependency = ()
+    other: Package | None = None
+    declarer: Package | None = None
+    relation: Relation | None = None
+    lits: tuple[int, ...] = ()  # the clause: candidates first, best first
+    candidates: tuple[Package, ...] = ()  # the packages of its positive literals, same order
+    conditions: tuple[Package, ...] = ()  # a rich clause's negated ones: it holds while one is out
+    guess: frozenset[int] | None = None  # positive literals the search may choose (None: all)
+
+
+def deps_of(pkg: Package) -> Sequence[Dependency]:
+    """Pre-Depends and Depends, once each. Adapters repeat Pre-Depends in depends as the same
+    objects, so identity tells the repeats (hashing every Relation would cost more)."""
+    if not pkg.pre_depends:
+        return pkg.depends
+    seen: set[int] = set()
+    out: list[Dependency] = []
+    for dep in pkg.pre_depends + pkg.depends:
+        if id(dep) not in seen:
+            seen.add(id(dep))
+            out.append(dep)
+    return out
+
+
+class Encoder:
+    """Variables for packages, and the rules of requests and of installed packages."""
+
+    def __init__(self, universe: Universe, requested: Collection[str], *, strict_exclude: bool,
+                 new_var: Callable[[], int]) -> None:
+        self.u = universe
+        self.requested = frozenset(requested)
+        self.strict = strict_exclude
+        self.new_var = new_var
+        self.var_of: dict[int, int] = {}
+        self.pkg_of: dict[int, Package] = {}
+        self.requires: dict[int, list[Rule]] = {}
+        self.dropped: dict[int, list[tuple[Dependency, list[Package]]]] = {}
+
+    def var(self, pkg: Package) -> int:
+        var = self.var_of.get(id(pkg))
+        if var is None:
+            var = self.var_of[id(pkg)] = self.new_var()
+            self.pkg_of[var] = pkg
+        return var
+
+    # -- requests ---------------------------------------------------------------------------
+
+    def request(self, dep: Dependency) -> Rule:
+        """The rule of one request; `candidates` is empty when nothing installable meets it."""
+        u = self.u
+        found: dict[int, Package] = {}
+        for alt in dep:
+            cands = u.candidates(alt, u.native)
+            if not u.policy.exclusive_names:
+                # apt and dnf install the package of the name asked for when there is one,
+                # not another that provides it; apk reads a request like any dependency.
+                cands = [p for p in cands if p.name == alt.name] or cands
+            for pkg in cands:
+                found.setdefault(id(pkg), pkg)
+            if alt.op is None and u.obsoletes_on:
+                for pkg in [p for p in u.candidates(alt, u.native) if p.name == alt.name]:
+                    for other in u.obsoleters(pkg):
+                        found.setdefault(id(other), other)
+        usable = prefer.obsoleted_last(u, [p for p in found.values() if not u.is_excluded(p)])
+        lits = tuple(2 * self.var(p) for p in usable)
+        return Rule("request", dep=dep, lits=lits, candidates=tuple(usable),
+                    guess=self._guess(dep, usable))
+
+    # -- one package ------------------------------------------------------------------------
+
+    def expand(self, var: int) -> list[tuple[tuple[int, ...], Rule]]:
+        """Every rule of the package of `var` (see the SAT core's `expand`)."""
+        pkg = self.pkg_of[var]
+        rules: list[Rule] = []
+        ref = self.u.ref_arch(pkg)
+        for dep in deps_of(pkg):
+            rules += self._requirement(pkg, var, dep, ref)
+        self.requires[var] = [r for r in rules if r.kind == "requires"]
+        rules += self._exclusions(pkg, var)
+        return [(r.lits, r) for r in rules]
+
+    def _requirement(self, pkg: Package, var: int, dep: Dependency, ref: str) -> list[Rule]:
+        u = self.u
+        conditions: list[list[Package]] = []
+        if len(dep) == 1 and not dep[0].negated:  # by far the most common: no merging needed
+            found = u.candidates(dep[0], ref)
+            cands = [c for c in found if c.name not in u.exclude] if u.exclude else found
+            excluded = [c for c in found if c.name in u.exclude] if len(cands) < len(found) else []
+        else:
+            merged, excluded = self._alternatives(dep, ref, conditions)
+            if merged is None:
+                return []  # "unless something installed meets alt": always so
+            cands = merged
+        if not cands and not conditions and excluded and not self.strict:
+            # debootstrap's --exclude: the dependency is dropped, with a warning.
+            self.dropped.setdefault(var, []).append((dep, excluded))
+            return []
+        base = tuple(2 * self.var(c) for c in cands) + (2 * var + 1,)
+        guess = self._guess(dep, cands)
+        if not conditions:
+            return [Rule("requires", owner=pkg, dep=dep, lits=base, candidates=tuple(cands), guess=guess)]
+        combos = itertools.islice(itertools.product(*conditions), MAX_PRODUCT)
+        return [Rule("requires", owner=pkg, dep=dep, lits=base + tuple(2 * self.var(c) + 1 for c in combo),
+                     candidates=tuple(cands), conditions=tuple(combo), guess=guess) for combo in combos]
+
+    def _alternatives(self, dep: Dependency, ref: str, conditions: list[list[Package]]
+                      ) -> tuple[list[Package] | None, list[Package]]:
+        """The candidates of several alternatives, merged; negated ones go to `conditions`.
+        None when a negated alternative can never be false (nothing meets it)."""
+        u = self.u
+        positives: dict[int, Package] = {}
+        excluded: list[Package] = []
+        # A name the user asked for wins over an earlier alternative (apt does the same).
+        for alt in sorted(dep, key=lambda a: a.name not in self.requested):
+            if alt.negated:
+                met = u.matching(alt)
+                if not met:
+                    return None, []
+                conditions.append(met)
+                continue
+            for cand in u.candidates(alt, ref):
+                if u.is_excluded(cand):
+                    excluded.append(cand)
+                else:
+                    positives.setdefault(id(cand), cand)
+        return list(positives.values()), excluded
+
+    def _exclusions(self, pkg: Package, var: int) -> list[Rule]:
+        """The rules keeping `pkg` apart from what it cannot be installed with."""
+        u = self.u
+        rules: list[Rule] = []
+        seen: set[int] = set()
+
+        def add(other: Package, kind: str, declarer: Package | None, rel: Relation | None) -> None:
+            if other is pkg or u.is_excluded(other):
+                return
+            other_var = self.var(other)
+            if other_var not in seen:
+                seen.add(other_var)
+                rules.append(Rule(kind, owner=pkg, other=other, declarer=declarer, relation=rel,
+                                  lits=(2 * var + 1, 2 * other_var + 1)))
+
+        for rel in pkg.conflicts:
+            for other in u.matching(rel):
+                add(other, "conflicts", pkg, rel)
+        for name in dict.fromkeys((pkg.name, *(p.name for p in pkg.provides), *pkg.files)):
+            for other, rel in u.naming(u.conflicts_on, name):
+                if other.arch in u.ranks and u.matches(rel, pkg) and u.named_arch(rel, pkg):
+                    add(other, "conflicts", other, rel)
+        for rel in pkg.obsoletes:
+            for other in u.versions(rel.name):
+                if other.name != pkg.name and u.version_ok(other.version, rel):
+                    add(other, "obsoletes", pkg, rel)
+        for other, rel in u.naming(u.obsoletes_on, pkg.name):
+            if other.name != pkg.name and other.arch in u.ranks and u.version_ok(pkg.version, rel):
+                add(other, "obsoletes", other, rel)
+        for other in u.versions(pkg.name):
+            if other is not pkg and not u.coinstallable(pkg, other):
+                add(other, "same-name", None, None)
+        if u.policy.exclusive_names:
+            for name, versioned in _names(pkg).items():
+                for other in _holders(u, name):
+                    if other.name != pkg.name and (versioned or _names(other).get(name, False)):
+                        add(other, "name", None, Relation(name))
+        return rules
+
+    def _guess(self, dep: Dependency, cands: Sequence[Package]) -> frozenset[int] | None:
+        """apk: which candidates the search may pick. A provider of an unversioned virtual
+        name with several providers needs a provider_priority (apk's select_package)."""
+        if not self.u.policy.refuse_unranked_virtual:
+            return None
+        allowed = [c for c in cands if any(_guessable(self.u, alt, c) for alt in dep)]
+        return None if len(allowed) == len(cands) else frozenset(2 * self.var(c) for c in allowed)
+
+
+def _names(pkg: Package) -> dict[str, bool]:
+    """The names a package answers to, each with whether it has it with a version."""
+    names = {pkg.name: True}
+    for prov in pkg.provides:
+        names[prov.name] = names.get(prov.name, False) or prov.op is not None
+    return names
+
+
+def _holders(u: Universe, name: str) -> list[Package]:
+    """Every installable package that has `name`, as its name or a provide."""
+    found = {id(p): p for p in u.versions(name)}
+    for pkg, _ in u.providers.get(name, ()):
+        if pkg.arch in u.ranks:
+            found.setdefault(id(pkg), pkg)
+    return sorted(found.values(), key=u.order)
+
+
+def _guessable(u: Universe, alt: Relation, cand: Package) -> bool:
+    if alt.negated or not u.matches(alt, cand):
+        return False
+    if cand.name == alt.name or cand.provider_priority > 0 or _names(cand).get(alt.name, False):
+        return True
+    return len(_holders(u, alt.name)) < 2
