@@ -16,21 +16,12 @@ import click
 
 from bootstrap import __version__
 from bootstrap.errors import BootstrapError, Interrupted
+from bootstrap.signals import Stopped, note_stop
 
 COMMANDS = ("build", "list", "resolve")
 # The signals that end a build as Ctrl-C does (CI cancelling, `timeout`, a closed terminal),
 # with the words said for each.
 STOP_SIGNALS = {signal.SIGTERM: "terminated", signal.SIGHUP: "hung up"}
-
-
-class Stopped(KeyboardInterrupt):
-    """Raised in the main thread by the SIGTERM / SIGHUP handler. A KeyboardInterrupt, so every
-    cleanup the library has for Ctrl-C (finally blocks, `except BaseException`, `except
-    KeyboardInterrupt`) runs unchanged; `_guard` turns it into the signal's exit code."""
-
-    def __init__(self, signum: int) -> None:
-        super().__init__(signum)
-        self.signum = signum
 
 
 def _install_stop_handlers() -> dict[int, Any]:
@@ -44,6 +35,7 @@ def _install_stop_handlers() -> dict[int, Any]:
         if fired:
             return
         fired.append(signum)
+        note_stop(signum)
         raise Stopped(signum)
 
     for signum in STOP_SIGNALS:

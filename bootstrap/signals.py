@@ -5,6 +5,11 @@ not yet recorded, an unmount loop cut short, the build root half removed. And ev
 C that calls back into Python (libarchive's write callback): a signal handler that raises
 inside a ctypes callback is "ignored" by ctypes, so the stop would be lost and the build go
 on. Held signals are delivered, and their handlers run, when the block ends.
+
+Holding is wrong where the C call may block for long (a write into a compressor's full pipe):
+there the stop handler may raise inside the callback, and code that calls back into Python
+checks `raise_if_stopped()` after each call, so a stop that ctypes swallowed still ends the
+build at the next safe point.
 """
 from __future__ import annotations
 
@@ -14,6 +19,29 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 HELD = frozenset({signal.SIGINT, signal.SIGTERM, signal.SIGHUP})
+_stops: list[int] = []  # the stop signals received (the CLI's handler notes each)
+
+
+class Stopped(KeyboardInterrupt):
+    """Raised in the main thread by the SIGTERM / SIGHUP handler. A KeyboardInterrupt, so every
+    cleanup the library has for Ctrl-C (finally blocks, `except BaseException`, `except
+    KeyboardInterrupt`) runs unchanged; the CLI turns it into the signal's exit code."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+def note_stop(signum: int) -> None:
+    """Record that a stop signal arrived (before its handler raises Stopped)."""
+    _stops.append(signum)
+
+
+def raise_if_stopped() -> None:
+    """Raise Stopped when a stop signal arrived: for code after a C call whose callback the
+    handler's exception may have been swallowed in."""
+    if _stops:
+        raise Stopped(_stops[0])
 
 
 @contextmanager

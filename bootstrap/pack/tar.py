@@ -30,7 +30,7 @@ from libarchive.write import custom_writer
 
 from bootstrap.errors import UnpackError
 from bootstrap.root import Confined
-from bootstrap.signals import signals_held
+from bootstrap.signals import raise_if_stopped
 from bootstrap.types import FileEntry
 from bootstrap.unpack import add_xattr, set_hardlink, set_symlink
 
@@ -93,11 +93,12 @@ def write_tar(root: Path, sink: Callable[[bytes], None], *,
     try:
         # xattrs only as SCHILY.xattr records (what GNU tar, Go's archive/tar and so docker
         # read): libarchive's own LIBARCHIVE.xattr duplicates make GNU tar warn on every one.
-        # Every call into libarchive runs with the stop signals held: a handler raising inside
-        # the write callback would be swallowed by ctypes, and the build would go on.
+        # The stop handler may raise inside the write callback, where ctypes swallows it:
+        # after every call into libarchive, a stop that arrived ends the stream
+        # (bootstrap.signals). Signals are not held: a write into a busy compressor's pipe
+        # can block for minutes.
         writer = custom_writer(emit, "pax_restricted", block_size=CHUNK, options="xattrheader=SCHILY")
-        with signals_held():
-            archive = writer.__enter__()
+        archive = writer.__enter__()
         try:
             links: dict[tuple[int, int], str] = {}
             for rel in sorted(walk(root) + list(nodes)):
@@ -108,8 +109,8 @@ def write_tar(root: Path, sink: Callable[[bytes], None], *,
         except BaseException:
             writer.__exit__(*sys.exc_info())  # archive_write_fail: no further callback
             raise
-        with signals_held():
-            writer.__exit__(None, None, None)  # the closing flush calls back into Python
+        writer.__exit__(None, None, None)  # the closing flush calls back into Python
+        raise_if_stopped()
     except ArchiveError:
         if failure:
             raise failure[0] from None
@@ -148,14 +149,13 @@ def _add(archive_p: int, root: Path, rel: bytes, links: dict[tuple[int, int], st
     elif kind in (stat.S_IFCHR, stat.S_IFBLK):
         entry.rdevmajor, entry.rdevminor = os.major(st.st_rdev), os.minor(st.st_rdev)
     entry.size = st.st_size if kind == stat.S_IFREG and not linked else 0
-    with signals_held():
-        ffi.write_header(archive_p, entry._entry_p)
+    ffi.write_header(archive_p, entry._entry_p)
     if kind == stat.S_IFREG and entry.size:
         for chunk in _chunks(path):
-            with signals_held():  # one chunk at a time: a stop waits for one chunk at most
-                ffi.write_data(archive_p, chunk, len(chunk))
-    with signals_held():
-        ffi.write_finish_entry(archive_p)
+            ffi.write_data(archive_p, chunk, len(chunk))
+            raise_if_stopped()
+    ffi.write_finish_entry(archive_p)
+    raise_if_stopped()
 
 
 def _missing_nodes(root: Path, table: Mapping[str, FileEntry]) -> dict[bytes, FileEntry]:
@@ -174,9 +174,9 @@ def _add_node(archive_p: int, rel: bytes, item: FileEntry, epoch: int | None) ->
     entry.mtime = item.mtime if epoch is None else min(item.mtime, epoch)
     entry.rdevmajor, entry.rdevminor = item.devmajor, item.devminor
     entry.size = 0
-    with signals_held():
-        ffi.write_header(archive_p, entry._entry_p)
-        ffi.write_finish_entry(archive_p)
+    ffi.write_header(archive_p, entry._entry_p)
+    ffi.write_finish_entry(archive_p)
+    raise_if_stopped()
 
 
 def _meta(path: bytes, name: str, st: os.stat_result, table: Mapping[str, FileEntry] | None,
