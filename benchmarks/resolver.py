@@ -11,13 +11,15 @@
 
 Each figure is the best of --rounds runs of `resolve()` alone (parsing the index excluded), in
 CPU seconds (time.process_time, so other load on the machine counts less), then the peak of
-the memory Python allocated during one more run (tracemalloc). --results FILE writes the
-table as markdown.
+the memory Python allocated during one more run (tracemalloc). --results FILE puts the table
+in FILE as its "## The resolver alone" section (replaced if there, else appended), so it can
+follow benchmarks/run.py's RESULTS.md.
 """
 from __future__ import annotations
 
 import argparse
 import glob
+import os
 import platform
 import subprocess
 import sys
@@ -35,6 +37,7 @@ from bootstrap.types import Dependency, Package, Relation, VersionScheme  # noqa
 
 ALPINE = REPO.parent / "shared" / "realdata" / "apk" / "alpine-316" / "APKINDEX.tar.gz"
 APT_LISTS = "/var/lib/apt/lists/*_dists_bookworm_main_binary-amd64_Packages*"
+SECTION = "## The resolver alone"
 
 Scenario = tuple[str, Sequence[Package], list[Dependency], VersionScheme]
 
@@ -137,14 +140,25 @@ def main() -> None:
         print(f"{label:55} {chosen:6} packages  {seconds:7.3f} s  {mib:7.1f} MiB", flush=True)
         rows.append(f"| {label} | {chosen} | {seconds:.3f} | {mib:.1f} |")
     if args.results:
-        args.results.write_text(
-            "# Resolver benchmark\n\n"
-            f"`benchmarks/resolver.py`: best of {args.rounds} runs of resolve() alone, CPU time; "
-            "peak memory Python allocated during one run (tracemalloc).\n\n"
-            f"- Date: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}\n"
-            f"- Machine: {platform.machine()}, Python {platform.python_version()}\n\n"
-            "| scenario | packages chosen | resolve (s) | peak memory (MiB) |\n"
-            "| --- | ---: | ---: | ---: |\n" + "\n".join(rows) + "\n")
+        write_section(args.results, SECTION + "\n\n"
+                      f"`benchmarks/resolver.py`: best of {args.rounds} runs of resolve() alone, CPU "
+                      "time; peak memory Python allocated during one run (tracemalloc).\n\n"
+                      f"- Date: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}\n"
+                      f"- Machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}\n\n"
+                      "| scenario | packages chosen | resolve (s) | peak memory (MiB) |\n"
+                      "| --- | ---: | ---: | ---: |\n" + "\n".join(rows) + "\n")
+
+
+def write_section(path: Path, section: str) -> None:
+    """Replace the resolver's section of `path`, or append it (the file may not exist)."""
+    text = path.read_text() if path.exists() else ""
+    start = text.find(SECTION)
+    if start < 0:
+        text = (text.rstrip("\n") + "\n\n" if text else "") + section
+    else:
+        end = text.find("\n## ", start + len(SECTION))
+        text = text[:start] + section + (text[end + 1:] if end >= 0 else "")
+    path.write_text(text)
 
 
 if __name__ == "__main__":

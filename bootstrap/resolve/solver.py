@@ -25,6 +25,7 @@ from collections.abc import Sequence
 
 from bootstrap.errors import ResolveError
 from bootstrap.resolve import prefer
+from bootstrap.resolve.explain import bounded
 from bootstrap.resolve.index import Universe
 from bootstrap.resolve.rules import Encoder, Rule
 from bootstrap.resolve.sat import Sat
@@ -229,6 +230,7 @@ def unguessable_error(exc: Unguessable, chain: tuple[str, ...]) -> ResolveError:
     names = sorted({p.name for p in rule.candidates})
     virtual = " | ".join(alt.name for alt in rule.dep)
     where = " → ".join((*chain, virtual)) if chain else virtual
-    return ResolveError(f"{where} → a virtual name provided by {', '.join(names[:5])}"
-                        f"{' …' if len(names) > 5 else ''}, none with a provider_priority",
-                        hint=f"name the one to install in the package list (--include {names[0] if names else 'NAME'})")
+    return ResolveError(bounded(f"{where} → a virtual name provided by {', '.join(names[:5])}"
+                                f"{' …' if len(names) > 5 else ''}, none with a provider_priority"),
+                        hint=bounded("name the one to install in the package list "
+                                     f"(--include {names[0] if names else 'NAME'})"))
