@@ -183,6 +183,9 @@ class ResolvePolicy:
       the name, then provider_priority (apk's compare_providers). "by-name": obsoleted ones
       last, then provider_priority, then the highest provided version, then name (libsolv's
       policy_filter_unwanted: prune_obsoleted, sort_by_common_dep, name order).
+    - `unversioned_provides_all`: a provide without a version meets a versioned dependency
+      on its name (rpm: rpmdsCompare matches when either side has no version; libsolv the
+      same). dpkg (policy 7.5) and apk only count a versioned provide of a matching version.
     - `depth_first`: dependencies are decided depth first from each request, a dependency
       counting as met only by what that walk has reached (apt's MarkInstall); else breadth
       first, met by anything installed (libsolv's rule order, apk).
@@ -194,6 +197,7 @@ class ResolvePolicy:
     exclusive_names: bool = False
     refuse_unranked_virtual: bool = False
     provider_order: str = "real-first"
+    unversioned_provides_all: bool = False
     depth_first: bool = True
     defer_choices: bool = False
 

@@ -45,7 +45,7 @@ class Universe:
         self._by_id: dict[tuple[int, str], tuple[Relation, list[Package]]] = {}
         self._matching: dict[Relation, list[Package]] = {}
         self._matched: dict[tuple[str, str, str], bool] = {}
-        self._triggers: tuple[dict[str, list[str]], list[str]] | None = None
+        self._triggers: tuple[dict[str, list[tuple[str, frozenset[str]]]], list[str]] | None = None
         self._sorted_pairs: set[tuple[int, str]] = set()
         self.install_if_names = self._index(packages)
         # Debian's Multi-Arch rules only mean something in a universe that speaks them; rpm and
@@ -134,11 +134,14 @@ class Universe:
 
     def provide_ok(self, prov: Relation, rel: Relation) -> bool:
         """A provide meets `rel` when unversioned asks meet anything, versioned asks only an
-        `=` provide whose version matches (Debian policy 7.5; rpm and apk provide with `=`)."""
+        `=` provide whose version matches (Debian policy 7.5; rpm and apk provide with `=`),
+        or, in rpm, a provide without a version (`unversioned_provides_all`)."""
         if prov.name != rel.name:
             return False
         if rel.op is None:
             return True
+        if prov.op is None:
+            return self.policy.unversioned_provides_all
         return prov.op == "=" and prov.version is not None and self.version_ok(prov.version, rel)
 
     def matches(self, rel: Relation, pkg: Package) -> bool:
@@ -255,19 +258,21 @@ class Universe:
             pairs.sort(key=lambda pair: key(pair[0]))
         return pairs
 
-    def trigger_index(self) -> tuple[dict[str, list[str]], list[str]]:
-        """(name → the install_if names one of whose positive triggers is on that name, the
-        install_if names with negated triggers only). Made on first use."""
+    def trigger_index(self) -> tuple[dict[str, list[tuple[str, frozenset[str]]]], list[str]]:
+        """(trigger name → (install_if name, every name one of its versions' positive triggers
+        are on), the install_if names with negated triggers only). Made on first use."""
         if self._triggers is None:
-            on: dict[str, list[str]] = {}
+            on: dict[str, list[tuple[str, frozenset[str]]]] = {}
             always: list[str] = []
             for name in self.install_if_names:
-                rels = [r for p in self.versions(name) for r in p.install_if]
-                positive = sorted({r.name for r in rels if not r.negated})
-                for trigger in positive:
-                    on.setdefault(trigger, []).append(name)
-                if not positive:
-                    always.append(name)
+                for pkg in self.versions(name):
+                    if not pkg.install_if:
+                        continue
+                    needed = frozenset(r.name for r in pkg.install_if if not r.negated)
+                    for trigger in sorted(needed):
+                        on.setdefault(trigger, []).append((name, needed))
+                    if not needed and name not in always:
+                        always.append(name)
             self._triggers = (on, always)
         return self._triggers
 

@@ -69,6 +69,7 @@ class Search:
         self.armed: set[str] = set(universe.trigger_index()[1]) if universe.install_if_names else set()
         self.armed_seen = 0
         self.armed_stale = False
+        self.have: set[str] = set()  # the names installed packages answer to
 
     # -- the loop ---------------------------------------------------------------------------
 
@@ -169,18 +170,22 @@ class Search:
         return 2 * self.enc.var(prefer.pick(self.u, names, pkgs))
 
     def _armed(self) -> list[str]:
-        """The install_if names one of whose triggers an installed package meets (kept up
-        with the trail; apk indexes have a thousand install_if names, a build meets a few)."""
+        """The install_if names some version of which has every positive trigger's name
+        installed (kept up with the trail: apk indexes have a thousand install_if names, a
+        build meets a few); whether the triggers really hold is `_triggered`'s to say."""
         on, always = self.u.trigger_index()
         trail = self.sat.trail
         if self.armed_stale:  # a backjump took back packages that armed names
             self.armed, self.armed_seen, self.armed_stale = set(always), 0, False
+            self.have = set()
         for pos in range(self.armed_seen, len(trail)):
             lit = trail[pos]
             if not lit & 1:
                 pkg = self.enc.pkg_of[lit >> 1]
                 for name in (pkg.name, *(p.name for p in pkg.provides), *pkg.files):
-                    self.armed.update(on.get(name, ()))
+                    if name not in self.have:
+                        self.have.add(name)
+                        self.armed.update(n for n, needed in on.get(name, ()) if needed <= self.have)
         self.armed_seen = len(trail)
         return sorted(self.armed)
 

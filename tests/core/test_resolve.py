@@ -344,8 +344,10 @@ def _valid(packages: list[Package], requests: list[Dependency], scheme_: Version
     def meets(rel: Relation, pkg: Package) -> bool:
         if rel.name == pkg.name and (rel.op is None or scheme_.matches(pkg.version, rel.op, rel.version or "")):
             return True
-        return any(p.name == rel.name and (rel.op is None or (p.op == "=" and scheme_.matches(
-            p.version or "", rel.op, rel.version or ""))) for p in pkg.provides)
+        return any(p.name == rel.name and (rel.op is None or (p.op is None and unversioned_all) or (
+            p.op == "=" and scheme_.matches(p.version or "", rel.op, rel.version or ""))) for p in pkg.provides)
+
+    unversioned_all = scheme_.policy.unversioned_provides_all
 
     exclusive = scheme_.policy.exclusive_names
     for dep in requests:

@@ -62,6 +62,9 @@ def build_rpm(pkg: Rpm, work: Path, busybox: Path) -> Path:
     spec.parent.mkdir(parents=True, exist_ok=True)
     spec.write_text(_spec(pkg))
     top = work / "top" / pkg.name
+    # rpmbuild's own mkdir of %_topdir is not safe against a second rpmbuild making the same
+    # parent at once ("failed to create directory %{_topdir}: File exists").
+    top.mkdir(parents=True, exist_ok=True)
     payload = "w.ufdio" if pkg.edit is not None else "w6.gzdio"  # rpmcraft rewrites plain cpio
     _run(["rpmbuild", "-bb", "--define", f"_topdir {top}", "--define", f"bin {busybox}",
           "--define", f"_binary_payload {payload}", str(spec)])

@@ -207,7 +207,8 @@ def test_race_swapped_symlink_never_escapes(tmp_path: Path, canary: Path) -> Non
         thread.join()
     assert flips > 10 and writes > 10, (flips, writes, refused, kinds)
     assert snapshot(canary) == before
-    assert kinds <= {"FileNotFoundError", "NotADirectoryError", "FileExistsError"}, kinds
+    # UnpackError: mkdir met `etc` as a link to outside, which RESOLVE_IN_ROOT sees dangling.
+    assert kinds <= {"FileNotFoundError", "NotADirectoryError", "FileExistsError", "UnpackError"}, kinds
 
 
 # -- the unpacker --------------------------------------------------------------------------------

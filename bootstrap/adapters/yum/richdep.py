@@ -8,7 +8,8 @@ conjunctive normal form:
 - `a and b` → two clauses; `a or b` → one clause (nested and/or distribute into clauses);
 - `a if b` ≡ `a or not b`: one clause, met by a, or while nothing provides b;
 - `a if b else c` ≡ `(a or not b) and (c or b)`;
-- `a unless b` ≡ `a or b`; `a unless b else c` ≡ `(a or b) and (c or not b)`;
+- `a unless b` ≡ `a and not b`; `a unless b else c` ≡ `(a and not b) or (c and b)` (rpm's
+  lib/depends.c and libsolv's cplxdeps.c both read it so: `unless` is no `or`);
 - `a with b`: one package meeting both → one alternative `a` narrowed by `b`; `a without b`
   → `a` narrowed by `not b`. Their operands are package relations, possibly combined with
   and/or/with/without (distributed: `a with (b or c)` is `(a with b) or (a with c)`).
@@ -128,21 +129,31 @@ def to_clauses(expr: Expr, positive: bool = True) -> Clauses:
 
 
 def _conditional(op: str, args: list[Expr], positive: bool) -> Clauses:
-    """`then if cond [else other]`, `then unless cond [else other]`: `when` is the truth of
-    `cond` under which `then` is asked for."""
+    """`then if cond [else other]` ≡ (then ∨ ¬cond) [∧ (other ∨ cond)];
+    `then unless cond [else other]` ≡ (then ∧ ¬cond) [∨ (other ∧ cond)]."""
     then, cond = args[0], args[1]
     other = args[2] if len(args) == 3 else None
-    when = op == "if"
-    if positive:
-        clauses = _disjoin([to_clauses(then), to_clauses(cond, not when)])
+    if op == "if":
+        if positive:
+            parts = [_disjoin([to_clauses(then), to_clauses(cond, False)])]
+            if other is not None:
+                parts.append(_disjoin([to_clauses(other), to_clauses(cond)]))
+            return _conjoin(parts)
+        # ¬… ≡ (cond ∧ ¬then) [∨ (¬cond ∧ ¬other)]
+        broken = [_conjoin([to_clauses(cond), to_clauses(then, False)])]
         if other is not None:
-            clauses += _disjoin([to_clauses(other), to_clauses(cond, when)])
-        return clauses
-    # not (cond→then ∧ ¬cond→other) ≡ (cond ∧ ¬then) ∨ (¬cond ∧ ¬other), `cond` read as `when`
-    broken = [_conjoin([to_clauses(cond, when), to_clauses(then, False)])]
+            broken.append(_conjoin([to_clauses(cond, False), to_clauses(other, False)]))
+        return _disjoin(broken)
+    if positive:
+        held = [_conjoin([to_clauses(then), to_clauses(cond, False)])]
+        if other is not None:
+            held.append(_conjoin([to_clauses(other), to_clauses(cond)]))
+        return _disjoin(held)
+    # ¬… ≡ (¬then ∨ cond) [∧ (¬other ∨ ¬cond)]
+    parts = [_disjoin([to_clauses(then, False), to_clauses(cond)])]
     if other is not None:
-        broken.append(_conjoin([to_clauses(cond, not when), to_clauses(other, False)]))
-    return _disjoin(broken)
+        parts.append(_disjoin([to_clauses(other, False), to_clauses(cond, False)]))
+    return _conjoin(parts)
 
 
 def _conjoin(parts: list[Clauses]) -> Clauses:
@@ -168,7 +179,9 @@ def _disjoin(parts: list[Clauses]) -> Clauses:
                 left.update(dict.fromkeys(part[0]))
         else:
             result = [{**left, **dict.fromkeys(right)} for left in result for right in part]
-    return [tuple(clause) for clause in result]
+    # `b or not b` always holds: such a clause says nothing (`a unless b else c` makes one).
+    return [tuple(clause) for clause in result
+            if not any(r.negated and r.positive in clause for r in clause)]
 
 
 def _narrowed(expr: Expr) -> list[Relation]:

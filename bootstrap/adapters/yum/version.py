@@ -158,7 +158,9 @@ def arch_rank(target: str, multilib: bool = False) -> Callable[[str], int | None
 # name once obsoleted ones, older versions and lower provided versions are put back
 # (policy.c policy_filter_unwanted); a rule with several names to choose from is postponed
 # (solver.c resolve_dependencies). Several packages may provide one name: no implicit conflict.
-RPM_POLICY = ResolvePolicy(provider_order="by-name", depth_first=False, defer_choices=True)
+# A provide without a version meets any versioned requirement of its name (rpmdsCompare).
+RPM_POLICY = ResolvePolicy(provider_order="by-name", unversioned_provides_all=True, depth_first=False,
+                           defer_choices=True)
 
 
 def rpm_version_scheme(target: str, multilib: bool = False) -> VersionScheme:
