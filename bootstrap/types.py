@@ -119,6 +119,9 @@ class Package:
     digests that the index gives for that file (empty when the format has none, as apk, whose
     adapter checks the control stream digest itself). `fields` keeps the index's raw stanza for
     writing the package database (dpkg status, apk installed) exactly as the distribution would.
+    `index_order` is where the index first names this package's name, as a stanza, a relation's
+    target or a provide (0 when the family does not say): apt numbers its packages so, and the
+    one named last wins a tie between providers (CompareProviders ends on `A->ID > B->ID`).
     """
 
     name: str
@@ -137,6 +140,7 @@ class Package:
     priority: str = ""
     multi_arch: str = ""
     provider_priority: int = 0
+    index_order: int = 0
     size: int = 0
     installed_size: int = 0
     location: str = ""
@@ -178,8 +182,9 @@ class ResolvePolicy:
     - `refuse_unranked_virtual`: an unversioned virtual name with several providers and no
       provider_priority is not guessed but an error naming them (apk's select_package).
     - `provider_order`: how the providers of one name rank. "real-first": the real package
-      of the name, then provider_priority, then name (apt's CompareProviders: same group
-      first, then Priority). "provided-version": the package providing the highest version of
+      of the name, then Essential ones, the native architecture, higher provider_priority,
+      then the later index_order (apt's CompareProviders: same group first, then Essential,
+      native, Priority, the package's ID). "provided-version": the package providing the highest version of
       the name, then provider_priority (apk's compare_providers). "by-name": obsoleted ones
       last, then provider_priority, then the highest provided version, then name (libsolv's
       policy_filter_unwanted: prune_obsoleted, sort_by_common_dep, name order).
@@ -187,8 +192,10 @@ class ResolvePolicy:
       on its name (rpm: rpmdsCompare matches when either side has no version; libsolv the
       same). dpkg (policy 7.5) and apk only count a versioned provide of a matching version.
     - `depth_first`: dependencies are decided depth first from each request, a dependency
-      counting as met only by what that walk has reached (apt's MarkInstall); else breadth
-      first, met by anything installed (libsolv's rule order, apk).
+      counting as met only by what that walk has reached, and its alternatives and providers
+      tried at their newest version before any older one (apt's MarkInstall, which only
+      knows candidate versions); else breadth first, met by anything installed (libsolv's
+      rule order, apk).
     - `defer_choices`: a dependency that leaves several names to choose from is decided after
       those that leave one, so a package needed anyway meets it and fewer packages come in
       (libsolv postpones such rules, apk resolves names without options first).

@@ -48,6 +48,7 @@ from contextlib import contextmanager
 
 from bootstrap.errors import ResolveError
 from bootstrap.resolve.answer import answer
+from bootstrap.resolve.candidates import candidates_only
 from bootstrap.resolve.explain import dead_end
 from bootstrap.resolve.failure import explain
 from bootstrap.resolve.index import Universe
@@ -74,6 +75,18 @@ def resolve(universe: Sequence[Package], requests: Sequence[Dependency], scheme:
 
 def _resolve(universe: Sequence[Package], requests: Sequence[Dependency], scheme: VersionScheme,
              exclude: Collection[str], strict_exclude: bool, reporter: Reporter) -> Resolution:
+    if scheme.policy.depth_first:  # apt: its candidate versions first (candidates.py)
+        newest = candidates_only(universe, requests, scheme)
+        if len(newest) < len(universe):
+            try:
+                return _search(newest, requests, scheme, exclude, strict_exclude, reporter)
+            except ResolveError:
+                pass  # where apt-get gives up: older versions may still make an answer
+    return _search(universe, requests, scheme, exclude, strict_exclude, reporter)
+
+
+def _search(universe: Sequence[Package], requests: Sequence[Dependency], scheme: VersionScheme,
+            exclude: Collection[str], strict_exclude: bool, reporter: Reporter) -> Resolution:
     # Everything made here is freed when this returns, before the collector is back on.
     index = Universe(universe, scheme, exclude)
     search = Search(index, requests, strict_exclude=strict_exclude)

@@ -112,6 +112,11 @@ class Universe:
                 pkgs.sort(key=self.order)
         return pkgs
 
+    def is_candidate(self, pkg: Package) -> bool:
+        """Whether `pkg` is the best version of its name for its architecture (apt's
+        candidate version)."""
+        return next(p for p in self.versions(pkg.name) if p.arch == pkg.arch) is pkg
+
     @property
     def order(self) -> Callable[[Package], Any]:
         """A sort key for `prefer` (made on demand: stored, it would tie the universe in a

@@ -25,6 +25,7 @@ class Ranking(Protocol):
     scheme: VersionScheme
     policy: ResolvePolicy
     ranks: dict[str, int]
+    native: str
     obsoletes_on: dict[str, list[tuple[Package, Relation]]]
 
     def prefer(self, a: Package, b: Package) -> int: ...
@@ -50,14 +51,20 @@ def order(u: Ranking, rel: Relation, real: list[Package], others: list[Package])
 
 
 def _by_provider_priority(u: Ranking, pkgs: list[Package]) -> list[Package]:
-    """apt (CompareProviders): Essential ones, then higher provider_priority (the Priority
-    field), then name, then newest."""
+    """apt (CompareProviders): Essential ones, then the native architecture (or an
+    independent one), then higher provider_priority (the Priority field), then the name the
+    index named last (apt's package ID), then name; each name's versions newest first."""
     by_name: dict[str, list[Package]] = {}
     for pkg in sorted(pkgs, key=functools.cmp_to_key(u.prefer)):
         by_name.setdefault(pkg.name, []).append(pkg)
-    names = sorted(by_name, key=lambda n: (not any(p.essential for p in by_name[n]),
-                                           -max(p.provider_priority for p in by_name[n]), n))
-    return [p for n in names for p in by_name[n]]
+
+    def key(name: str) -> tuple[bool, bool, int, int, str]:
+        best = by_name[name][0]
+        foreign = best.arch not in u.scheme.arch_independent and best.arch != u.native
+        return (not any(p.essential for p in by_name[name]), foreign,
+                -max(p.provider_priority for p in by_name[name]), -best.index_order, name)
+
+    return [p for n in sorted(by_name, key=key) for p in by_name[n]]
 
 
 def _best_arch_first(u: Ranking, pkgs: list[Package]) -> list[Package]:

@@ -127,6 +127,8 @@ class Encoder:
             if merged is None:
                 return []  # "unless something installed meets alt": always so
             cands = merged
+        if u.policy.depth_first and len(cands) > 1:
+            cands = self._candidates_first(cands)
         if not cands and not conditions and excluded and not self.strict:
             # debootstrap's --exclude: the dependency is dropped, with a warning.
             self.dropped.setdefault(var, []).append((dep, excluded))
@@ -138,6 +140,16 @@ class Encoder:
         combos = itertools.islice(itertools.product(*conditions), MAX_PRODUCT)
         return [Rule("requires", owner=pkg, dep=dep, lits=base + tuple(2 * self.var(c) + 1 for c in combo),
                      candidates=tuple(cands), conditions=tuple(combo), guess=guess) for combo in combos]
+
+    def _candidates_first(self, cands: list[Package]) -> list[Package]:
+        """apt's MarkInstall tries only each name's candidate (its newest version, per arch)
+        for the alternatives and providers of a dependency, in order; older versions come
+        after all of them (apt would give up there: the search goes on)."""
+        newest = [c for c in cands if self.u.is_candidate(c)]
+        if len(newest) == len(cands):
+            return cands
+        first = {id(c) for c in newest}
+        return newest + [c for c in cands if id(c) not in first]
 
     def _alternatives(self, dep: Dependency, ref: str, conditions: list[list[Package]]
                       ) -> tuple[list[Package] | None, list[Package]]:

@@ -11,6 +11,7 @@ import pytest
 from debian.debian_support import version_compare
 
 from bootstrap.adapters.apk.version import apk_version_scheme
+from bootstrap.adapters.apt.packages import mentioned_names
 from bootstrap.adapters.yum.richdep import conflict as rich_conflict
 from bootstrap.adapters.yum.richdep import requirement
 from bootstrap.adapters.yum.version import rpm_version_scheme
@@ -156,7 +157,15 @@ def load(path: Path) -> Case:
     arches = ctl.get("arches", "amd64 all").split()
     family = ctl.get("scheme", "dpkg")
     assert family in FAMILIES, f"{path.name}: Scheme: one of {', '.join(FAMILIES)}"
-    return Case(universe=[package(s, arches[0], family) for s in parts if "package" in s],
+    universe = [package(s, arches[0], family) for s in parts if "package" in s]
+    if family == "dpkg":  # apt numbers names in the order the index first names them
+        order: dict[str, int] = {}
+        for s in parts:
+            if "package" in s:
+                for name in mentioned_names(s):
+                    order.setdefault(name, len(order) + 1)
+        universe = [replace(p, index_order=order[p.name]) for p in universe]
+    return Case(universe=universe,
                 requests=list(dependencies(ctl["request"], family)), arches=arches,
                 exclude=ctl.get("exclude", "").split(),
                 expect={k: v for k, v in ctl.items() if k.startswith("expect")},

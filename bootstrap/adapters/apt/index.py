@@ -103,9 +103,10 @@ def load_apt_repository(repo: Repository, arch: str, fetcher: Fetcher, log: Log,
     base = repo.url if repo.url.endswith("/") else repo.url + "/"
     packages: list[Package] = []
     seen: set[str] = set()
+    order: dict[str, int] = {}  # apt's package numbering, across the repository's components
     for path in _index_paths(release, repo, arch, dist):
         data = _fetch_index(release, dist, path, fetcher)
-        for pkg in parse_packages(data, base_url=base, repo_id=repo.id):
+        for pkg in parse_packages(data, base_url=base, repo_id=repo.id, order=order):
             if pkg.key not in seen:
                 seen.add(pkg.key)
                 packages.append(pkg)

@@ -6,7 +6,8 @@ Contracts:
   `(field, value)` (deb822.py reads them: a value keeps its continuation lines verbatim, the way
   dpkg writes them back into its status file); a malformed line is a RepositoryIndexError.
 - `parse_relations(text)` reads Depends-style fields; operators come out in types.py's form.
-- `parse_packages(data, base_url=, repo_id=)` returns one Package per stanza, in index order.
+- `parse_packages(data, base_url=, repo_id=, order=)` returns one Package per stanza, in index
+  order; `index_order` numbers names as apt's cache does (`mentioned_names`).
 - `debian_version_scheme(arch)` orders versions as dpkg does.
 """
 from __future__ import annotations
@@ -36,6 +37,15 @@ _RELATION = re.compile(
 
 # Debian's priorities, most fundamental first; a provider from a more basic priority wins ties.
 PRIORITY_RANK = {"required": 5, "important": 4, "standard": 3, "optional": 2, "extra": 1}
+
+
+def provider_priority(priority: str) -> int:
+    """The Priority field as a rank, higher wins, as apt's CompareProviders ranks it: an
+    unknown word counts as extra (debListParser); a stanza without one keeps apt's 0, which
+    sorts before required (no real archive omits it; synthetic ones do)."""
+    if not priority:
+        return 6
+    return PRIORITY_RANK.get(priority.lower(), 1)
 
 # The longest version compared (real ones are under 100 characters).
 MAX_VERSION = 1024
@@ -107,18 +117,50 @@ def parse_flat_relations(text: str) -> tuple[Relation, ...]:
     return tuple(rel for dep in parse_relations(text) for rel in dep)
 
 
-def parse_packages(data: bytes | str, *, base_url: str, repo_id: str) -> list[Package]:
+def parse_packages(data: bytes | str, *, base_url: str, repo_id: str,
+                   order: dict[str, int] | None = None) -> list[Package]:
     """Every stanza of a Packages index as a Package.
 
     `location` = `base_url` (the archive root; a "/" is added if missing) + Filename, without a
     leading "./" (flat repositories write `Filename: ./x.deb`). Depends = Pre-Depends + Depends;
-    conflicts = Conflicts + Breaks; `fields` is the stanza as the index wrote it."""
+    conflicts = Conflicts + Breaks; `fields` is the stanza as the index wrote it. `order`
+    numbers names as apt's cache does (`mentioned_names`); pass one dict to the indexes of a
+    build in apt's order (sources, then components) for `index_order` to span them all."""
     base = base_url if base_url.endswith("/") else base_url + "/"
-    return [_package(stanza, base, repo_id) for stanza in split_stanzas(data)]
+    names: dict[str, int] = {} if order is None else order
+    return [_package(stanza, base, repo_id, names) for stanza in split_stanzas(data)]
 
 
-def _package(stanza: list[tuple[str, str]], base: str, repo_id: str) -> Package:
+# The fields whose targets apt's cache makes a package of, in the order debListParser reads
+# them (NewVersion: Pre-Depends .. Enhances, then Provides); negative ones too, while the
+# name is new (pkgCacheListParser::NewDepends).
+_MENTIONING = ("pre-depends", "depends", "conflicts", "breaks", "recommends", "suggests", "replaces",
+               "enhances", "provides")
+
+
+def mentioned_names(fields: dict[str, str]) -> Iterator[str]:
+    """The names a stanza (lower-case field names) makes apt's cache know, in apt's order:
+    the package itself, then every relation's target (`name:any` is a name of its own)."""
+    yield fields.get("package", "")
+    for key in _MENTIONING:
+        if fields.get(key):
+            yield from _targets(fields[key])
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _targets(text: str) -> tuple[str, ...]:
+    found = []
+    for item in re.split(r"[,|]", text):
+        name, _, arch = item.strip().partition(" ")[0].partition("(")[0].partition(":")
+        if name:
+            found.append(f"{name}:any" if arch == "any" else name)
+    return tuple(found)
+
+
+def _package(stanza: list[tuple[str, str]], base: str, repo_id: str, order: dict[str, int]) -> Package:
     f = {k.lower(): v for k, v in stanza}
+    for mentioned in mentioned_names(f):
+        order.setdefault(mentioned, len(order) + 1)
     name, version = f.get("package", ""), f.get("version", "")
     if not name or not version:
         raise RepositoryIndexError(f"index of {repo_id} has a stanza without Package/Version "
@@ -141,7 +183,7 @@ def _package(stanza: list[tuple[str, str]], base: str, repo_id: str) -> Package:
         replaces=parse_flat_relations(f.get("replaces", "")),
         essential=f.get("essential", "").lower() == "yes",
         priority=priority, multi_arch=f.get("multi-arch", "").lower(),
-        provider_priority=PRIORITY_RANK.get(priority, 0),
+        provider_priority=provider_priority(priority), index_order=order.get(name, 0),
         size=checked_size(_int(f.get("size")), f"Size of {name}", where),
         # Installed-Size is in KiB.
         installed_size=checked_size(_int(f.get("installed-size")) << 10, f"Installed-Size of {name}", where) >> 10,
