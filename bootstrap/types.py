@@ -119,6 +119,8 @@ class Package:
     digests that the index gives for that file (empty when the format has none, as apk, whose
     adapter checks the control stream digest itself). `fields` keeps the index's raw stanza for
     writing the package database (dpkg status, apk installed) exactly as the distribution would.
+    The weak relations (recommends, suggests, supplements, enhances: rpm's, each a list of
+    alternatives like depends) are never installed for; libsolv reads them to choose.
     `index_order` is where the index first names this package's name, as a stanza, a relation's
     target or a provide (0 when the family does not say): apt numbers its packages so, and the
     one named last wins a tie between providers (CompareProviders ends on `A->ID > B->ID`).
@@ -130,6 +132,9 @@ class Package:
     depends: tuple[Dependency, ...] = ()
     pre_depends: tuple[Dependency, ...] = ()
     recommends: tuple[Dependency, ...] = ()
+    suggests: tuple[Dependency, ...] = ()
+    supplements: tuple[Dependency, ...] = ()
+    enhances: tuple[Dependency, ...] = ()
     provides: tuple[Relation, ...] = ()
     conflicts: tuple[Relation, ...] = ()
     obsoletes: tuple[Relation, ...] = ()
@@ -196,6 +201,9 @@ class ResolvePolicy:
       tried at their newest version before any older one (apt's MarkInstall, which only
       knows candidate versions); else breadth first, met by anything installed (libsolv's
       rule order, apk).
+    - `weak_hints`: among a dependency's candidates, those the installed packages recommend
+      (or that supplement them) are taken first, then those suggested (or enhancing);
+      libsolv's prune_to_recommended and prefer_suggested (resolve/weak.py).
     - `defer_choices`: a dependency that leaves several names to choose from is decided after
       those that leave one, so a package needed anyway meets it and fewer packages come in
       (libsolv postpones such rules, apk resolves names without options first).
@@ -207,6 +215,7 @@ class ResolvePolicy:
     unversioned_provides_all: bool = False
     depth_first: bool = True
     defer_choices: bool = False
+    weak_hints: bool = False
 
 
 @dataclass(frozen=True)

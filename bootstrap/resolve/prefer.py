@@ -141,12 +141,14 @@ def _obsoleted(u: Ranking, pkgs: Sequence[Package]) -> set[int]:
     return gone
 
 
-def pick(u: Ranking, names: Sequence[str], undecided: Sequence[Package]) -> Package:
+def pick(u: Ranking, names: Sequence[str], undecided: Sequence[Package],
+         hints: Callable[[Package], tuple[int, int]] | None = None) -> Package:
     """The candidate to try first among `undecided` (in `order()`'s order) for a dependency on
     `names`. apt and apk take the first. libsolv (by-name) ranks each name's best package by:
     not obsoleted by another, higher provider_priority, no other providing a higher version of
     the name (sort_by_common_dep), not an old version while a newer one of its name exists
-    (dislike_old_versions), then name."""
+    (dislike_old_versions), then name; with `hints` (weak.WeakHints.rank) recommended, then
+    suggested, ones before all that."""
     if u.policy.provider_order != "by-name" or len(undecided) == 1:
         return undecided[0]
     best: dict[str, Package] = {}
@@ -159,11 +161,12 @@ def pick(u: Ranking, names: Sequence[str], undecided: Sequence[Package]) -> Pack
     provided = {n: provided_version(p, names, compare) for n, p in best.items()}
     versions = [v for v in provided.values() if v is not None]
 
-    def key(name: str) -> tuple[int, int, int, int, str]:
+    def key(name: str) -> tuple[int, int, int, int, int, int, str]:
         pkg, mine = best[name], provided[name]
         worse = 0 if mine is None else sum(1 for v in set(versions) if compare(v, mine) > 0)
         newest = next((p for p in u.versions(name) if p.arch == pkg.arch), pkg)
         old = int(compare(newest.version, pkg.version) > 0)
-        return (int(id(pkg) in gone), -pkg.provider_priority, worse, old, name)
+        weak = hints(pkg) if hints is not None else (0, 0)
+        return (*weak, int(id(pkg) in gone), -pkg.provider_priority, worse, old, name)
 
     return best[min(best, key=key)]

@@ -30,6 +30,7 @@ from bootstrap.resolve.index import Universe
 from bootstrap.resolve.rules import Encoder, Rule
 from bootstrap.resolve.sat import Sat
 from bootstrap.resolve.walk import DepthFirst
+from bootstrap.resolve.weak import WeakHints
 from bootstrap.types import Dependency, Package
 
 
@@ -70,6 +71,7 @@ class Search:
         self.armed_seen = 0
         self.armed_stale = False
         self.have: set[str] = set()  # the names installed packages answer to
+        self.weak = WeakHints(universe) if universe.policy.weak_hints else None
 
     # -- the loop ---------------------------------------------------------------------------
 
@@ -108,6 +110,8 @@ class Search:
         if self.walk is not None:
             self.walk.reset()
         self.armed_stale = self.armed_stale or self.armed_seen > size
+        if self.weak is not None:
+            self.weak.reset()
 
     def _extend(self) -> None:
         trail = self.sat.trail
@@ -167,7 +171,11 @@ class Search:
     def _pick(self, rule: Rule, choices: list[int]) -> int:
         pkgs = [self.enc.pkg_of[lit >> 1] for lit in choices]
         names = [alt.name for alt in rule.dep if not alt.negated]
-        return 2 * self.enc.var(prefer.pick(self.u, names, pkgs))
+        hints = None
+        if self.weak is not None and len(pkgs) > 1:
+            self.weak.update([self.enc.pkg_of[lit >> 1] for lit in self.sat.trail if not lit & 1])
+            hints = self.weak.rank
+        return 2 * self.enc.var(prefer.pick(self.u, names, pkgs, hints))
 
     def _armed(self) -> list[str]:
         """The install_if names some version of which has every positive trigger's name

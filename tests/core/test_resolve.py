@@ -140,6 +140,10 @@ def package(s: dict[str, str], arch: str, family: str = "dpkg") -> Package:
     return Package(
         name=s["package"], version=s.get("version", "1.0"), arch=s.get("architecture", arch),
         depends=pre + dependencies(s.get("depends", ""), family) + rich, pre_depends=pre,
+        recommends=dependencies(s.get("recommends", ""), family),
+        suggests=dependencies(s.get("suggests", ""), family),
+        supplements=dependencies(s.get("supplements", ""), family),
+        enhances=dependencies(s.get("enhances", ""), family),
         provides=relations(s.get("provides", ""), family),
         conflicts=plain + relations(s.get("breaks", ""), family),
         obsoletes=relations(s.get("obsoletes", ""), family),

@@ -2,8 +2,8 @@
 
 Each `<package type="rpm">` becomes a Package: version `[epoch:]ver-rel`; depends from
 `<rpm:requires>` (flags EQ/LT/LE/GT/GE → `=`, `<`, `<=`, `>=`, `>`; entries with pre="1"
-repeated in pre_depends); provides, conflicts, obsoletes; recommends from the weak
-`<rpm:recommends>`; `files` = the paths primary lists (createrepo keeps only /etc, *bin/ and
+repeated in pre_depends); provides, conflicts, obsoletes; the weak `<rpm:recommends>`,
+`suggests`, `supplements` and `enhances` (never installed for, libsolv chooses by them); `files` = the paths primary lists (createrepo keeps only /etc, *bin/ and
 /usr/lib/sendmail there: the rest is in filelists, read only on demand, see
 `parse_filelists`); location = base (the `xml:base` of the entry, else the repository URL) +
 href; checksums = the pkgid digest. `fields` keeps summary, sourcerpm, license, vendor, buildtime
@@ -142,7 +142,8 @@ def _package(el: ET.Element, repo_url: str, repo_id: str) -> Package | None:
     fmt = el.find(f"{COMMON}format")
     deps, pre = _requires(_entries(fmt, "requires"))
     conflicts, rich_conflicts = _conflicts(_entries(fmt, "conflicts"))
-    recommends, _ = _requires(_entries(fmt, "recommends"))
+    recommends, suggests, supplements, enhances = (
+        tuple(_requires(_entries(fmt, weak))[0]) for weak in ("recommends", "suggests", "supplements", "enhances"))
     files = tuple((f.text or "") for f in fmt.iterfind(f"{COMMON}file")) if fmt is not None else ()
     hdr = fmt.find(f"{RPM}header-range") if fmt is not None else None
     time = el.find(f"{COMMON}time")
@@ -154,7 +155,7 @@ def _package(el: ET.Element, repo_url: str, repo_id: str) -> Package | None:
               ("header-end", hdr.get("end", "") if hdr is not None else "")]
     return Package(
         name=name, version=version, arch=arch, depends=tuple(deps + rich_conflicts), pre_depends=tuple(pre),
-        recommends=tuple(recommends),
+        recommends=recommends, suggests=suggests, supplements=supplements, enhances=enhances,
         provides=tuple(r for r, _ in _entries(fmt, "provides") if isinstance(r, Relation)),
         conflicts=conflicts,
         obsoletes=_negative([r for r, _ in _entries(fmt, "obsoletes")]),

@@ -8,7 +8,8 @@ Versions travel through the pipeline as `[epoch:]version[-release]` strings (epo
   any other segment.
 - `compare_evr(a, b)` orders full EVRs: epoch (missing = 0), then version, then release.
 - `evr_satisfies(version, op, wanted)` is how rpm matches a dependency range: when `wanted`
-  (or the candidate) has no release, releases are not compared (`foo >= 1.0` accepts 1.0-5).
+  has no release, releases are not compared (`foo >= 1.0` accepts 1.0-5); a candidate
+  without release meets every range at its version (`Provides: foo = 1.0` meets `foo > 1.0-5`).
 - `arch_rank(target, multilib)` ranks package architectures as yum does on a modern CPU:
   on an i386 tree i686 > i586 > i486 > i386 > noarch; on x86_64, x86_64 > noarch, and the
   i?86 ones only with multilib (ranked below noarch, so a 64-bit build is always preferred).
@@ -126,13 +127,18 @@ def compare_evr(a: str, b: str) -> int:
 
 
 def evr_satisfies(version: str, op: str, wanted: str) -> bool:
-    """Whether a package or provide of `version` meets `op wanted` (rpmdsCompare's rule:
-    a side without release matches every release of that version)."""
+    """Whether a package or provide of `version` (an `=`) meets `op wanted`. rpm's rule when
+    epoch and version are equal and only one side has a release (lib/rpmds.c rpmdsCompareEVR,
+    "always matches if the side with no release has SENSE_EQUAL"; libsolv's pool_intersect_evrs
+    on EVRCMP_MATCH_RELEASE's ±2): a `version` without release meets every op (it is the `=`
+    side), a `wanted` without release is met by every release of it for `=`, `<=`, `>=`."""
     ea, va, ra = split_evr(version)
     eb, vb, rb = split_evr(wanted)
     c = (_epoch(ea) > _epoch(eb)) - (_epoch(ea) < _epoch(eb))
     if not c:
         c = rpmvercmp(va, vb)
+    if not c and ra is None and rb is not None:
+        return op in ("<", "<=", "=", ">=", ">")
     if not c and ra is not None and rb is not None:
         c = rpmvercmp(ra, rb)
     return {"<": c < 0, "<=": c <= 0, "=": c == 0, ">=": c >= 0, ">": c > 0}.get(op, False)
@@ -159,8 +165,9 @@ def arch_rank(target: str, multilib: bool = False) -> Callable[[str], int | None
 # (policy.c policy_filter_unwanted); a rule with several names to choose from is postponed
 # (solver.c resolve_dependencies). Several packages may provide one name: no implicit conflict.
 # A provide without a version meets any versioned requirement of its name (rpmdsCompare).
+# Weak dependencies steer its choices (policy.c prune_to_recommended, prefer_suggested).
 RPM_POLICY = ResolvePolicy(provider_order="by-name", unversioned_provides_all=True, depth_first=False,
-                           defer_choices=True)
+                           defer_choices=True, weak_hints=True)
 
 
 def rpm_version_scheme(target: str, multilib: bool = False) -> VersionScheme:
