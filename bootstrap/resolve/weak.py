@@ -59,7 +59,7 @@ class WeakHints:
 
     def rank(self, pkg: Package) -> tuple[int, int]:
         """(0 if recommended or supplementing, else 1; 0 if suggested or enhancing, else 1)."""
-        rec = id(pkg) in self.recommended or bool(pkg.supplements) and all(map(self._met, pkg.supplements))
+        rec = id(pkg) in self.recommended or (bool(pkg.supplements) and all(map(self._met, pkg.supplements)))
         sug = id(pkg) in self.suggested or any(self._met((alt,)) for dep in pkg.enhances for alt in dep
                                                if not alt.negated)
         return (0 if rec else 1, 0 if sug else 1)

@@ -3,7 +3,8 @@
 Each `<package type="rpm">` becomes a Package: version `[epoch:]ver-rel`; depends from
 `<rpm:requires>` (flags EQ/LT/LE/GT/GE → `=`, `<`, `<=`, `>=`, `>`; entries with pre="1"
 repeated in pre_depends); provides, conflicts, obsoletes; the weak `<rpm:recommends>`,
-`suggests`, `supplements` and `enhances` (never installed for, libsolv chooses by them); `files` = the paths primary lists (createrepo keeps only /etc, *bin/ and
+`suggests`, `supplements` and `enhances` (never installed for, libsolv chooses by them);
+`files` = the paths primary lists (createrepo keeps only /etc, *bin/ and
 /usr/lib/sendmail there: the rest is in filelists, read only on demand, see
 `parse_filelists`); location = base (the `xml:base` of the entry, else the repository URL) +
 href; checksums = the pkgid digest. `fields` keeps summary, sourcerpm, license, vendor, buildtime
