@@ -119,6 +119,9 @@ class Package:
     digests that the index gives for that file (empty when the format has none, as apk, whose
     adapter checks the control stream digest itself). `fields` keeps the index's raw stanza for
     writing the package database (dpkg status, apk installed) exactly as the distribution would.
+    `conflict_clauses` are rpm's rich Conflicts as clauses to meet (the negation of each
+    conflict, richdep.conflict), in which the package itself never counts (libsolv skips a
+    package's conflict with itself).
     The weak relations (recommends, suggests, supplements, enhances: rpm's, each a list of
     alternatives like depends) are never installed for; libsolv reads them to choose.
     `index_order` is where the index first names this package's name, as a stanza, a relation's
@@ -131,6 +134,7 @@ class Package:
     arch: str
     depends: tuple[Dependency, ...] = ()
     pre_depends: tuple[Dependency, ...] = ()
+    conflict_clauses: tuple[Dependency, ...] = ()
     recommends: tuple[Dependency, ...] = ()
     suggests: tuple[Dependency, ...] = ()
     supplements: tuple[Dependency, ...] = ()
@@ -204,6 +208,9 @@ class ResolvePolicy:
     - `weak_hints`: among a dependency's candidates, those the installed packages recommend
       (or that supplement them) are taken first, then those suggested (or enhancing);
       libsolv's prune_to_recommended and prefer_suggested (resolve/weak.py).
+    - `minimize`: once a model is found, a choice among several names one of whose other
+      candidates got installed anyway is taken back for that one (libsolv's
+      auto-minimization in solver_run_sat).
     - `defer_choices`: a dependency that leaves several names to choose from is decided after
       those that leave one, so a package needed anyway meets it and fewer packages come in
       (libsolv postpones such rules, apk resolves names without options first).
@@ -216,6 +223,7 @@ class ResolvePolicy:
     depth_first: bool = True
     defer_choices: bool = False
     weak_hints: bool = False
+    minimize: bool = False
 
 
 @dataclass(frozen=True)

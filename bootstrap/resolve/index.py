@@ -219,9 +219,16 @@ class Universe:
         real = [p for p in self.versions(rel.name)
                 if self.version_ok(p.version, rel) and self.arch_ok(rel, p, ref_arch)]
         others: dict[int, Package] = {}
+        own: set[int] = set()  # a package providing its own name meets what its version does not
         for pkg, prov in self.providers.get(rel.name, ()):
-            if pkg.name != rel.name and self.provide_ok(prov, rel) and self.arch_ok(rel, pkg, ref_arch):
-                others.setdefault(id(pkg), pkg)
+            if self.provide_ok(prov, rel) and self.arch_ok(rel, pkg, ref_arch):
+                if pkg.name != rel.name:
+                    others.setdefault(id(pkg), pkg)
+                else:
+                    own.add(id(pkg))
+        if own:
+            met = own | {id(p) for p in real}
+            real = [p for p in self.versions(rel.name) if id(p) in met]
         if rel.is_file:
             for pkg in self.owners.get(rel.name, ()):
                 if pkg.name != rel.name:

@@ -16,6 +16,7 @@ import functools
 from collections.abc import Callable, Sequence
 from typing import Protocol
 
+from bootstrap.resolve.commondep import badness
 from bootstrap.types import Package, Relation, ResolvePolicy, VersionScheme
 
 
@@ -97,15 +98,15 @@ def provided_version(pkg: Package, names: Sequence[str], compare: Callable[[str,
 
 
 def _by_provided(u: Ranking, names: Sequence[str]) -> Callable[[Package, Package], int]:
-    """apk's compare_providers: the highest provided version of the name asked for (none is
-    lowest), then the newest of one name, then provider_priority, then the universe's order."""
+    """apk's compare_providers: the highest provided version of the name asked for (a provide
+    without version ties with any: apk_version_compare_blob gives neither LESS nor GREATER
+    against a null version), then the newest of one name, then provider_priority, then the
+    universe's order."""
     compare = u.scheme.compare
 
     def cmp(a: Package, b: Package) -> int:
         va, vb = provided_version(a, names, compare), provided_version(b, names, compare)
-        if va != vb:
-            if va is None or vb is None:
-                return 1 if va is None else -1
+        if va != vb and va is not None and vb is not None:
             c = compare(vb, va)
             if c:
                 return c
@@ -145,25 +146,25 @@ def pick(u: Ranking, names: Sequence[str], undecided: Sequence[Package],
          hints: Callable[[Package], tuple[int, int]] | None = None) -> Package:
     """The candidate to try first among `undecided` (in `order()`'s order) for a dependency on
     `names`. apt and apk take the first. libsolv (by-name) ranks each name's best package by:
-    not obsoleted by another, higher provider_priority, no other providing a higher version of
-    the name (sort_by_common_dep), not an old version while a newer one of its name exists
+    not obsoleted by another, higher provider_priority, lower badness over the versions they
+    provide (commondep.py: sort_by_common_dep), not an old version while a newer one of its name exists
     (dislike_old_versions), then name; with `hints` (weak.WeakHints.rank) recommended, then
     suggested, ones before all that."""
     if u.policy.provider_order != "by-name" or len(undecided) == 1:
         return undecided[0]
+    # One rule over all of a clause's candidates: each name's best build, whichever
+    # alternative named it (prune_to_best_arch, prune_to_best_version).
     best: dict[str, Package] = {}
-    for pkg in undecided:
+    for pkg in _best_arch_first(u, sorted(undecided, key=functools.cmp_to_key(u.prefer))):
         best.setdefault(pkg.name, pkg)
     if len(best) == 1:
-        return undecided[0]
+        return next(iter(best.values()))
     compare = u.scheme.compare
     gone = _obsoleted(u, list(best.values()))
-    provided = {n: provided_version(p, names, compare) for n, p in best.items()}
-    versions = [v for v in provided.values() if v is not None]
+    bad = dict(zip(best, badness(list(best.values()), u.scheme), strict=True))
 
     def key(name: str) -> tuple[int, int, int, int, int, int, str]:
-        pkg, mine = best[name], provided[name]
-        worse = 0 if mine is None else sum(1 for v in set(versions) if compare(v, mine) > 0)
+        pkg, worse = best[name], bad[name]
         newest = next((p for p in u.versions(name) if p.arch == pkg.arch), pkg)
         old = int(compare(newest.version, pkg.version) > 0)
         weak = hints(pkg) if hints is not None else (0, 0)

@@ -94,7 +94,9 @@ class Encoder:
             for pkg in cands:
                 found.setdefault(id(pkg), pkg)
             if alt.op is None and u.obsoletes_on:
-                for pkg in [p for p in u.candidates(alt, u.native) if p.name == alt.name]:
+                # dnf: the obsoleters of the newest build per arch only (hawkey's
+                # _get_best_selectors, latest_per_arch_by_priority), any of them meeting it.
+                for pkg in [p for p in u.candidates(alt, u.native) if p.name == alt.name and u.is_candidate(p)]:
                     for other in u.obsoleters(pkg):
                         found.setdefault(id(other), other)
         usable = prefer.obsoleted_last(u, [p for p in found.values() if not u.is_excluded(p)])
@@ -111,6 +113,9 @@ class Encoder:
         ref = self.u.ref_arch(pkg)
         for dep in deps_of(pkg):
             rules += self._requirement(pkg, var, dep, ref)
+        if pkg.conflict_clauses:
+            rules += _not_self([r for dep in pkg.conflict_clauses for r in self._requirement(pkg, var, dep, ref)],
+                               pkg)
         self.requires[var] = [r for r in rules if r.kind == "requires"]
         rules += self._exclusions(pkg, var)
         return [(r.lits, r) for r in rules]
@@ -190,6 +195,11 @@ class Encoder:
 
         for rel in pkg.conflicts:
             for other in u.matching(rel):
+                if other is pkg and u.policy.exclusive_names:
+                    # apk: a conflict with a name the package itself has breaks it
+                    # (solver.c apply_constraint counts the package among the providers).
+                    rules.append(Rule("conflicts", owner=pkg, other=pkg, declarer=pkg, relation=rel,
+                                      lits=(2 * var + 1,)))
                 add(other, "conflicts", pkg, rel)
         for name in dict.fromkeys((pkg.name, *(p.name for p in pkg.provides), *pkg.files)):
             for other, rel in u.naming(u.conflicts_on, name):
@@ -219,6 +229,20 @@ class Encoder:
             return None
         allowed = [c for c in cands if any(_guessable(self.u, alt, c) for alt in dep)]
         return None if len(allowed) == len(cands) else frozenset(2 * self.var(c) for c in allowed)
+
+
+def _not_self(rules: list[Rule], pkg: Package) -> list[Rule]:
+    """A package's rich-Conflicts rules as libsolv keeps them. A rule only the package itself
+    breaks is no conflict (add_complex_deprules skips the block `-p`). libsolv looks for
+    that block after simplifying the expression, a name nothing provides being false: when
+    a rule is left to the package alone because its other terms have no candidates, the
+    rules that simplification folds into it (those with the package among the conditions)
+    go with it."""
+    def alone(rule: Rule) -> bool:
+        return not rule.candidates and bool(rule.conditions) and all(c is pkg for c in rule.conditions)
+
+    folded = any(alone(r) and any(not alt.negated for alt in r.dep) for r in rules)
+    return [r for r in rules if not alone(r) and not (folded and any(c is pkg for c in r.conditions))]
 
 
 def _names(pkg: Package) -> dict[str, bool]:

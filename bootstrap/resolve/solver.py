@@ -72,6 +72,11 @@ class Search:
         self.armed_stale = False
         self.have: set[str] = set()  # the names installed packages answer to
         self.weak = WeakHints(universe) if universe.policy.weak_hints else None
+        self.minimize = universe.policy.minimize
+        # The choices made among several names: (level, literal chosen, the other names'
+        # best candidates not yet tried there); see _minimized.
+        self.branches: list[tuple[int, int, tuple[int, ...]]] = []
+        self.branch: tuple[int, ...] | None = None
 
     # -- the loop ---------------------------------------------------------------------------
 
@@ -93,9 +98,33 @@ class Search:
                 continue
             lit = self._next()
             if lit is None:
-                break
+                lit = self._minimized()
+                if lit is None:
+                    break
+                self._backjumped()
             sat.decide(lit)
+            if self.branch is not None:
+                self.branches.append((sat.decision_level, lit, self.branch))
+                self.branch = None
         return [self.enc.pkg_of[lit >> 1] for lit in sat.trail if not lit & 1]
+
+    def _minimized(self) -> int | None:
+        """libsolv's auto-minimization (solver.c solver_run_sat): once every rule is met, the
+        earliest choice one of whose other candidates got installed later anyway is taken
+        back and that candidate decided there instead (each alternative once), so what the
+        first choice alone pulled in goes. Returns the literal to decide (the search is
+        back at the choice's level), or None when no choice can be minimized."""
+        if not self.minimize:
+            return None
+        sat = self.sat
+        for n, (level, _lit, alternatives) in enumerate(self.branches):
+            later = [a for a in alternatives if sat.value[a] == 1 and sat.level[a >> 1] >= level]
+            if later:
+                sat.backjump(level - 1)
+                del self.branches[n:]
+                self.branch = tuple(a for a in alternatives if a != later[0])
+                return later[0]
+        return None
 
     def _core(self) -> list[Rule]:
         return [o for o in self.sat.core() if isinstance(o, Rule)]
@@ -112,6 +141,8 @@ class Search:
         self.armed_stale = self.armed_stale or self.armed_seen > size
         if self.weak is not None:
             self.weak.reset()
+        while self.branches and self.branches[-1][0] > self.sat.decision_level:
+            self.branches.pop()
 
     def _extend(self) -> None:
         trail = self.sat.trail
@@ -175,7 +206,14 @@ class Search:
         if self.weak is not None and len(pkgs) > 1:
             self.weak.update([self.enc.pkg_of[lit >> 1] for lit in self.sat.trail if not lit & 1])
             hints = self.weak.rank
-        return 2 * self.enc.var(prefer.pick(self.u, names, pkgs, hints))
+        chosen = prefer.pick(self.u, names, pkgs, hints)
+        if self.minimize:
+            best: dict[str, Package] = {}
+            for pkg in pkgs:
+                if pkg.name != chosen.name and (pkg.name not in best or self.u.prefer(pkg, best[pkg.name]) < 0):
+                    best[pkg.name] = pkg
+            self.branch = tuple(2 * self.enc.var(p) for p in best.values()) or None
+        return 2 * self.enc.var(chosen)
 
     def _armed(self) -> list[str]:
         """The install_if names some version of which has every positive trigger's name
@@ -190,12 +228,20 @@ class Search:
             lit = trail[pos]
             if not lit & 1:
                 pkg = self.enc.pkg_of[lit >> 1]
-                for name in (pkg.name, *(p.name for p in pkg.provides), *pkg.files):
+                for name in self._trigger_names(pkg):
                     if name not in self.have:
                         self.have.add(name)
                         self.armed.update(n for n, needed in on.get(name, ()) if needed <= self.have)
         self.armed_seen = len(trail)
         return sorted(self.armed)
+
+    def _trigger_names(self, pkg: Package) -> tuple[str, ...]:
+        """The names by which an installed package can meet install_if triggers: its own,
+        provides and files; apk only its own (solver.c generate_changeset follows
+        `pkg->name->rinstall_if` alone)."""
+        if self.u.policy.exclusive_names:
+            return (pkg.name,)
+        return (pkg.name, *(p.name for p in pkg.provides), *pkg.files)
 
     def _install_if(self) -> int | None:
         u, value = self.u, self.sat.value
@@ -217,8 +263,10 @@ class Search:
     def _triggered(self, pkg: Package) -> bool:
         """Whether every install_if trigger holds now (a `!name` one: nothing meets it)."""
         value = self.sat.value
+        own = self.u.policy.exclusive_names  # apk: a trigger is met by the name's own package
         for rel in pkg.install_if:
-            met = any(value[2 * self.enc.var_of.get(id(p), 0)] == 1 for p in self.u.matching(rel))
+            met = any(value[2 * self.enc.var_of.get(id(p), 0)] == 1 for p in self.u.matching(rel)
+                      if not own or p.name == rel.name)
             if met == rel.negated:
                 return False
         return True

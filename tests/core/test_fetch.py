@@ -329,15 +329,14 @@ def test_get_many_order_and_parallelism(server: Server, fetcher: Fetcher) -> Non
         data = f"package {i}\n".encode() * (i + 1)
         server.delay[f"/p{i}"] = 0.05 * (6 - i)  # the first items finish last
         items.append(FetchItem(server.add(f"/p{i}", data), sha256(data), len(data), f"p{i}"))
-    started = time.monotonic()
     seen: list[tuple[int, Path, bytes]] = []
     paths = fetcher.get_many(items, on_done=lambda i, path: seen.append((i, path, path.read_bytes())))
-    elapsed = time.monotonic() - started
     assert [p.read_bytes() for p in paths] == [server.files[f"/p{i}"] for i in range(6)]
     # on_done: each item once, its file already in place when told
     assert sorted(seen) == sorted((i, paths[i], server.files[f"/p{i}"]) for i in range(6))
+    # Parallel, within the limit (the server counts requests in flight; no clock is asked:
+    # a loaded CI machine made an elapsed-time bound fail once).
     assert 2 <= server.max_in_flight <= 3
-    assert elapsed < 0.05 * sum(range(1, 7))  # faster than one at a time
     assert fetcher.get_many([]) == []
 
 

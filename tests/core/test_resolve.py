@@ -139,7 +139,7 @@ def package(s: dict[str, str], arch: str, family: str = "dpkg") -> Package:
     plain, rich = conflicts(s.get("conflicts", ""), family)
     return Package(
         name=s["package"], version=s.get("version", "1.0"), arch=s.get("architecture", arch),
-        depends=pre + dependencies(s.get("depends", ""), family) + rich, pre_depends=pre,
+        depends=pre + dependencies(s.get("depends", ""), family), pre_depends=pre, conflict_clauses=rich,
         recommends=dependencies(s.get("recommends", ""), family),
         suggests=dependencies(s.get("suggests", ""), family),
         supplements=dependencies(s.get("supplements", ""), family),
@@ -361,7 +361,6 @@ def _valid(packages: list[Package], requests: list[Dependency], scheme_: Version
             p.op == "=" and scheme_.matches(p.version or "", rel.op, rel.version or ""))) for p in pkg.provides)
 
     unversioned_all = scheme_.policy.unversioned_provides_all
-
     exclusive = scheme_.policy.exclusive_names
     for dep in requests:
         real = [a for a in dep if not exclusive and any(p.name == a.name for p in packages)]
@@ -371,7 +370,9 @@ def _valid(packages: list[Package], requests: list[Dependency], scheme_: Version
     for pkg in packages:
         if not all(any(meets(a, p) for a in dep for p in packages) for dep in pkg.depends):
             return False
-        if any(meets(rel, other) for rel in pkg.conflicts for other in packages if other is not pkg):
+        # apk: a conflict with the package's own name or provides breaks it (apply_constraint).
+        if any(meets(rel, other) for rel in pkg.conflicts for other in packages
+               if other is not pkg or exclusive):
             return False
         names.setdefault(pkg.name, []).append((pkg, True))
         for prov in pkg.provides:

@@ -1,7 +1,7 @@
 """Seeded random small rpm universes for the libsolv reference test (tests/yum/reference.py).
 
 `scenario(seed)` is deterministic: names a..f, each with one to three builds (epochs, releases,
-x86_64/i686/noarch, sometimes an x86_64 + i686 multilib pair of one EVR), virtual names v and
+x86_64 or noarch; with `multilib` also i686 and x86_64 + i686 pairs of one EVR), virtual names v and
 w, versioned and unversioned provides, conflicts, obsoletes (often with the matching provide,
 as package renames do), file provides (/usr/bin/v) and rich dependencies of every operator
 (and, or, if, if-else, unless, unless-else, with, without), requests of one to three names.
@@ -91,16 +91,16 @@ def _build(rng: random.Random, name: str, build: tuple[str, str, str], arch: str
                    conflicts=conflicts, files=files)
 
 
-def scenario(seed: int) -> tuple[list[RpmSpec], list[str]]:
-    """(packages, requests) of random scenario `seed`."""
+def scenario(seed: int, multilib: bool = False) -> tuple[list[RpmSpec], list[str]]:
+    """(packages, requests) of random scenario `seed`; i686 builds only with `multilib`."""
     rng = random.Random(f"ref-rpm-{seed}")
     specs: list[RpmSpec] = []
     for name in rng.sample(NAMES, rng.randint(3, len(NAMES))):
         for build in rng.sample(BUILDS, rng.choice([1, 1, 2, 2, 3])):
-            arch = rng.choice(["x86_64", "x86_64", "noarch", "i686"])
+            arch = rng.choice(["x86_64", "x86_64", "noarch", "i686" if multilib else "x86_64"])
             spec = _build(rng, name, build, arch)
             specs.append(spec)
-            if arch == "x86_64" and rng.random() < 0.2:
+            if multilib and arch == "x86_64" and rng.random() < 0.2:
                 specs.append(replace(spec, arch="i686"))
     present = sorted({s.name for s in specs})
     pool = present + (list(VIRTUAL) if rng.random() < 0.3 else [])

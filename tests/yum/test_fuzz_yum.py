@@ -91,6 +91,8 @@ def _primary(data: bytes) -> None:
                     evr_satisfies(pkg.version, rel.op, rel.version)
 
 
+# A mutant once turned the encoding into one Python has no codec for: LookupError escaped.
+@example(b'<?xml version="1.0" encoding="bogus-enc"?><repomd/>')
 @given(mutants(REPOMDS))
 @fuzz(250)
 def test_repomd(data: bytes) -> None:
@@ -102,6 +104,7 @@ def test_repomd(data: bytes) -> None:
     typed(read)
 
 
+@example(b'<?xml version="1.0" encoding="bogus-enc"?><metadata/>')
 @example(PRIMARY.replace(b'package="1800"', b'package="' + b"9" * 5000 + b'"'))
 @example(PRIMARY.replace(b'package="1800"', b'package="' + b"9" * 400 + b'"'))
 @given(mutants(PRIMARIES))

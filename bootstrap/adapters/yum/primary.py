@@ -80,7 +80,7 @@ def _requires(entries: list[tuple[Relation | str, bool]]) -> tuple[list[Dependen
 
 def _conflicts(entries: list[tuple[Relation | str, bool]]) -> tuple[tuple[Relation, ...], list[Dependency]]:
     """(conflicts, clauses): a rich Conflicts is the requirement of its negation, as libsolv
-    reads it (richdep.conflict); what is not a plain conflict goes with the requirements."""
+    reads it (richdep.conflict); what is not a plain conflict becomes conflict_clauses."""
     plain: list[Relation] = []
     clauses: list[Dependency] = []
     for item, _ in entries:
@@ -155,7 +155,8 @@ def _package(el: ET.Element, repo_url: str, repo_id: str) -> Package | None:
               ("buildtime", time.get("build", "") if time is not None else ""),
               ("header-end", hdr.get("end", "") if hdr is not None else "")]
     return Package(
-        name=name, version=version, arch=arch, depends=tuple(deps + rich_conflicts), pre_depends=tuple(pre),
+        name=name, version=version, arch=arch, depends=tuple(deps), pre_depends=tuple(pre),
+        conflict_clauses=tuple(rich_conflicts),
         recommends=recommends, suggests=suggests, supplements=supplements, enhances=enhances,
         provides=tuple(r for r, _ in _entries(fmt, "provides") if isinstance(r, Relation)),
         conflicts=conflicts,
@@ -180,7 +181,7 @@ def parse_primary(stream: IO[bytes], repo_url: str, repo_id: str = "") -> list[P
                 if pkg is not None:
                     packages.append(pkg)
                 el.clear()
-    except (ET.ParseError, EOFError, OSError) as exc:
+    except (ET.ParseError, LookupError, EOFError, OSError) as exc:  # LookupError: unknown encoding=
         raise RepositoryIndexError(f"primary metadata of {repo_url} is corrupt: {exc}") from None
     return packages
 
@@ -197,7 +198,7 @@ def parse_filelists(stream: IO[bytes], wanted: Collection[str]) -> dict[str, tup
                 if paths:
                     found.setdefault(el.get("pkgid", ""), []).extend(p for p in paths if p)
                 el.clear()
-    except (ET.ParseError, EOFError, OSError) as exc:
+    except (ET.ParseError, LookupError, EOFError, OSError) as exc:  # LookupError: unknown encoding=
         raise RepositoryIndexError(f"filelists metadata is corrupt: {exc}") from None
     return {k: tuple(v) for k, v in found.items()}
 
@@ -280,7 +281,8 @@ def _db_packages(con: sqlite3.Connection, repo_url: str, repo_id: str) -> list[P
         deps, pre = _requires(tables["requires"].get(key, []))
         conflicts, rich_conflicts = _conflicts(tables["conflicts"].get(key, []))
         packages.append(Package(
-            name=name, version=format_evr(epoch, ver, rel), arch=arch, depends=tuple(deps + rich_conflicts),
+            name=name, version=format_evr(epoch, ver, rel), arch=arch, depends=tuple(deps),
+            conflict_clauses=tuple(rich_conflicts),
             pre_depends=tuple(pre),
             provides=tuple(r for r, _ in tables["provides"].get(key, []) if isinstance(r, Relation)),
             conflicts=conflicts,

@@ -122,7 +122,7 @@ def parse_repomd(data: bytes) -> RepoMd:
     check_bytes(data, "repomd.xml")
     try:
         root = ET.fromstring(data)
-    except ET.ParseError as exc:
+    except (ET.ParseError, LookupError) as exc:  # LookupError: an unknown encoding= declared
         raise RepositoryIndexError(f"repomd.xml is not valid XML: {exc}") from None
     if root.tag != f"{REPO_NS}repomd":
         raise RepositoryIndexError(f"repomd.xml has root element {root.tag!r}, not repomd")
@@ -250,7 +250,7 @@ def parse_comps(data: bytes) -> Comps:
     check_bytes(data, "comps")
     try:
         root = ET.fromstring(data)
-    except ET.ParseError as exc:
+    except (ET.ParseError, LookupError) as exc:  # LookupError: an unknown encoding= declared
         raise RepositoryIndexError(f"comps is not valid XML: {exc}") from None
     groups: dict[str, Group] = {}
     for group in root.iter("group"):

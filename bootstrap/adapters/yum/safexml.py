@@ -62,6 +62,9 @@ class _Prolog:
             self.done = True
         except expat.ExpatError:
             self.done = True  # malformed: xml.etree reports it, at the same place
+        except LookupError as exc:  # an encoding= Python has no codec for
+            raise RepositoryIndexError(f"{self.what} declares an unknown encoding ({exc})",
+                                       hint="the metadata is corrupt or not from a real repository") from None
         if final:
             self.done = True
 

@@ -165,9 +165,10 @@ def arch_rank(target: str, multilib: bool = False) -> Callable[[str], int | None
 # (policy.c policy_filter_unwanted); a rule with several names to choose from is postponed
 # (solver.c resolve_dependencies). Several packages may provide one name: no implicit conflict.
 # A provide without a version meets any versioned requirement of its name (rpmdsCompare).
-# Weak dependencies steer its choices (policy.c prune_to_recommended, prefer_suggested).
+# Weak dependencies steer its choices (policy.c prune_to_recommended, prefer_suggested), and a
+# found solution is minimized (solver.c solver_run_sat: a choice whose other candidate got in).
 RPM_POLICY = ResolvePolicy(provider_order="by-name", unversioned_provides_all=True, depth_first=False,
-                           defer_choices=True, weak_hints=True)
+                           defer_choices=True, weak_hints=True, minimize=True)
 
 
 def rpm_version_scheme(target: str, multilib: bool = False) -> VersionScheme:
