@@ -211,6 +211,10 @@ class ResolvePolicy:
     - `minimize`: once a model is found, a choice among several names one of whose other
       candidates got installed anyway is taken back for that one (libsolv's
       auto-minimization in solver_run_sat).
+    - `decide_by_name`: the dependency decided next is the one on the name apk-tools would
+      take next: one with a single option left, else names only real packages have before
+      names also or only provided, the longest dependency chain first, the latest queued on
+      ties (solver.c compare_name_dequeue; resolve/nameorder.py).
     - `defer_choices`: a dependency that leaves several names to choose from is decided after
       those that leave one, so a package needed anyway meets it and fewer packages come in
       (libsolv postpones such rules, apk resolves names without options first).
@@ -224,6 +228,7 @@ class ResolvePolicy:
     defer_choices: bool = False
     weak_hints: bool = False
     minimize: bool = False
+    decide_by_name: bool = False
 
 
 @dataclass(frozen=True)

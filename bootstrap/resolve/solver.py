@@ -27,6 +27,7 @@ from bootstrap.errors import ResolveError
 from bootstrap.resolve import prefer
 from bootstrap.resolve.explain import bounded
 from bootstrap.resolve.index import Universe
+from bootstrap.resolve.nameorder import NameOrder
 from bootstrap.resolve.rules import Encoder, Rule
 from bootstrap.resolve.sat import Sat
 from bootstrap.resolve.walk import DepthFirst
@@ -73,6 +74,9 @@ class Search:
         self.have: set[str] = set()  # the names installed packages answer to
         self.weak = WeakHints(universe) if universe.policy.weak_hints else None
         self.minimize = universe.policy.minimize
+        self.names = NameOrder(universe) if universe.policy.decide_by_name else None
+        self.discovered = (self.names.discovered([a.name for dep in requests for a in dep if not a.negated])
+                           if self.names is not None and universe.install_if_names else None)
         # The choices made among several names: (level, literal chosen, the other names'
         # best candidates not yet tried there); see _minimized.
         self.branches: list[tuple[int, int, tuple[int, ...]]] = []
@@ -166,6 +170,8 @@ class Search:
                 raise Unguessable(self.walk.stuck)
             return lit
         self._extend()
+        if self.names is not None:
+            return self._next_by_name()
         value = self.sat.value
         deferred: int | None = None
         stuck: Rule | None = None
@@ -191,6 +197,37 @@ class Search:
             return self._pick(rule, choices)
         if deferred is not None:
             return deferred
+        lit = self._install_if()
+        if lit is None and stuck is not None:
+            raise Unguessable(stuck)
+        return lit
+
+    def _next_by_name(self) -> int | None:
+        """apk's order (nameorder.py): of the open rules, one on a name with a single option
+        left, else the least by compare_name_dequeue's key, the rule added last winning ties;
+        then install_if."""
+        assert self.names is not None
+        value = self.sat.value
+        best: tuple[tuple[int, int, int], Rule, list[int]] | None = None
+        stuck: Rule | None = None
+        for i in range(len(self.open) - 1, self.done - 1, -1):
+            rule = self.open[i]
+            state = _state(rule, value)
+            if state != "open":
+                continue
+            choices = [lit for lit in rule.lits if not lit & 1 and value[lit] == 0
+                       and (rule.guess is None or lit in rule.guess)]
+            if not choices:
+                stuck = stuck or rule
+                continue
+            if len(choices) == 1:
+                return choices[0]
+            name = next((alt.name for alt in rule.dep if not alt.negated), "")
+            key = (1, *self.names.key(name))
+            if best is None or key < best[0]:
+                best = (key, rule, choices)
+        if best is not None:
+            return self._pick(best[1], best[2])
         lit = self._install_if()
         if lit is None and stuck is not None:
             raise Unguessable(stuck)
@@ -248,7 +285,7 @@ class Search:
         if not u.install_if_names:
             return None
         for name in self._armed():
-            if name in u.exclude:
+            if name in u.exclude or (self.discovered is not None and name not in self.discovered):
                 continue
             versions = u.versions(name)
             if any(value[2 * self.enc.var_of.get(id(p), 0)] == 1 for p in versions):

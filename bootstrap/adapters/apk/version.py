@@ -186,9 +186,11 @@ def version_matches(version: str, op: str, wanted: str) -> bool:
 # a name has one provider unless every provider of it is unversioned (assign_name); an
 # unversioned virtual name with several providers needs a provider_priority to be picked
 # (select_package); providers rank by the version they provide, then provider_priority
-# (compare_providers); names with a single option are resolved before the others.
+# (compare_providers); names with a single option are resolved before the others, then in
+# compare_name_dequeue's order (decide_by_name).
 APK_POLICY = ResolvePolicy(exclusive_names=True, refuse_unranked_virtual=True,
-                           provider_order="provided-version", depth_first=False, defer_choices=True)
+                           provider_order="provided-version", depth_first=False, defer_choices=True,
+                           decide_by_name=True)
 
 
 # apk installs only the target's own architecture, plus arch-independent `noarch` packages.
