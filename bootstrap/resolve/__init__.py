@@ -11,26 +11,31 @@ installable), and what differs between families comes from `scheme.policy` (Reso
 Complete: if an installable set exists it is found, and if none does the error says why from
 the search's own refutation. The search is CDCL over "package installed" literals (sat.py,
 rules.py, solver.py) whose decisions follow the families' preferences, in this order:
-requested names first; the newest version of each name; among providers of a name the
-family's order (apt: the real package, then provider_priority; apk: the highest provided
-version, then provider_priority; libsolv: not obsoleted, provider_priority, the highest
-provided version, then name); then the fewest packages (nothing is installed unless a rule
-asks for it, and libsolv/apk defer a choice between names until the others are made).
+requested names first; the newest version of each name (apt: candidate versions only,
+older ones only where apt-get would give up); among providers of a name the family's order
+(apt: the real package, Essential, Priority, then the name its index named last; apk: the
+highest provided version, then provider_priority; libsolv: recommended and suggested ones,
+not obsoleted, provider_priority, sort_by_common_dep, then name); then the fewest packages
+(nothing is installed unless a rule asks for it, libsolv/apk defer a choice between names
+until the others are made, libsolv takes back a choice another package made needless, apk
+decides names in apk-tools' order).
 
 Rules, as apt/debootstrap, yum/dnf and apk users expect them:
 - each request and dependency is a list of alternatives; rpm rich dependencies come as
   clauses that may hold negated relations (`A if B`: A once B is installed) and narrowed ones
   (`A with B`); file dependencies (`/bin/sh`) are met by a package whose `files` hold the path;
-  versioned dependencies only take `=` provides of a matching version;
-- Conflicts (+ Breaks, apk `!name`) are checked both ways, a package never conflicts with
-  itself; Obsoletes keep obsoleter and obsoleted apart, and a request for an obsoleted name
-  installs its obsoleter (`yum install oldtool`); one version per name, except Multi-Arch:
-  same packages of one version for two architectures; apk: one package per name, unless both
+  versioned dependencies only take `=` provides of a matching version (rpm: also provides
+  without a version);
+- Conflicts (+ Breaks, apk `!name`) are checked both ways; a package never conflicts with
+  itself (apk: a conflict on its own name or provides breaks it); Obsoletes keep obsoleter
+  and obsoleted apart, and a request for an obsoleted name installs its obsoleter when it
+  obsoletes the newest build (`yum install oldtool`); one version per name, except
+  Multi-Arch: same packages of one version for two architectures; apk: one package per name, unless both
   provide it without a version, and a virtual name with several providers and no
   provider_priority is an error naming them;
-- install_if packages (apk) join once their triggers hold (`!name`: once nothing provides
-  name), falling back to an older version when the newest cannot be installed, skipped when
-  none can;
+- install_if packages (apk) join once their triggers hold, met by the trigger name's own
+  package (`!name`: once nothing provides name), falling back to an older version when the
+  newest cannot be installed, skipped when none can (apk 2.12.9 fails there instead);
 - `exclude`d names are never chosen; a dependency only they could meet is dropped with a
   warning (debootstrap --exclude), or with `strict_exclude` (an exact set: --variant custom)
   it is an error naming the dependent;
@@ -77,7 +82,7 @@ def _resolve(universe: Sequence[Package], requests: Sequence[Dependency], scheme
              exclude: Collection[str], strict_exclude: bool, reporter: Reporter) -> Resolution:
     if scheme.policy.depth_first:  # apt: its candidate versions first (candidates.py)
         newest = candidates_only(universe, requests, scheme)
-        if len(newest) < len(universe):
+        if newest is not universe:
             try:
                 return _search(newest, requests, scheme, exclude, strict_exclude, reporter)
             except ResolveError:

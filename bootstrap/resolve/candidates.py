@@ -18,18 +18,28 @@ from bootstrap.types import Dependency, Package, VersionScheme
 
 
 def candidates_only(universe: Sequence[Package], requests: Sequence[Dependency],
-                    scheme: VersionScheme) -> list[Package]:
+                    scheme: VersionScheme) -> Sequence[Package]:
     """`universe` without the versions that are not their name and arch's newest; every
     version of a name a request asks a version of is kept (`apt-get install foo=1.0` makes
-    1.0 the candidate)."""
+    1.0 the candidate). `universe` itself when nothing is dropped (the common case: one
+    version of every name), so the caller can tell by identity."""
     pinned = {alt.name for dep in requests for alt in dep if alt.op is not None}
-    best: dict[tuple[str, str], str] = {}
-    compare = scheme.compare
+    first: dict[str, Package] = {}
+    several: dict[str, list[Package]] = {}  # only the names with more than one package
     for pkg in universe:
-        key = (pkg.name, pkg.arch)
-        seen = best.get(key)
-        if seen is None or (seen != pkg.version and compare(pkg.version, seen) > 0):
-            best[key] = pkg.version
-    return [p for p in universe
-            if p.name in pinned or best[(p.name, p.arch)] == p.version
-            or compare(p.version, best[(p.name, p.arch)]) == 0]
+        seen = first.setdefault(pkg.name, pkg)
+        if seen is not pkg:
+            several.setdefault(pkg.name, [seen]).append(pkg)
+    dropped: set[int] = set()
+    compare = scheme.compare
+    for name, pkgs in several.items():
+        if name in pinned:
+            continue
+        best: dict[str, str] = {}
+        for pkg in pkgs:
+            if pkg.arch not in best or compare(pkg.version, best[pkg.arch]) > 0:
+                best[pkg.arch] = pkg.version
+        dropped.update(id(p) for p in pkgs if compare(p.version, best[p.arch]) < 0)
+    if not dropped:
+        return universe
+    return [p for p in universe if id(p) not in dropped]

@@ -220,7 +220,8 @@ class Search:
             if not choices:
                 stuck = stuck or rule
                 continue
-            if len(choices) == 1:
+            # apk's has_options counts every provider still possible, guessable or not.
+            if len(choices) == 1 and sum(1 for lit in rule.lits if not lit & 1 and value[lit] == 0) == 1:
                 return choices[0]
             name = next((alt.name for alt in rule.dep if not alt.negated), "")
             key = (1, *self.names.key(name))

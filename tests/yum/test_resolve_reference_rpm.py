@@ -138,3 +138,36 @@ def test_random_same_sets(random_outcomes: list[tuple[int, Outcome, Outcome]]) -
     assert len(bad) <= (1 - AGREEMENT) * len(random_outcomes), (
         f"{len(bad)} of {len(random_outcomes)} differ:\n"
         + "\n".join(_describe(seed, *scenario(seed), o, t) for seed, o, t in bad[:5]))
+
+
+def test_real_centos_stream9_core_as_libsolv(realdata: Path, tmp_path: Path) -> None:
+    """@core + bash over CentOS Stream 9's real BaseOS primary.xml (1,125 packages): the very
+    set testsolv installs from the same primary.xml (rpmmd2solv), weak relations and all
+    (glibc's Suggests picks glibc-minimal-langpack)."""
+    import re
+    import subprocess
+
+    from bootstrap.adapters.yum.repomd import expand_groups, parse_comps
+    from bootstrap.compression import decompress
+    from tests.yum.test_yum_index import _load, _repo
+
+    top, md = _repo(realdata, "cs9-baseos-x86_64-2022")
+    packages = _load(top, md)
+    comps = parse_comps(decompress((top / md.files["group_gz"].href).read_bytes(), ".gz"))
+    names = expand_groups(["@core", "bash"], comps)
+    primary = decompress((top / md.files["primary"].href).read_bytes(), ".gz")
+    (tmp_path / "repo.solv").write_bytes(subprocess.run(["rpmmd2solv"], input=primary, capture_output=True,
+                                                        check=True).stdout)
+    real = {p.name for p in packages}
+    lines = ["poolflags " + " ".join(reference.POOL_FLAGS), "repo system 0 testtags <inline>",
+             "repo available 0 solv repo.solv", "system x86_64 rpm system",
+             "solverflags " + " ".join(reference.SOLVER_FLAGS),
+             *(f"job install {'name' if n in real else 'provides'} {n} [setarch,setevr]" for n in names),
+             "result transaction,problems <inline>"]
+    (tmp_path / "core.t").write_text("\n".join(lines) + "\n")
+    out = subprocess.run([reference.TESTSOLV, "-r", "core.t"], cwd=tmp_path, capture_output=True, text=True).stdout
+    theirs = {m[1] for m in re.finditer(r"^install (\S+)@available$", out, re.M)}
+    ours = {reference.nevra(p) for p in resolve(packages, [(Relation(n),) for n in names],
+                                                  rpm_version_scheme("x86_64")).packages}
+    assert len(theirs) > 250, out[-2000:]
+    assert ours == theirs, (sorted(ours - theirs), sorted(theirs - ours))
