@@ -186,8 +186,7 @@ class Search:
                 continue
             if state == "waiting":
                 continue
-            choices = [lit for lit in rule.lits if not lit & 1 and value[lit] == 0
-                       and (rule.guess is None or lit in rule.guess)]
+            choices = _choices(rule, value)
             if not choices:
                 stuck = stuck or rule
                 continue
@@ -215,8 +214,7 @@ class Search:
             state = _state(rule, value)
             if state != "open":
                 continue
-            choices = [lit for lit in rule.lits if not lit & 1 and value[lit] == 0
-                       and (rule.guess is None or lit in rule.guess)]
+            choices = _choices(rule, value)
             if not choices:
                 stuck = stuck or rule
                 continue
@@ -308,6 +306,12 @@ class Search:
             if met == rel.negated:
                 return False
         return True
+
+
+def _choices(rule: Rule, value: list[int]) -> list[int]:
+    """The undecided candidates of an open rule the search may pick (apk: `guess`)."""
+    return [lit for lit in rule.lits if not lit & 1 and value[lit] == 0
+            and (rule.guess is None or lit in rule.guess)]
 
 
 def _state(rule: Rule, value: list[int]) -> str:

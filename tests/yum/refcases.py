@@ -16,7 +16,7 @@ from pathlib import Path
 
 from bootstrap.adapters.yum.version import split_evr
 from bootstrap.types import Package
-from tests.core.test_resolve import stanzas
+from tests.core.test_resolve import _items, stanzas
 from tests.yum.reference import RpmSpec
 
 RPM_ARCHES = {"amd64": "x86_64", "all": "noarch"}
@@ -36,15 +36,7 @@ class CaseScenario:
 
 def items(text: str) -> list[str]:
     """Comma-separated items, commas inside parentheses (rich dependencies) kept."""
-    out, depth, current = [], 0, ""
-    for ch in text:
-        depth += (ch == "(") - (ch == ")")
-        if ch == "," and depth == 0:
-            out.append(current)
-            current = ""
-        else:
-            current += ch
-    return [i.strip() for i in [*out, current] if i.strip()]
+    return _items(text)
 
 
 def rpm_relation(text: str) -> str:
