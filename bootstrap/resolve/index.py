@@ -47,6 +47,7 @@ class Universe:
         self._matched: dict[tuple[str, str, str], bool] = {}
         self._triggers: tuple[dict[str, list[tuple[str, frozenset[str]]]], list[str]] | None = None
         self._sorted_pairs: set[tuple[int, str]] = set()
+        self._doomed: dict[int, bool] = {}
         self.install_if_names = self._index(packages)
         # Debian's Multi-Arch rules only mean something in a universe that speaks them; rpm and
         # apk have several installable arches (i386..i686) that are all "the same machine".
@@ -111,6 +112,17 @@ class Universe:
             if len(pkgs) > 1:
                 pkgs.sort(key=self.order)
         return pkgs
+
+    def doomed(self, pkg: Package) -> bool:
+        """Whether a requirement of `pkg` has no candidate at all (no alternative negated): it
+        can never be installed, as libsolv's rules say before any choice is made. Cached."""
+        found = self._doomed.get(id(pkg))
+        if found is None:
+            ref = self.ref_arch(pkg)
+            found = any(all(not alt.negated and not self.candidates(alt, ref) for alt in dep)
+                        for dep in pkg.depends)
+            self._doomed[id(pkg)] = found
+        return found
 
     def is_candidate(self, pkg: Package) -> bool:
         """Whether `pkg` is the best version of its name for its architecture (apt's

@@ -33,6 +33,8 @@ class Ranking(Protocol):
 
     def versions(self, name: str) -> list[Package]: ...
 
+    def doomed(self, pkg: Package) -> bool: ...
+
     def version_ok(self, version: str, rel: Relation) -> bool: ...
 
 
@@ -152,6 +154,8 @@ def pick(u: Ranking, names: Sequence[str], undecided: Sequence[Package],
     suggested, ones before all that."""
     if u.policy.provider_order != "by-name" or len(undecided) == 1:
         return undecided[0]
+    # What can never be installed is no candidate to libsolv (its rules rule it out first).
+    undecided = [p for p in undecided if not u.doomed(p)] or undecided
     # One rule over all of a clause's candidates: each name's best build, whichever
     # alternative named it (prune_to_best_arch, prune_to_best_version).
     best: dict[str, Package] = {}
@@ -162,12 +166,17 @@ def pick(u: Ranking, names: Sequence[str], undecided: Sequence[Package],
     compare = u.scheme.compare
     gone = _obsoleted(u, list(best.values()))
     bad = dict(zip(best, badness(list(best.values()), u.scheme), strict=True))
+    # prune_to_best_arch over every candidate, whatever its name, before anything else; an
+    # arch-independent build stays in the running.
+    independent = u.scheme.arch_independent
+    top = max((u.ranks[p.arch] for p in best.values() if p.arch not in independent), default=0)
 
-    def key(name: str) -> tuple[int, int, int, int, int, int, str]:
+    def key(name: str) -> tuple[int, int, int, int, int, int, int, str]:
         pkg, worse = best[name], bad[name]
+        lesser = int(pkg.arch not in independent and u.ranks[pkg.arch] < top)
         newest = next((p for p in u.versions(name) if p.arch == pkg.arch), pkg)
         old = int(compare(newest.version, pkg.version) > 0)
         weak = hints(pkg) if hints is not None else (0, 0)
-        return (*weak, int(id(pkg) in gone), -pkg.provider_priority, worse, old, name)
+        return (lesser, *weak, int(id(pkg) in gone), -pkg.provider_priority, worse, old, name)
 
     return best[min(best, key=key)]
