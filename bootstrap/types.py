@@ -245,6 +245,11 @@ class VersionScheme:
     compare: Callable[[str, str], int]
     arch_rank: Callable[[str], int | None]
     satisfies: Callable[[str, str, str], bool] | None = None
+    # rpm: the word size an arch builds for (0 for noarch, else 32 or 64). Builds of one name
+    # whose sizes differ may be installed together, and a build of a lesser arch goes in
+    # lock-step with the best arch's build of its version (libsolv's
+    # implicitobsoleteusescolors and infarch rules, as Fedora and RHEL build it).
+    arch_color: Callable[[str], int] | None = None
     # Architecture words that mean "any" (Debian's `all`, rpm's `noarch`): such a package
     # serves every architecture of a multi-arch set.
     arch_independent: frozenset[str] = frozenset()

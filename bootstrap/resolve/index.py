@@ -206,7 +206,12 @@ class Universe:
 
     def coinstallable(self, a: Package, b: Package) -> bool:
         """Two packages of one name: only Multi-Arch: same instances of one version for two
-        architectures (dpkg's rule); everything else is one version per name."""
+        architectures (dpkg's rule); with `scheme.arch_color` (rpm) builds for different word
+        sizes; everything else is one version per name."""
+        color = self.scheme.arch_color
+        if color is not None:  # rpm: builds for another word size coexist (pool_colormatch)
+            ca, cb = color(a.arch), color(b.arch)
+            return bool(ca and cb and ca != cb)
         return (a.multi_arch == b.multi_arch == "same" and a.arch != b.arch
                 and a.version == b.version)
 

@@ -65,6 +65,9 @@ class Encoder:
                  new_var: Callable[[], int]) -> None:
         self.u = universe
         self.requested = frozenset(requested)
+        self.arch_free: set[str] = set()  # names a request selects (see _lockstep)
+        self.request_rules: list[Rule] = []
+        self.reach: set[int] | None = None
         self.strict = strict_exclude
         self.new_var = new_var
         self.var_of: dict[int, int] = {}
@@ -100,9 +103,11 @@ class Encoder:
                     for other in u.obsoleters(pkg):
                         found.setdefault(id(other), other)
         usable = prefer.obsoleted_last(u, [p for p in found.values() if not u.is_excluded(p)])
+        self.arch_free.update(p.name for p in usable)  # a request's selection: SETARCH
         lits = tuple(2 * self.var(p) for p in usable)
-        return Rule("request", dep=dep, lits=lits, candidates=tuple(usable),
-                    guess=self._guess(dep, usable))
+        rule = Rule("request", dep=dep, lits=lits, candidates=tuple(usable), guess=self._guess(dep, usable))
+        self.request_rules.append(rule)
+        return rule
 
     # -- one package ------------------------------------------------------------------------
 
@@ -113,12 +118,55 @@ class Encoder:
         ref = self.u.ref_arch(pkg)
         for dep in deps_of(pkg):
             rules += self._requirement(pkg, var, dep, ref)
+        if self.u.scheme.arch_color is not None and pkg.name not in self.arch_free:
+            rules += self._lockstep(pkg, var)
         if pkg.conflict_clauses:
             rules += _not_self([r for dep in pkg.conflict_clauses for r in self._requirement(pkg, var, dep, ref)],
                                pkg)
         self.requires[var] = [r for r in rules if r.kind == "requires"]
         rules += self._exclusions(pkg, var)
         return [(r.lits, r) for r in rules]
+
+    def _lockstep(self, pkg: Package, var: int) -> list[Rule]:
+        """libsolv's infarch rule (rules.c solver_addinfarchrules): a build of a lesser arch
+        than the best one its name has goes only with the best arch's build of the same
+        version (nothing of the kind: it cannot be installed). The names a request selects
+        are free of it (dnf's jobs carry SETARCH: solver.c jobtodisablelist)."""
+        u = self.u
+        independent = u.scheme.arch_independent
+        if pkg.arch in independent:
+            return []
+        reach = self._reachable()
+        ranked = [p for p in u.versions(pkg.name) if p.arch not in independent and id(p) in reach]
+        if not ranked:
+            return []
+        best = max(u.ranks[p.arch] for p in ranked)
+        if u.ranks[pkg.arch] >= best:
+            return []
+        partners = [p for p in ranked if u.ranks[p.arch] == best and p.version == pkg.version]
+        dep: Dependency = (Relation(pkg.name, "=", pkg.version),)
+        return [Rule("requires", owner=pkg, dep=dep, candidates=tuple(partners),
+                     lits=tuple(2 * self.var(p) for p in partners) + (2 * var + 1,))]
+
+    def _reachable(self) -> set[int]:
+        """The packages libsolv makes rules for (its addedmap): the requests' candidates and,
+        again and again, every candidate of their requirements. Made on first use."""
+        if self.reach is None:
+            u = self.u
+            todo = [p for rule in self.request_rules for p in rule.candidates]
+            self.reach = {id(p) for p in todo}
+            while todo:
+                pkg = todo.pop()
+                ref = u.ref_arch(pkg)
+                for dep in (*pkg.depends, *pkg.conflict_clauses):
+                    for alt in dep:
+                        if alt.negated:
+                            continue
+                        for cand in u.candidates(alt, ref):
+                            if id(cand) not in self.reach:
+                                self.reach.add(id(cand))
+                                todo.append(cand)
+        return self.reach
 
     def _requirement(self, pkg: Package, var: int, dep: Dependency, ref: str) -> list[Rule]:
         u = self.u

@@ -171,7 +171,20 @@ RPM_POLICY = ResolvePolicy(provider_order="by-name", unversioned_provides_all=Tr
                            defer_choices=True, weak_hints=True, minimize=True)
 
 
+# rpm's 64-bit architectures (rpmrc's arch colours); everything else but noarch is 32-bit.
+_64BIT = frozenset({"x86_64", "amd64", "ia32e", "aarch64", "ppc64", "ppc64le", "ppc64p7", "s390x", "sparc64",
+                    "sparc64v", "alpha", "alphaev6", "ia64", "mips64", "mips64el", "riscv64", "loongarch64"})
+
+
+def arch_color(arch: str) -> int:
+    """The word size a build is for: 0 (noarch), 32 or 64 (libsolv's pool_arch2color)."""
+    if arch in ARCH_INDEPENDENT:
+        return 0
+    return 64 if arch in _64BIT else 32
+
+
 def rpm_version_scheme(target: str, multilib: bool = False) -> VersionScheme:
     """The VersionScheme the resolver uses for an rpm tree of `target` architecture."""
     return VersionScheme(compare=compare_evr, arch_rank=arch_rank(target, multilib),
-                         satisfies=evr_satisfies, arch_independent=ARCH_INDEPENDENT, policy=RPM_POLICY)
+                         satisfies=evr_satisfies, arch_independent=ARCH_INDEPENDENT, policy=RPM_POLICY,
+                         arch_color=arch_color)
