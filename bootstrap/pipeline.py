@@ -19,7 +19,7 @@ from __future__ import annotations
 import re
 import tempfile
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from bootstrap import config, output
@@ -130,11 +130,25 @@ def load_universe(profile: Profile, adapter: Adapter, fetcher: Fetcher,
             report.info(f"repository {repo.id} ({repo.url} {repo.suite}) is not on the mirror: skipped")
             continue
         report.debug(f"{repo.id}: {len(found.packages)} packages")
-        universe.extend(found.packages)
+        universe.extend(one_numbering(universe, found.packages))
         trust[repo.id] = found.trust
     if not universe:
         raise ConfigError(f"no packages found in any repository of {profile.name}")
     return universe, trust
+
+
+def one_numbering(earlier: Sequence[Package], added: Sequence[Package]) -> Sequence[Package]:
+    """`added` (one more repository's packages) with `index_order` continuing the numbering
+    of `earlier`, as one package cache numbers every index it reads in order: a name an
+    earlier repository has keeps its number there, a new one comes after all of them.
+    Unchanged when the family gives no numbers (index_order 0)."""
+    if not earlier or not any(p.index_order for p in added):
+        return added
+    first: dict[str, int] = {}
+    for pkg in earlier:
+        first.setdefault(pkg.name, pkg.index_order)
+    after = max(first.values(), default=0)
+    return [replace(p, index_order=first.get(p.name) or after + p.index_order) for p in added]
 
 
 def extra_requests(opts: BuildOptions, adapter: Adapter, report: Reporter | None = None) -> list[str]:

@@ -14,7 +14,7 @@ import pytest
 from bootstrap.adapters.apt.packages import debian_version_scheme, parse_packages
 from bootstrap.errors import ResolveError
 from bootstrap.resolve import resolve
-from bootstrap.types import Relation
+from bootstrap.types import Package, Relation
 from tests.apt.reference import AptJudge, AptRefused, packages_file
 from tests.core.test_resolve import CASES, load, scheme, stanzas
 
@@ -172,3 +172,30 @@ def test_real_bookworm_as_apt_installs(tmp_path: Path) -> None:
             only_apt, only_ours = (theirs or set()) - (mine or set()), (mine or set()) - (theirs or set())
             bad.append((wanted, sorted(only_apt), sorted(only_ours)))
     assert not bad, bad[:3]
+
+
+def test_numbering_spans_repositories(tmp_path: Path) -> None:
+    """Two repositories, as bookworm and bookworm-updates: apt's package IDs run on from the
+    first index to the second, so the provider only the second one has comes last and wins
+    the tie; the pipeline numbers the universe so too (pipeline.one_numbering)."""
+    from bootstrap.pipeline import one_numbering
+
+    main = [{"package": "app", "depends": "mta"}, {"package": "zzz", "provides": "mta"},
+            {"package": "other", "depends": "zzz"}]
+    updates = [{"package": "aaa", "provides": "mta"}, {"package": "zzz", "version": "1.1", "provides": "mta"}]
+    sources = ""
+    universe: list[Package] = []
+    for name, stanzas_ in (("main", main), ("updates", updates)):
+        repo = tmp_path / name
+        repo.mkdir()
+        text = packages_file(stanzas_, "amd64")
+        (repo / "Packages").write_text(text)
+        sources += f"deb [trusted=yes] file:{repo} ./\n"
+        universe.extend(one_numbering(universe, parse_packages(text, base_url=f"file:{repo}/", repo_id=name)))
+    judge = AptJudge(tmp_path / "apt", ["amd64", "all"])
+    (tmp_path / "apt").mkdir()
+    judge.update(sources)
+    theirs = judge.simulate(["app"])
+    chosen = resolve(universe, [(Relation("app"),)], debian_version_scheme("amd64"))
+    assert {f"{p.name}={p.version}@{p.arch}" for p in chosen.packages} == theirs
+    assert "aaa=1.0@amd64" in theirs
