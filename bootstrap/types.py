@@ -185,7 +185,9 @@ class ResolvePolicy:
     - `exclusive_names`: a name answers to one installed package. apk's solver gives every
       name one provider (assign_name): the real `polkit` and a provider of `polkit=1` never
       go together, nor two providers of `so:libfoo.so.1=…`; only providers that both provide
-      the name *unversioned* coexist. dpkg and rpm let several packages Provide one name
+      the name *unversioned* coexist. As in apk, a name is then the package's own: a
+      conflict on a name the package has breaks it, and an install_if trigger is met only
+      by a package of the trigger's name. dpkg and rpm let several packages Provide one name
       (Debian policy 7.5: a virtual name is exclusive only through an explicit Conflicts;
       rpm/libsolv add no implicit conflict between providers).
     - `refuse_unranked_virtual`: an unversioned virtual name with several providers and no

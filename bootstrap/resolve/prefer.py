@@ -144,6 +144,15 @@ def _obsoleted(u: Ranking, pkgs: Sequence[Package]) -> set[int]:
     return gone
 
 
+def best_builds(u: Ranking, pkgs: Sequence[Package]) -> dict[str, Package]:
+    """Each name's best build among `pkgs`, whichever alternative named it: libsolv makes one
+    rule of a clause's candidates (prune_to_best_arch, prune_to_best_version)."""
+    best: dict[str, Package] = {}
+    for pkg in _best_arch_first(u, sorted(pkgs, key=functools.cmp_to_key(u.prefer))):
+        best.setdefault(pkg.name, pkg)
+    return best
+
+
 def pick(u: Ranking, names: Sequence[str], undecided: Sequence[Package],
          hints: Callable[[Package], tuple[int, int]] | None = None) -> Package:
     """The candidate to try first among `undecided` (in `order()`'s order) for a dependency on
@@ -156,11 +165,7 @@ def pick(u: Ranking, names: Sequence[str], undecided: Sequence[Package],
         return undecided[0]
     # What can never be installed is no candidate to libsolv (its rules rule it out first).
     undecided = [p for p in undecided if not u.doomed(p)] or undecided
-    # One rule over all of a clause's candidates: each name's best build, whichever
-    # alternative named it (prune_to_best_arch, prune_to_best_version).
-    best: dict[str, Package] = {}
-    for pkg in _best_arch_first(u, sorted(undecided, key=functools.cmp_to_key(u.prefer))):
-        best.setdefault(pkg.name, pkg)
+    best = best_builds(u, undecided)
     if len(best) == 1:
         return next(iter(best.values()))
     compare = u.scheme.compare

@@ -207,7 +207,7 @@ class Search:
         then install_if."""
         assert self.names is not None
         value = self.sat.value
-        best: tuple[tuple[int, int, int], Rule, list[int]] | None = None
+        best: tuple[tuple[int, int], Rule, list[int]] | None = None
         stuck: Rule | None = None
         for i in range(len(self.open) - 1, self.done - 1, -1):
             rule = self.open[i]
@@ -222,7 +222,7 @@ class Search:
             if len(choices) == 1 and sum(1 for lit in rule.lits if not lit & 1 and value[lit] == 0) == 1:
                 return choices[0]
             name = next((alt.name for alt in rule.dep if not alt.negated), "")
-            key = (1, *self.names.key(name))
+            key = self.names.key(name)
             if best is None or key < best[0]:
                 best = (key, rule, choices)
         if best is not None:
@@ -240,15 +240,12 @@ class Search:
         names = [alt.name for alt in rule.dep if not alt.negated]
         hints = None
         if self.weak is not None and len(pkgs) > 1:
-            self.weak.update([self.enc.pkg_of[lit >> 1] for lit in self.sat.trail if not lit & 1])
+            self.weak.update(self.sat.trail, self.enc.pkg_of)
             hints = self.weak.rank
         chosen = prefer.pick(self.u, names, pkgs, hints)
-        if self.minimize:
-            best: dict[str, Package] = {}
-            for pkg in pkgs:
-                if pkg.name != chosen.name and (pkg.name not in best or self.u.prefer(pkg, best[pkg.name]) < 0):
-                    best[pkg.name] = pkg
-            self.branch = tuple(2 * self.enc.var(p) for p in best.values()) or None
+        if self.minimize:  # the branch: the other names' builds pick() weighed
+            others = [p for name, p in prefer.best_builds(self.u, pkgs).items() if name != chosen.name]
+            self.branch = tuple(2 * self.enc.var(p) for p in others) or None
         return 2 * self.enc.var(chosen)
 
     def _armed(self) -> list[str]:

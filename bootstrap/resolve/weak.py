@@ -15,7 +15,7 @@ backjump the search calls `reset` and the trail is read again.
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from bootstrap.resolve.index import Universe
 from bootstrap.types import Dependency, Package
@@ -38,14 +38,16 @@ class WeakHints:
         self.suggested.clear()
         self.installed.clear()
 
-    def update(self, installed: Sequence[Package]) -> None:
-        """Catch up with `installed` (the trail's true packages, in trail order, unchanged
-        since the last call but for what was added at its end, or `reset` since)."""
-        for pkg in installed[self.read:]:
-            self.installed.add(id(pkg))
-            self._mark(pkg.recommends, self.recommended)
-            self._mark(pkg.suggests, self.suggested)
-        self.read = len(installed)
+    def update(self, trail: Sequence[int], pkg_of: Mapping[int, Package]) -> None:
+        """Catch up with the search's trail (literals; even ones install `pkg_of[lit >> 1]`),
+        unchanged since the last call but for what was added at its end, or `reset` since."""
+        for lit in trail[self.read:]:
+            if not lit & 1:
+                pkg = pkg_of[lit >> 1]
+                self.installed.add(id(pkg))
+                self._mark(pkg.recommends, self.recommended)
+                self._mark(pkg.suggests, self.suggested)
+        self.read = len(trail)
 
     def _mark(self, deps: Sequence[Dependency], into: set[int]) -> None:
         for dep in deps:

@@ -46,7 +46,7 @@ from tests.apk.reference import (
     parsed_back,
     request_tokens,
 )
-from tests.core.test_resolve import CASES, Case, _valid, load
+from tests.core.test_resolve import Case, _valid, askable, load
 
 pytestmark = pytest.mark.root
 
@@ -54,17 +54,7 @@ SCHEME = apk_version_scheme(ARCH)
 RANDOM_SCENARIOS = 4000
 
 
-def _apk_cases() -> list[Path]:
-    """The apk-family cases apk can be asked about (no Exclude, no Variant: custom)."""
-    paths = []
-    for path in sorted(CASES.glob("*.case")):
-        case = load(path)
-        if case.family == "apk" and not case.exclude and not case.custom:
-            paths.append(path)
-    return paths
-
-
-APK_CASES = _apk_cases()
+APK_CASES = askable("apk")
 
 
 def case_index(case: Case) -> str:

@@ -176,6 +176,17 @@ def load(path: Path) -> Case:
                 family=family, custom=ctl.get("variant", "") == "custom")
 
 
+def askable(family: str) -> list[Path]:
+    """The cases of `family` its own package manager can be asked (no Exclude, no Variant:
+    custom, which apt-get, dnf and apk have no word for), for the reference tests."""
+    found = []
+    for path in sorted(CASES.glob("*.case")):
+        case = load(path)
+        if case.family == family and not case.exclude and not case.custom:
+            found.append(path)
+    return found
+
+
 def run(case: Case, universe: list[Package]) -> Resolution:
     return resolve(universe, case.requests, scheme(case.arches, case.family), exclude=case.exclude,
                    strict_exclude=case.custom)

@@ -30,13 +30,12 @@ from bootstrap.adapters.yum.version import rpm_version_scheme
 from bootstrap.errors import ResolveError
 from bootstrap.resolve import resolve
 from bootstrap.types import Relation
-from tests.core.test_resolve import load, run
+from tests.core.test_resolve import askable, load, run
 from tests.yum import reference
 from tests.yum.refcases import case_nevras, case_scenario, matches
 from tests.yum.reference import Outcome, RpmSpec
 from tests.yum.refgen import scenario
 
-CASES = Path(__file__).resolve().parent.parent / "resolve_cases"
 BATCHES = 20
 PER_BATCH = 500  # 10,000 random scenarios: ~40 s on two cores
 AGREEMENT = 0.995  # measured 2026-12-02: 9,989 of 10,000 the same set
@@ -45,18 +44,8 @@ MULTILIB_AGREEMENT = 0.985  # measured 2026-12-02: 1,981 of 2,000 the same set
 MULTILIB_SOLVABLE = 0.995  # measured 2026-12-02: 1,997 of 2,000 the same verdict
 
 
-def _rpm_cases() -> list[Path]:
-    """Cases with `Scheme: rpm` and neither Exclude nor Variant."""
-    out = []
-    for path in sorted(CASES.glob("*.case")):
-        case = load(path)
-        if case.family == "rpm" and not case.exclude and not case.custom:
-            out.append(path)
-    return out
-
-
 def test_enough_rpm_cases() -> None:
-    assert len(_rpm_cases()) >= 10
+    assert len(askable("rpm")) >= 10
 
 
 def _ours_case(path: Path) -> Outcome:
@@ -67,7 +56,7 @@ def _ours_case(path: Path) -> Outcome:
         return Outcome(None, (exc.message,))
 
 
-@pytest.mark.parametrize("path", _rpm_cases(), ids=lambda p: p.stem)
+@pytest.mark.parametrize("path", askable("rpm"), ids=lambda p: p.stem)
 def test_case_against_libsolv(path: Path) -> None:
     """libsolv agrees with the case's expectation, and our resolver with libsolv."""
     sc = case_scenario(path)
