@@ -19,7 +19,7 @@ from __future__ import annotations
 import re
 import tempfile
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from bootstrap import config, output
@@ -27,8 +27,10 @@ from bootstrap.adapters import Adapter, Installed, get_adapter
 from bootstrap.buildroot import build_root
 from bootstrap.errors import NO_SPACE_ERRNOS, ConfigError, NoSpaceError, RepositoryNotFound, UsageError
 from bootstrap.hooks import run_hooks
+from bootstrap.indexcache import bulk
 from bootstrap.machine import choose_mode, oci_platform, personality
 from bootstrap.report import Reporter
+from bootstrap.resolve.result import Resolution
 from bootstrap.root import Root
 from bootstrap.types import Dependency, Fetcher, Package, Profile, Relation, RepoTrust, Target
 
@@ -148,7 +150,15 @@ def one_numbering(earlier: Sequence[Package], added: Sequence[Package]) -> Seque
     for pkg in earlier:
         first.setdefault(pkg.name, pkg.index_order)
     after = max(first.values(), default=0)
-    return [replace(p, index_order=first.get(p.name) or after + p.index_order) for p in added]
+    return [_renumbered(p, first.get(p.name) or after + p.index_order) for p in added]
+
+
+def _renumbered(pkg: Package, index_order: int) -> Package:
+    """`pkg` with another index_order. A copy of its attributes, not dataclasses.replace:
+    replace would read every field, and so the whole stanza of a lazily read package."""
+    new = object.__new__(type(pkg))
+    object.__setattr__(new, "__dict__", {**pkg.__dict__, "index_order": index_order})
+    return new
 
 
 def extra_requests(opts: BuildOptions, adapter: Adapter, report: Reporter | None = None) -> list[str]:
@@ -195,8 +205,6 @@ def plan(opts: BuildOptions, fetcher: Fetcher, report: Reporter, *,
          root: Root | None = None) -> Plan:
     """Profile, index and resolve phases. With `root`, an adapter that seeds the root from a
     base tarball (Alpine's minirootfs) does so, and what it installed counts as chosen."""
-    from bootstrap.resolve import resolve
-
     with report.phase("profile"):
         profile = load_profile(opts)
         adapter = make_adapter(profile, report)
@@ -208,6 +216,19 @@ def plan(opts: BuildOptions, fetcher: Fetcher, report: Reporter, *,
         # Alpine seeds from the minirootfs, only for the variants that start from it.
         with report.phase("seed"):
             seeded = adapter.seed(fetcher, root, report.info, variant)
+    with bulk():  # a million small objects, none of them garbage (indexcache.bulk)
+        universe, trust, packages, result, requests = _index_and_resolve(
+            opts, profile, adapter, variant, fetcher, report, spec_names, seeded)
+    return Plan(profile, adapter, variant, universe, packages, dict(result.reasons),
+                tuple(result.warnings), seeded, trust, tuple(_request_text(d[0]) for d in requests))
+
+
+def _index_and_resolve(opts: BuildOptions, profile: Profile, adapter: Adapter, variant: str, fetcher: Fetcher,
+                       report: Reporter, spec_names: Sequence[str], seeded: Sequence[Installed]
+                       ) -> tuple[list[Package], dict[str, RepoTrust], list[Package], Resolution, list[Dependency]]:
+    """The index and resolve phases of plan()."""
+    from bootstrap.resolve import resolve
+
     with report.phase("index"):
         universe, trust = load_universe(profile, adapter, fetcher, report)
         report.info(f"index: {len(universe)} packages in {len(profile.repositories)} repositories")
@@ -227,8 +248,7 @@ def plan(opts: BuildOptions, fetcher: Fetcher, report: Reporter, *,
         for warning in result.warnings:
             report.emit(f"W: {warning}")
         report.info(f"resolve: {len(packages)} packages to install")
-    return Plan(profile, adapter, variant, universe, packages, dict(result.reasons),
-                tuple(result.warnings), seeded, trust, tuple(_request_text(d[0]) for d in requests))
+    return universe, trust, packages, result, requests
 
 
 def _make_fetcher(opts: BuildOptions, report: Reporter) -> Fetcher:

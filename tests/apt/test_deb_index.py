@@ -340,8 +340,10 @@ def test_http_packages_checksum_mismatch(local_archive: tuple[Path, Path, Path],
     root, key, _ = local_archive
     copy = tmp_path / "mirror"
     shutil.copytree(root, copy)
-    index = copy / "dists/bookworm/main/binary-amd64/Packages.xz"
-    index.write_bytes(lzma.compress(lzma.decompress(index.read_bytes()).replace(b"2.10-3", b"9.99-9")))
+    folder = copy / "dists/bookworm/main/binary-amd64"
+    # Every variant tampered with: whichever the reader prefers must be caught.
+    for index, codec in ((folder / "Packages.xz", lzma), (folder / "Packages.gz", gzip)):
+        index.write_bytes(codec.compress(codec.decompress(index.read_bytes()).replace(b"2.10-3", b"9.99-9")))
     with Server(copy) as server, pytest.raises(ChecksumError):
         load_apt_repository(_repo(server.url, "bookworm", keyrings=(str(key),)), "amd64",
                             _http_fetcher(tmp_path), print)

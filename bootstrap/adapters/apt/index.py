@@ -29,11 +29,14 @@ from the fetcher.
 """
 from __future__ import annotations
 
+import hashlib
 import itertools
+from contextlib import nullcontext
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from bootstrap import compression
+from bootstrap.adapters.apt import fastindex
 from bootstrap.adapters.apt.packages import (
     PRIORITY_RANK,
     compare_versions,
@@ -53,6 +56,7 @@ from bootstrap.errors import (
     VerificationError,
 )
 from bootstrap.freshness import Mark, Seen
+from bootstrap.indexcache import Entry, EntryWriter, IndexCache, memory_entry
 from bootstrap.trust import strip_clearsign, verify_detached, verify_inline
 from bootstrap.types import Checksum, Fetcher, Log, Package, Repository
 
@@ -70,6 +74,9 @@ __all__ = [
     "split_stanzas",
     "suite_url",
 ]
+
+# The parsed-index cache's name for what fastindex records; a change to it changes the version.
+_KIND = "apt-packages/2"
 
 # How far ahead of this machine's clock a Release's Date may be: apt's Acquire::Max-FutureTime.
 FUTURE_TOLERANCE = timedelta(seconds=10)
@@ -104,9 +111,10 @@ def load_apt_repository(repo: Repository, arch: str, fetcher: Fetcher, log: Log,
     packages: list[Package] = []
     seen: set[str] = set()
     order: dict[str, int] = {}  # apt's package numbering, across the repository's components
+    cache = IndexCache.of(fetcher, log)
     for path in _index_paths(release, repo, arch, dist):
-        data = _fetch_index(release, dist, path, fetcher)
-        for pkg in parse_packages(data, base_url=base, repo_id=repo.id, order=order):
+        entry = _read_index(release, dist, path, fetcher, cache)
+        for pkg in fastindex.packages(entry.meta, entry.text, base_url=base, repo_id=repo.id, order=order):
             if pkg.key not in seen:
                 seen.add(pkg.key)
                 packages.append(pkg)
@@ -255,15 +263,65 @@ def _component_dir(release: Release, comp: str, arch: str) -> str | None:
     return None
 
 
-def _fetch_index(release: Release, dist: str, path: str, fetcher: Fetcher) -> bytes:
-    """The best listed variant of `path`, checked and decompressed. A variant the mirror does
-    not have (CDs list uncompressed Packages they do not carry) falls through to the next; a
-    variant that arrives with the wrong digest is an error, never skipped."""
-    last: FetchError | None = None
-    # The Release states the size of the uncompressed index too (when it lists it): no variant
-    # may inflate past it. Otherwise the ceiling. A size past the ceiling is refused unread.
+def _read_index(release: Release, dist: str, path: str, fetcher: Fetcher, cache: IndexCache | None) -> Entry:
+    """The fast pass over index `path`, from the parsed-index cache when it holds the digest
+    the Release gives (nothing is fetched then), else fetched (`_fetch_variant`), inflated
+    piece by piece into the pass and into a new cache entry. The Release's digest of the
+    uncompressed index, when it gives one, is checked too: it is the cache's key."""
     plain = release.files.get(path)
+    # The Release states the size of the uncompressed index too (when it lists it): no variant
+    # may inflate past it. Otherwise the ceiling.
     limit = plain.size if plain is not None else compression.INDEX_LIMIT
+    if cache is not None and plain is not None:
+        found = cache.load(_KIND, _key(plain), dist + path)
+        if found is not None:
+            return found
+    listed, raw = _fetch_variant(release, dist, path, fetcher, limit)
+    key = _key(plain if plain is not None else listed)
+    if cache is not None and plain is None:
+        found = cache.load(_KIND, key, dist + path)
+        if found is not None:
+            return found
+    writing = cache.writer(_KIND, key, dist + path) if cache is not None else nullcontext(EntryWriter(None, []))
+    with writing as out:
+        _scan(raw, listed.path, dist, limit, plain, out)
+    return cache.entry_of(out, _KIND, key, dist + path) if cache is not None else memory_entry(out)
+
+
+def _key(entry: ReleaseFile) -> str:
+    algo, digest = entry.strongest()
+    return f"{algo}:{digest}"
+
+
+def _scan(raw: bytes, name: str, dist: str, limit: int, plain: ReleaseFile | None, out: EntryWriter) -> None:
+    """Inflate `raw` piece by piece through the fast pass into `out`; the uncompressed
+    content must have the digest the Release gives for it (`plain`)."""
+    scanner = fastindex.Scanner(f"index {dist}{name}")
+    algo, digest = plain.strongest() if plain is not None else ("sha256", "")
+    hashed = hashlib.new(algo)
+    try:
+        for piece in compression.chunks(raw, name, limit):
+            hashed.update(piece)
+            out.add_text(scanner.feed(piece))
+    except compression.TooLarge as exc:
+        raise RepositoryIndexError(f"{dist}{name} {exc}", hint="the index is corrupt or hostile") from None
+    except ValueError as exc:
+        raise RepositoryIndexError(f"{dist}{name}: cannot decompress ({exc})",
+                                   hint="the mirror serves a corrupt index") from None
+    if digest and hashed.hexdigest() != digest.lower():
+        raise ChecksumError(f"{dist}{name} inflates to content whose {algo} is not the one the Release gives",
+                            hint="the mirror serves a corrupt index; try another mirror")
+    rest, meta = scanner.finish()
+    out.add_text(rest)
+    out.finish(meta)
+
+
+def _fetch_variant(release: Release, dist: str, path: str, fetcher: Fetcher, limit: int) -> tuple[ReleaseFile, bytes]:
+    """The best listed variant of `path` (the quickest to decode first), checked, still
+    compressed. A variant the mirror does not have (CDs list uncompressed Packages they do
+    not carry) falls through to the next; a variant that arrives with the wrong digest is an
+    error, never skipped. A size past the ceiling is refused unread."""
+    last: FetchError | None = None
     for entry in release.index_candidates(path):
         if max(entry.size, limit) > compression.INDEX_LIMIT:
             raise RepositoryIndexError(
@@ -276,19 +334,18 @@ def _fetch_index(release: Release, dist: str, path: str, fetcher: Fetcher) -> by
             urls.insert(0, f"{dist}{folder}by-hash/{BY_HASH_DIR[algo]}/{digest}")
         for url in urls:
             try:
-                raw = fetcher.get_bytes(url, (Checksum(algo, digest),), entry.size)
+                return entry, fetcher.get_bytes(url, (Checksum(algo, digest),), entry.size)
             except ChecksumError:
                 raise
             except FetchError as exc:
                 last = exc
-                continue
-            return _decompress(raw, entry.path, dist, limit)
     if last is not None:
         raise last
     raise RepositoryIndexError(f"{dist}: the Release lists no {path}", hint="the mirror may be broken")
 
 
 def _decompress(raw: bytes, path: str, dist: str, limit: int) -> bytes:
+    """The whole inflated index (the fuzz tests' way in; builds stream through `_scan`)."""
     try:
         return compression.decompress(raw, path, limit)
     except compression.TooLarge as exc:

@@ -1,0 +1,226 @@
+"""The parsed-index cache: what the fast pass over an index found, kept by the digest of the
+index it was read from, so an index that has not changed is never parsed again (the idea of
+apt's pkgcache.bin).
+
+Contracts:
+- `IndexCache(directory, log)`; `IndexCache.of(fetcher, log)` is the one under the fetcher's
+  `cache_dir` (`<cache>/parsed/`), None for a fetcher without one (nothing is then cached).
+- An entry is named by (`kind`, `key`): `kind` names the family's format and its version
+  (`apt-packages/1`; a parser that changes what it records changes its version, and entries of
+  the old one are simply never found), `key` the signed digest of the index (`sha256:…`).
+  `origin` (the index's URL) groups the entries of one index: storing a new one removes the
+  others of the same origin, so a cache refreshed every night holds one entry per index.
+- `load(kind, key, origin)` returns the `Entry` (its `meta`, and `text(offset, length)` into
+  the index text it keeps), or None when there is none. An entry that is truncated, fails its
+  checksum, or is not the entry asked for is corrupt: it is removed, a notice says so, and
+  None is returned, so the caller parses the index again. Nothing of a corrupt entry is used.
+- `writer(kind, key, origin)` is a context manager giving an `EntryWriter`: the index text is
+  written with `add_text(chunk)` as it streams in, then `finish(meta)`; the entry appears
+  (atomically, by rename) only when the block ends without error. Concurrent builds on one
+  cache each write their own temporary file; the last rename wins, and both hold the same.
+  A cache that cannot be written costs the cache, never the build: a notice, and the entry
+  the writer kept in memory is used instead.
+
+File: a fixed header (magic, format version, lengths of meta and text, CRC-32 of both), then
+`meta` (marshal: only built-in types, written and read by this Python version, which the magic
+records), then the text. CRC-32, not a cryptographic digest: the check is against a torn or
+damaged file; whoever can write the cache can write any checksum, and everything an entry
+holds was read from an index whose signature was checked when it was made. The text is read
+through mmap, so a resolution that reads a few hundred records touches only their pages.
+"""
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import marshal
+import mmap
+import os
+import struct
+import sys
+import tempfile
+import zlib
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from bootstrap.errors import NO_SPACE_ERRNOS
+
+_DIR = "parsed"
+_MAGIC = b"RBIDX1" + bytes(sys.version_info[:2])  # marshal's format follows the Python version
+_HEADER = struct.Struct("<8sQQI")  # magic, meta length, text length, CRC-32 of meta + text
+_CHUNK = 1 << 20
+
+
+class Entry:
+    """One parsed index: `meta` (what the family's fast pass recorded) and its index text."""
+
+    def __init__(self, meta: Any, text: mmap.mmap | bytes, offset: int) -> None:
+        self.meta = meta
+        self._text, self._offset = text, offset
+
+    def text(self, offset: int, length: int) -> bytes:
+        """`length` bytes of the index text from `offset`."""
+        start = self._offset + offset
+        return self._text[start:start + length]
+
+
+class EntryWriter:
+    """Receives one entry while it is made (see `IndexCache.writer`)."""
+
+    def __init__(self, out: BinaryIO | None, identity: list[str]) -> None:
+        self._out = out
+        self.identity = identity
+        self._crc = 0
+        self._length = 0
+        self._memory: list[bytes] = []  # when there is no file to write (no cache, or it failed)
+        self.meta: Any = None
+
+    def add_text(self, chunk: bytes) -> None:
+        self._crc = zlib.crc32(chunk, self._crc)
+        self._length += len(chunk)
+        if self._out is not None:
+            try:
+                self._out.write(chunk)
+                return
+            except OSError:
+                self._out = None  # the cache is lost for this entry; the build goes on
+        self._memory.append(chunk)
+
+    def finish(self, meta: Any) -> None:
+        self.meta = meta
+
+
+class IndexCache:
+    """The entries under one directory (module docstring)."""
+
+    def __init__(self, directory: Path, log: Callable[[str], None]) -> None:
+        self.directory = Path(directory)
+        self.log = log
+
+    @classmethod
+    def of(cls, fetcher: object, log: Callable[[str], None]) -> IndexCache | None:
+        cache_dir = getattr(fetcher, "cache_dir", None)
+        if not isinstance(cache_dir, str | os.PathLike):
+            return None
+        return cls(Path(cache_dir) / _DIR, log)
+
+    def path(self, kind: str, key: str, origin: str) -> Path:
+        return self.directory / f"{_digest(origin)[:16]}-{_digest(kind + chr(0) + key)[:32]}.idx"
+
+    def load(self, kind: str, key: str, origin: str) -> Entry | None:
+        path = self.path(kind, key, origin)
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW)
+        except OSError:
+            return None
+        try:
+            problem, entry = _open(fd, kind, key)
+        finally:
+            os.close(fd)  # the mmap keeps its own reference
+        if problem:
+            self.log(f"notice: the parsed index of {origin} in the cache is corrupt ({problem}); "
+                     "reading the index again")
+            with contextlib.suppress(OSError):
+                os.unlink(path)
+        return entry
+
+    @contextlib.contextmanager
+    def writer(self, kind: str, key: str, origin: str) -> Iterator[EntryWriter]:
+        """Yields a writer; on success the entry is in place and `load`able (else kept only in
+        the writer: `entry_of(writer)` gives it either way)."""
+        path = self.path(kind, key, origin)
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix=".part-", suffix=".idx", dir=self.directory)
+        except OSError as exc:
+            self._unwritable(exc)
+            yield EntryWriter(None, [kind, key])
+            return
+        out = os.fdopen(fd, "w+b")
+        writer = EntryWriter(out, [kind, key])
+        try:
+            out.write(bytes(_HEADER.size))
+            yield writer
+            if writer._out is not None:
+                self._seal(writer, out, tmp, path)
+        finally:
+            out.close()
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+
+    def _seal(self, writer: EntryWriter, out: BinaryIO, tmp: str, path: Path) -> None:
+        meta = marshal.dumps([writer.identity, writer.meta])
+        try:
+            out.write(meta)
+            out.seek(0)
+            crc = zlib.crc32(meta, writer._crc)
+            out.write(_HEADER.pack(_MAGIC, len(meta), writer._length, crc))
+            out.flush()
+            os.chmod(tmp, 0o644)
+            os.replace(tmp, path)
+        except OSError as exc:
+            self._unwritable(exc)
+            return
+        self._sweep(path)
+
+    def _sweep(self, keep: Path) -> None:
+        """Remove the other entries of the same index (superseded ones). A build still reading
+        one keeps its mapping: the file goes when the last user closes it."""
+        prefix = keep.name.split("-", 1)[0] + "-"
+        with contextlib.suppress(OSError):
+            for name in os.listdir(self.directory):
+                if name.startswith(prefix) and name != keep.name:
+                    with contextlib.suppress(OSError):
+                        os.unlink(self.directory / name)
+
+    def _unwritable(self, exc: OSError) -> None:
+        why = "no space left" if exc.errno in NO_SPACE_ERRNOS else (exc.strerror or str(exc))
+        self.log(f"notice: cannot write the parsed-index cache {self.directory} ({why}); "
+                 "the index will be read again next time")
+
+    def entry_of(self, writer: EntryWriter, kind: str, key: str, origin: str) -> Entry:
+        """The entry a finished writer made: from the cache when it was stored (mapped, not
+        held), else from the writer's memory."""
+        if writer._out is not None:
+            stored = self.load(kind, key, origin)
+            if stored is not None:
+                return stored
+        return memory_entry(writer)
+
+
+def memory_entry(writer: EntryWriter) -> Entry:
+    """An entry held in memory (no cache, or it could not be written)."""
+    return Entry(writer.meta, b"".join(writer._memory), 0)
+
+
+def _open(fd: int, kind: str, key: str) -> tuple[str, Entry | None]:
+    """(problem, entry): ("", entry) for a sound entry of (kind, key); a problem otherwise
+    ("" with None when the file is of another Python version or format: not corrupt, stale)."""
+    size = os.fstat(fd).st_size
+    head = os.pread(fd, _HEADER.size, 0)
+    if len(head) < _HEADER.size:
+        return "truncated", None
+    magic, meta_len, text_len, crc = _HEADER.unpack(head)
+    if magic[:6] != _MAGIC[:6]:
+        return "not a parsed index", None
+    if magic != _MAGIC:
+        return "", None  # written by another Python: its marshal may differ; made again
+    if size != _HEADER.size + text_len + meta_len:
+        return f"{size} bytes, expected {_HEADER.size + text_len + meta_len}", None
+    got = 0
+    for start in range(_HEADER.size, size, _CHUNK):  # read, not mapped: no page stays resident
+        got = zlib.crc32(os.pread(fd, _CHUNK, start), got)
+    if got != crc:
+        return "checksum mismatch", None
+    view = mmap.mmap(fd, size, prot=mmap.PROT_READ)
+    try:
+        identity, meta = marshal.loads(view[_HEADER.size + text_len:])
+    except (EOFError, ValueError, TypeError):
+        return "unreadable", None
+    if identity != [kind, key]:
+        return "holds another index", None
+    return "", Entry(meta, view, _HEADER.size)
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
