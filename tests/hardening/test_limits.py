@@ -197,8 +197,8 @@ def test_apt_packages_bomb_refused_at_the_size_the_release_states() -> None:
     release = parse_release(_release({"main/binary-amd64/Packages.gz": (bomb, len(bomb)),
                                       "main/binary-amd64/Packages": (None, 4000)}))
     fetcher = FakeFetcher({"http://m/dists/stable/main/binary-amd64/Packages.gz": bomb})
-    exc = bounded(lambda: apt_index._fetch_index(release, "http://m/dists/stable/", "main/binary-amd64/Packages",
-                                                  fetcher))  # type: ignore[arg-type]
+    exc = bounded(lambda: apt_index._read_index(release, "http://m/dists/stable/", "main/binary-amd64/Packages",
+                                                 fetcher, None))  # type: ignore[arg-type]
     assert isinstance(exc, RepositoryIndexError)
     assert one_line(exc) == "http://m/dists/stable/main/binary-amd64/Packages.gz inflates past 4000 bytes; refusing"
 
@@ -208,8 +208,8 @@ def test_apt_packages_bomb_refused_at_the_ceiling(monkeypatch: pytest.MonkeyPatc
     bomb = xz_bomb(256 * MiB)
     release = parse_release(_release({"main/binary-amd64/Packages.xz": (bomb, len(bomb))}))
     fetcher = FakeFetcher({"http://m/d/main/binary-amd64/Packages.xz": bomb})
-    exc = bounded(lambda: apt_index._fetch_index(release, "http://m/d/", "main/binary-amd64/Packages",
-                                                  fetcher))  # type: ignore[arg-type]
+    exc = bounded(lambda: apt_index._read_index(release, "http://m/d/", "main/binary-amd64/Packages",
+                                                 fetcher, None))  # type: ignore[arg-type]
     assert isinstance(exc, RepositoryIndexError) and "inflates past 32 MiB; refusing" in one_line(exc)
 
 
@@ -230,7 +230,7 @@ def test_yum_primary_bomb_refused_at_open_size(suffix: str) -> None:
     assert repomd.files["primary"].limit == 5000
     state = RepoState(Repository("base", "yum", "http://m/"), "http://m/", repomd, (), False)
     fetcher = FakeFetcher({f"http://m/repodata/primary.xml{suffix}": bomb})
-    exc = bounded(lambda: load_packages(state, fetcher))  # type: ignore[arg-type]
+    exc = bounded(lambda: load_packages(state, fetcher, print))  # type: ignore[arg-type]
     assert isinstance(exc, RepositoryIndexError)
     assert one_line(exc) == f"repodata/primary.xml{suffix} inflates past 5000 bytes; refusing"
 
@@ -370,7 +370,8 @@ def test_apt_release_absurd_index_size_refused_unfetched() -> None:
                                       "main/binary-amd64/Packages": (None, 10**15)}))
     fetcher = FakeFetcher({})
     with pytest.raises(RepositoryIndexError) as info:
-        apt_index._fetch_index(release, "http://m/d/", "main/binary-amd64/Packages", fetcher)  # type: ignore[arg-type]
+        apt_index._read_index(release, "http://m/d/", "main/binary-amd64/Packages",
+                              fetcher, None)  # type: ignore[arg-type]
     assert "claims main/binary-amd64/Packages is 953674316 MiB; refusing" in one_line(info.value)
     assert fetcher.asked == []
 

@@ -88,7 +88,7 @@ class YumAdapter(Adapter):
     def load(self, repo: Repository, arch: str, fetcher: Fetcher, log: Log) -> RepoIndex:
         state = fetch_repomd(repo, fetcher, log)
         self._repos[repo.id] = state
-        packages = load_packages(state, fetcher)
+        packages = load_packages(state, fetcher, log)
         log(f"{repo.id}: {state.url}: {len(packages)} packages (repomd revision {state.repomd.revision or '?'})")
         # yum checks each package's own signature when the repository says gpgcheck=1.
         # Packages fail over to the repository's other mirrors, as its metadata does.

@@ -16,13 +16,17 @@ from __future__ import annotations
 
 import re
 from collections.abc import Collection, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from bootstrap import compression
+from bootstrap.adapters.yum import fastprimary
 from bootstrap.adapters.yum.primary import parse_filelists, parse_primary, parse_primary_db
 from bootstrap.adapters.yum.repomd import RepoFile, RepoMd, decompress, decompress_stream, join_url, parse_repomd
 from bootstrap.adapters.yum.rollback import ABSENT, UNCHECKED, VERIFIED, check_repomd_freshness
-from bootstrap.errors import FetchError, RepositoryNotFound, VerificationError
+from bootstrap.errors import FetchError, RepositoryIndexError, RepositoryNotFound, VerificationError
+from bootstrap.indexcache import Entry, EntryWriter, IndexCache, memory_entry
 from bootstrap.types import Fetcher, FetchItem, Log, Package, Repository
 
 _METALINK_URL = re.compile(rb"<url[^>]*>\s*([^<\s]+)\s*</url>")
@@ -141,15 +145,48 @@ def fetch_entry(state: RepoState, entry: RepoFile, fetcher: Fetcher) -> bytes:
     return fetcher.get_file(item).read_bytes()
 
 
-def load_packages(state: RepoState, fetcher: Fetcher) -> list[Package]:
+def load_packages(state: RepoState, fetcher: Fetcher, log: Log) -> list[Package]:
     """The repository's packages: primary.xml (any compression), else primary.sqlite."""
     entry = state.repomd.best("primary", "primary_db")
     if entry is None:
         raise RepositoryNotFound(f"repository {state.repo.id}: repomd.xml at {state.url} lists no primary metadata")
-    data = fetch_entry(state, entry, fetcher)
     if entry.type == "primary_db":
+        data = fetch_entry(state, entry, fetcher)
         return parse_primary_db(decompress(data, entry.href, entry.limit), state.url, state.repo.id)
-    return parse_primary(decompress_stream(data, entry.href, entry.limit), state.url, state.repo.id)
+    cache = IndexCache.of(fetcher, log) if entry.checksum is not None else None
+    key = f"{entry.checksum.algo}:{entry.checksum.hexdigest}" if entry.checksum is not None else ""
+    origin = entry.url(state.url)
+    found = cache.load(_KIND, key, origin) if cache is not None else None
+    if found is None:
+        data = fetch_entry(state, entry, fetcher)
+        try:
+            found = _scan(data, entry, cache, key, origin, f"primary metadata of {state.url}")
+        except fastprimary.Irregular:
+            return parse_primary(decompress_stream(data, entry.href, entry.limit), state.url, state.repo.id)
+    return fastprimary.packages(found.meta, found.text, state.url, state.repo.id)
+
+
+# The parsed-index cache's name for what fastprimary records; a change to it changes the version.
+_KIND = "yum-primary/1"
+
+
+def _scan(data: bytes, entry: RepoFile, cache: IndexCache | None, key: str, origin: str, where: str) -> Entry:
+    """Inflate primary.xml piece by piece through the fast pass into a new cache entry (or
+    into memory, without a cache). Irregular: the caller reads it the slow way."""
+    scanner = fastprimary.Scanner(where)
+    writing = cache.writer(_KIND, key, origin) if cache is not None else nullcontext(EntryWriter(None, []))
+    with writing as out:
+        try:
+            for piece in compression.chunks(data, entry.href, entry.limit):
+                out.add_text(scanner.feed(piece))
+        except compression.TooLarge as exc:
+            raise RepositoryIndexError(f"{entry.href} {exc}", hint="the metadata is corrupt or hostile") from None
+        except ValueError as exc:
+            raise RepositoryIndexError(f"{where} is corrupt: {exc}") from None
+        rest, meta = scanner.finish()
+        out.add_text(rest)
+        out.finish(meta)
+    return cache.entry_of(out, _KIND, key, origin) if cache is not None else memory_entry(out)
 
 
 def _closure(universe: Sequence[Package], names: Collection[str]) -> list[Package]:
