@@ -51,10 +51,13 @@ lint: install-python
 	$(PY) -m ruff check bootstrap tests benchmarks
 	$(PY) -m mypy
 
-# The whole build against mmdebstrap/debootstrap, then the resolver alone on real-size indexes
-# (run.py rewrites RESULTS.md; resolver.py then adds or replaces its own section).
+# The whole build against mmdebstrap/debootstrap on the 88-package subset index, the same build
+# and `resolve` per family on real-size indexes (full bookworm main, 60,000-package yum, Alpine's
+# APKINDEX) with peak RSS, then the resolver alone (run.py rewrites RESULTS.md; realsize.py and
+# resolver.py then add or replace their own sections). Each script takes --rounds N (--quick: 1).
 bench: install
 	$(PY) benchmarks/run.py --fs ext4 --fs ext4-nojournal --fs tmpdir --results benchmarks/RESULTS.md
+	$(PY) benchmarks/realsize.py --results benchmarks/RESULTS.md
 	$(PY) benchmarks/resolver.py --results benchmarks/RESULTS.md
 
 clean:
