@@ -8,21 +8,26 @@ the Alpine 3.6 and 3.16 minirootfs tarballs. Without ../shared/realdata, tests/d
 """
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import io
+import marshal
 import tarfile
 
 import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
+from bootstrap.adapters.apk import fastindex
 from bootstrap.adapters.apk.db import header_lines, parse_installed
 from bootstrap.adapters.apk.index import iter_stanzas, package_from_stanza, parse_apkindex, parse_relation, read_index
 from bootstrap.adapters.apk.package import parse_pkginfo, read_apk, split_signed
 from bootstrap.adapters.apk.seed import choose_minirootfs, parse_latest_releases
 from bootstrap.adapters.apk.version import compare_versions, valid_version, version_matches
 from bootstrap.errors import RepositoryIndexError
+from bootstrap.indexcache import Entry
 from bootstrap.trust import rsa
+from bootstrap.types import Package
 from bootstrap.unpack import Unpacker
 from tests.conftest import REALDATA
 from tests.fuzzing import (
@@ -93,6 +98,58 @@ def test_generated_apkindex(stanzas: list[list[tuple[str, str]]]) -> None:
     """Stanzas built letter by letter, any value."""
     text = "\n\n".join("\n".join(f"{k}:{v}" for k, v in stanza) for stanza in stanzas) + "\n"
     typed(_index_text, text)
+
+
+def _lazy_as_eager(text: str) -> None:
+    """The fast pass and its lazy packages (fastindex.py) against parse_apkindex: the same
+    packages, every field, or the same refusal (type, message, hint) when the index is read,
+    never later. The meta goes through marshal, as the parsed-index cache keeps it."""
+    url, arch, where = "http://mirror.example/alpine/v3.16/main", "x86_64", "APKINDEX of main"
+    try:
+        eager = parse_apkindex(text, url, arch, "main")
+    except RepositoryIndexError as exc:
+        with pytest.raises(RepositoryIndexError) as refused:
+            fastindex.Scanner(where).scan(text)
+        assert (type(refused.value), refused.value.message, refused.value.hint) == (type(exc), exc.message, exc.hint)
+        return
+    kept, meta = fastindex.Scanner(where).scan(text)
+    meta = marshal.loads(marshal.dumps(meta))
+    lazy = fastindex.packages(meta, Entry(meta, kept, 0).text, repo_url=url, arch=arch, repo_id="main")
+    assert len(lazy) == len(eager)
+    for one, other in zip(lazy, eager, strict=True):
+        for field in dataclasses.fields(Package):
+            assert getattr(one, field.name) == getattr(other, field.name), field.name
+
+
+# Texts iter_stanzas reads otherwise than as `X:` lines and empty lines (the fast pass
+# rewrites them first), and fields the token pattern does not vouch for.
+_IRREGULAR = ("P:a\r\nV:1-r0\r\np:x=1 y\r\n\r\nP:b\r\nV:2-r0\r\n",
+              "P:a\nV:1-r0\n  \t\nP:b\nV:2\n", "# comment\nP:a\nnot a field\nV:1\n\n\n\nP:b\nV:1\n",
+              "P:a\u2028V:1\x85p:z\x1cq:1\n", "\nP:é\nV:1\ni:!x y@tag>=2 z><Q1a=\nD:!c d=~1 e<~2\n",
+              "P:a\nV:1\nD:b>= c\n", "P:a\nV:1\np:b=" + "1" * 1025 + "\n", "P:a\nV:1\nr:!!b\n",
+              "P:a\nV:1\np:b>\n", "P:a\nV:1\nS:" + "9" * 30 + "\n", "P:a\nV:\n", "V:1\n",
+              "P:a\nV:1\nA:x/y\n", "P:a\nV:1\nk:10\nk:x\np:one\np:two=2\n",
+              "P:a\nV:1\np:!b=1 c\n", "P:a\nV:1\nD:\u3000b\u3000!c\n")
+
+
+@example(_IRREGULAR[0])
+@given(st.one_of(st.sampled_from(_IRREGULAR), mutants([t.encode() for t in _IRREGULAR] + TEXTS).map(
+    lambda data: data.decode("utf-8", "replace"))))
+@fuzz(300)
+def test_lazy_index_reads_as_the_eager_parser(text: str) -> None:
+    _lazy_as_eager(text)
+
+
+@given(st.lists(st.lists(st.tuples(st.sampled_from("CPVASITULomtcDpirk"), nasty_text()), min_size=1, max_size=10),
+                min_size=1, max_size=4))
+@fuzz(150)
+def test_lazy_generated_index_reads_as_the_eager_parser(stanzas: list[list[tuple[str, str]]]) -> None:
+    _lazy_as_eager("\n\n".join("\n".join(f"{k}:{v}" for k, v in stanza) for stanza in stanzas) + "\n")
+
+
+def test_lazy_irregular_texts() -> None:
+    for text in _IRREGULAR:
+        _lazy_as_eager(text)
 
 
 def _tarball(data: bytes) -> None:

@@ -5,6 +5,9 @@ Formats live beside this module: index (APKINDEX), package (.apk streams), signa
 and seed (the minirootfs); this module decides what an Alpine user expects of each phase of
 the Adapter contract (bootstrap.adapters).
 
+- load: the APKINDEX.tar.gz verified on every read and parsed once per version of it, into
+  packages whose dependencies and raw fields are read on first use (loader.py, fastindex.py;
+  the parsed-index cache, bootstrap.indexcache, keeps the result by the file's digest).
 - seed: for the variants that start from the release's minirootfs (the profile's
   `minirootfs_variants`, by default `default`), fetch and check it, unpack it into the root,
   and return what its /lib/apk/db/installed lists as already installed.
@@ -39,15 +42,17 @@ from pathlib import Path
 
 from bootstrap.adapters import Adapter, Installed, Runner
 from bootstrap.adapters.apk import db as apk_db
+from bootstrap.adapters.apk import fastindex
 from bootstrap.adapters.apk import seed as apk_seed
 from bootstrap.adapters.apk.facts import FACTS
-from bootstrap.adapters.apk.index import parse_apkindex, read_index
+from bootstrap.adapters.apk.loader import load_index
 from bootstrap.adapters.apk.owners import PKGINFO_KEYS, Owner, Owners
 from bootstrap.adapters.apk.package import read_apk
 from bootstrap.adapters.apk.rollback import check_index_freshness
 from bootstrap.adapters.apk.version import apk_version_scheme
 from bootstrap.adapters.mirrors import load_from_mirrors
 from bootstrap.errors import ChecksumError, RepositoryNotFound, UnknownSigner
+from bootstrap.indexcache import IndexCache
 from bootstrap.root import Root
 from bootstrap.trust import rsa
 from bootstrap.types import (
@@ -97,10 +102,13 @@ class ApkAdapter(Adapter):
                                      hint="check --mirror and the release/architecture")
         keyrings = tuple(k for k in repo.keyrings if "://" not in k)
         keys = _keys(keyrings) if repo.verify else None
-        index = read_index(data, keys, f"APKINDEX of {repo.url}", log)
-        if keys is not None:  # verified: held to what this cache saw (rollback.py)
-            check_index_freshness(url, index, fetcher)
-        packages = parse_apkindex(index.text, repo.url, arch, repo.id)
+        # Verified on every read, parsed once per version of the index (loader.py); a verified
+        # one is held to what this cache saw (rollback.py) before it is used or kept.
+        index = load_index(data, keys, f"APKINDEX of {repo.url}", log, where=f"APKINDEX of {repo.id or repo.url}",
+                           origin=url, cache=IndexCache.of(fetcher, log),
+                           vet=lambda built: check_index_freshness(url, built, fetcher))
+        packages = fastindex.packages(index.entry.meta, index.entry.text, repo_url=repo.url, arch=arch,
+                                      repo_id=repo.id)
         log(f"{repo.id}: {index.description or repo.url}: {len(packages)} packages")
         signers = (index.signer,) if keys and index.signer else ()
         return RepoIndex(packages, RepoTrust(repo.id, repo.url, repo.verify, keyrings, signers))

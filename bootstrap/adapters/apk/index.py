@@ -37,8 +37,9 @@ from bootstrap.types import Dependency, Log, Package, Relation
 # linear in the length, and a version is part of a file name.
 MAX_VERSION = 1024
 
-# Longest operators first so `<=` is not read as `<`.
-_DEP_RE = re.compile(r"^(?P<neg>!)?(?P<name>[^<>=~!\s]+)(?:(?P<op>><|>=|<=|=~|>~|<~|~|=|<|>)(?P<ver>\S+))?$")
+# Longest operators first so `<=` is not read as `<` (fastindex reads tokens with the same).
+TOKEN_OPERATORS = r"><|>=|<=|=~|>~|<~|~|=|<|>"
+_DEP_RE = re.compile(rf"^(?P<neg>!)?(?P<name>[^<>=~!\s]+)(?:(?P<op>{TOKEN_OPERATORS})(?P<ver>\S+))?$")
 _OP_MAP = {"><": "=", "=~": "~", ">~": ">=", "<~": "<="}
 
 
@@ -157,12 +158,14 @@ def parse_apkindex(text: str, repo_url: str, arch: str, repo_id: str = "") -> li
 class IndexFile:
     """An APKINDEX.tar.gz read: its DESCRIPTION, APKINDEX text, the key that verified it
     ("" when unchecked) and `built`, the newest mtime of its signed tar entries (when
-    `apk index` made it; 0 when the maker wrote none, as apko and melange do)."""
+    `apk index` made it; 0 when the maker wrote none, as apko and melange do). `control` is
+    (offset, length) of the control stream, the bytes the signatures cover, in the file."""
 
     description: str
     text: str
     signer: str = ""
     built: int = 0
+    control: tuple[int, int] = (0, 0)
 
 
 def read_index(data: bytes, keys: dict[str, bytes] | None, what: str,
@@ -181,8 +184,10 @@ def read_index(data: bytes, keys: dict[str, bytes] | None, what: str,
     if "APKINDEX" not in signed.control:
         raise RepositoryIndexError(f"{what} holds no APKINDEX file")
     description = signed.control.get("DESCRIPTION", b"").decode("utf-8", "replace").strip()
+    # split_signed cuts the file as signatures + control stream + the rest (unread).
+    offset = len(data) - len(signed.control_stream) - len(signed.data_stream)
     return IndexFile(description, signed.control["APKINDEX"].decode("utf-8", "replace"), signer,
-                     control_mtime(signed.control_stream))
+                     control_mtime(signed.control_stream), (offset, len(signed.control_stream)))
 
 
 def control_mtime(stream: bytes) -> int:

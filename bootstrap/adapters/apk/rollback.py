@@ -34,19 +34,19 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from bootstrap.adapters.apk.index import IndexFile
 from bootstrap.freshness import Mark, Seen
 from bootstrap.types import Fetcher
 
 _LAST = 253402300799  # 9999-12-31: what datetime can show
 
 
-def check_index_freshness(url: str, index: IndexFile, fetcher: Fetcher) -> None:
-    """Refuse a verified index at `url` built before the one this cache saw there (StaleIndex);
-    record its build time. Call only for an index whose signature verified."""
+def check_index_freshness(url: str, built: int, fetcher: Fetcher) -> None:
+    """Refuse a verified index at `url` built (index.IndexFile.built) before the one this
+    cache saw there (StaleIndex); record its build time. Call only for an index whose
+    signature verified."""
     seen = Seen.of(fetcher)
-    if seen is None or index.built <= 0:
+    if seen is None or built <= 0:
         return
-    when = datetime.fromtimestamp(min(index.built, _LAST), UTC)
-    mark = Mark("build time", index.built, f"{when:%Y-%m-%d %H:%M:%S} UTC")
+    when = datetime.fromtimestamp(min(built, _LAST), UTC)
+    mark = Mark("build time", built, f"{when:%Y-%m-%d %H:%M:%S} UTC")
     seen.advance(url, [mark], f"the APKINDEX at {url}")
