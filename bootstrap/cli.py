@@ -221,4 +221,7 @@ def _fail(exc: BootstrapError) -> None:
 
 def main() -> None:
     """Console-script entry point."""
+    from bootstrap.memory import return_freed_memory
+
+    return_freed_memory()
     cli(prog_name="rootfs-bootstrap")

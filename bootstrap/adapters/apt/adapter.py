@@ -128,7 +128,9 @@ class Preloader:
     data not yet taken; a package bigger than that is left to the streaming extract_deb.
     Errors surface when the package is taken. Not thread-safe: one thread calls ready/take."""
 
-    BUDGET = 256 << 20
+    # 32 MiB: two cores keep the unpacker fed with that much ahead (a minbase unpack took as
+    # long as with 256 MiB), and the build's largest process stays ~60 MiB smaller.
+    BUDGET = 32 << 20
 
     def __init__(self, packages: Sequence[Package]) -> None:
         from concurrent.futures import ThreadPoolExecutor

@@ -19,7 +19,9 @@ Contracts:
 """
 from __future__ import annotations
 
+import marshal
 import re
+from array import array
 from collections.abc import Callable, Mapping, Sequence
 from sys import intern
 from typing import Any
@@ -92,13 +94,18 @@ class Scanner:
         return whole
 
     def finish(self) -> tuple[bytes, dict[str, Any]]:
-        """(the last text to keep, meta)."""
+        """(the last text to keep, meta). The mentioned names go after the index text, read
+        only when a second index of the repository needs them."""
         rest, self._carry = self._carry, b""
         self._scan(rest)
+        number = {name: i for i, name in enumerate(self.mentioned, 1)}
+        for row in self.rows:
+            row["index_order"] = number[str(row["name"])]
+        names = marshal.dumps(self.mentioned)
         meta = {"rows": self.rows, "provides": self.provides, "conflicts": self.conflicts,
-                "offset": self.offsets, "length": self.lengths, "relations": list(self.relations),
-                "mentioned": self.mentioned}
-        return rest, meta
+                "offset": array("Q", self.offsets).tobytes(), "length": array("Q", self.lengths).tobytes(),
+                "relations": list(self.relations), "mentioned": (self._at + len(rest), len(names))}
+        return rest + names, meta
 
     def _scan(self, region: bytes) -> None:
         at = self._at
@@ -146,10 +153,12 @@ class Scanner:
         checked_size(_int(f.get("Installed-Size")) << 10, f"Installed-Size of {name}", where)
         # Interned: the few words repeated 60,000 times are then stored (and read back) once.
         priority = intern(f.get("Priority", ""))
+        # Every key the package will have, so that marshal makes each dict at its final size.
         row: dict[str, object] = {
             "name": name, "version": version,
             "arch": self._archs[arch],
-            "priority": priority, "provider_priority": provider_priority(priority)}
+            "priority": priority, "provider_priority": provider_priority(priority),
+            "index_order": 0, "repo": "", "_detail": None, "_ref": 0}
         if "Essential" in f and f["Essential"].lower() == "yes":
             row["essential"] = True
         if "Multi-Arch" in f:
@@ -195,7 +204,7 @@ class _Stanzas:
     """The deferred fields of one index's packages, read from its text (indexcache.Detail)."""
 
     def __init__(self, meta: Mapping[str, Any], text: Callable[[int, int], bytes], base: str, repo_id: str) -> None:
-        self.offsets, self.lengths = meta["offset"], meta["length"]
+        self.offsets, self.lengths = array("Q", meta["offset"]), array("Q", meta["length"])
         # The names, not the rows: a row is a package's attributes, which hold this object.
         self.names = [row["name"] for row in meta["rows"]]
         self.text, self.base, self.repo_id = text, base, repo_id
@@ -211,24 +220,50 @@ class _Stanzas:
         return {name: getattr(full, name) for name in DEFERRED}
 
 
+class Numbering:
+    """apt's numbering of names across the indexes of one repository (packages.parse_packages's
+    `order`): a name keeps the number of the index that first mentions it. The first index's
+    rows carry their numbers already; its names are read only when a second index comes."""
+
+    def __init__(self) -> None:
+        self._order: dict[str, int] = {}
+        self._earlier: list[Callable[[], list[str]]] = []
+        self._done = 0  # how many of _earlier are in _order
+
+    def first(self, names: Callable[[], list[str]]) -> bool:
+        """Whether the index whose names `names` reads is the first; either way it counts."""
+        self._earlier.append(names)
+        return len(self._earlier) == 1
+
+    def order(self) -> dict[str, int]:
+        """The numbers of every name of the indexes so far."""
+        while len(self._earlier) > self._done:
+            for name in self._earlier[self._done]():
+                self._order.setdefault(name, len(self._order) + 1)
+            self._done += 1
+        return self._order
+
+
 def packages(meta: Mapping[str, Any], text: Callable[[int, int], bytes], *, base_url: str, repo_id: str,
-             order: dict[str, int]) -> list[Package]:
-    """The index's packages, lazy (module docstring); `order` numbers names across the
-    indexes of a build, as in packages.parse_packages. Takes `meta`'s row dictionaries as
-    the packages' own attributes: a meta is used once (the cache reads a new one each time)."""
-    for name in meta["mentioned"]:
-        order.setdefault(name, len(order) + 1)
-    base = base_url if base_url.endswith("/") else base_url + "/"
+             numbering: Numbering) -> list[Package]:
+    """The index's packages, lazy (module docstring), numbered by `numbering` across the
+    indexes of the repository. Takes `meta`'s row dictionaries as the packages' own
+    attributes: a meta is used once (the cache reads a new one each time)."""
+    at, length = meta["mentioned"]
     rows = meta["rows"]
+    if not numbering.first(lambda: marshal.loads(text(at, length))):
+        order = numbering.order()
+        for state in rows:
+            state["index_order"] = order[state["name"]]
+    base = base_url if base_url.endswith("/") else base_url + "/"
     table = _relations(meta["relations"])
     for field in ("provides", "conflicts"):
         for row, rels in meta[field].items():
             rows[row][field] = tuple(table[i] for i in rels)
-    detail, cls, get = _Stanzas(meta, text, base, repo_id), _LAZY, order.get
+    detail, cls = _Stanzas(meta, text, base, repo_id), _LAZY
     out: list[Package] = []
     append = out.append
     for ref, state in enumerate(rows):
-        state["index_order"] = get(state["name"], 0)
         state["repo"] = repo_id
         append(make(cls, detail, ref, state))
     return out

@@ -76,7 +76,7 @@ __all__ = [
 ]
 
 # The parsed-index cache's name for what fastindex records; a change to it changes the version.
-_KIND = "apt-packages/2"
+_KIND = "apt-packages/3"
 
 # How far ahead of this machine's clock a Release's Date may be: apt's Acquire::Max-FutureTime.
 FUTURE_TOLERANCE = timedelta(seconds=10)
@@ -110,11 +110,11 @@ def load_apt_repository(repo: Repository, arch: str, fetcher: Fetcher, log: Log,
     base = repo.url if repo.url.endswith("/") else repo.url + "/"
     packages: list[Package] = []
     seen: set[str] = set()
-    order: dict[str, int] = {}  # apt's package numbering, across the repository's components
+    numbering = fastindex.Numbering()  # apt's package numbering, across the repository's components
     cache = IndexCache.of(fetcher, log)
     for path in _index_paths(release, repo, arch, dist):
         entry = _read_index(release, dist, path, fetcher, cache)
-        for pkg in fastindex.packages(entry.meta, entry.text, base_url=base, repo_id=repo.id, order=order):
+        for pkg in fastindex.packages(entry.meta, entry.text, base_url=base, repo_id=repo.id, numbering=numbering):
             if pkg.key not in seen:
                 seen.add(pkg.key)
                 packages.append(pkg)
