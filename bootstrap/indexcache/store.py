@@ -26,14 +26,14 @@ File: a fixed header (magic, format version, lengths of meta and text, CRC-32 of
 records), then the text. CRC-32, not a cryptographic digest: the check is against a torn or
 damaged file; whoever can write the cache can write any checksum, and everything an entry
 holds was read from an index whose signature was checked when it was made. The text is read
-through mmap, so a resolution that reads a few hundred records touches only their pages.
+with pread as records are asked for, so a resolution that reads a few hundred records reads
+only those (and holds nothing of the rest in memory).
 """
 from __future__ import annotations
 
 import contextlib
 import hashlib
 import marshal
-import mmap
 import os
 import struct
 import sys
@@ -43,7 +43,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from bootstrap.errors import NO_SPACE_ERRNOS
+from bootstrap.errors import NO_SPACE_ERRNOS, RepositoryIndexError
 
 _DIR = "parsed"
 _MAGIC = b"RBIDX1" + bytes(sys.version_info[:2])  # marshal's format follows the Python version
@@ -52,16 +52,30 @@ _CHUNK = 1 << 20
 
 
 class Entry:
-    """One parsed index: `meta` (what the family's fast pass recorded) and its index text."""
+    """One parsed index: `meta` (what the family's fast pass recorded) and its index text,
+    read from the entry's file as needed (or held in memory, when there is no file)."""
 
-    def __init__(self, meta: Any, text: mmap.mmap | bytes, offset: int) -> None:
+    def __init__(self, meta: Any, text: bytes | int, offset: int, name: str = "") -> None:
         self.meta = meta
-        self._text, self._offset = text, offset
+        self._text, self._offset, self._name = text, offset, name
 
     def text(self, offset: int, length: int) -> bytes:
-        """`length` bytes of the index text from `offset`."""
+        """`length` bytes of the index text from `offset`. Read with pread, not mapped: a file
+        cut short under a running build then reads short (an error here), where a mapping
+        would kill the process with SIGBUS."""
         start = self._offset + offset
-        return self._text[start:start + length]
+        if isinstance(self._text, bytes):
+            return self._text[start:start + length]
+        data = os.pread(self._text, length, start)
+        if len(data) != length:
+            raise RepositoryIndexError(f"the parsed-index cache entry {self._name} changed while in use",
+                                       hint="do not edit the cache during a build; run it again")
+        return data
+
+    def __del__(self) -> None:
+        if isinstance(self._text, int):
+            with contextlib.suppress(OSError):
+                os.close(self._text)
 
 
 class EntryWriter:
@@ -114,9 +128,12 @@ class IndexCache:
         except OSError:
             return None
         try:
-            problem, entry = _open(fd, kind, key)
-        finally:
-            os.close(fd)  # the mmap keeps its own reference
+            problem, entry = _open(fd, kind, key, path.name)
+        except BaseException:
+            os.close(fd)
+            raise
+        if entry is None:
+            os.close(fd)
         if problem:
             self.log(f"notice: the parsed index of {origin} in the cache is corrupt ({problem}); "
                      "reading the index again")
@@ -193,7 +210,7 @@ def memory_entry(writer: EntryWriter) -> Entry:
     return Entry(writer.meta, b"".join(writer._memory), 0)
 
 
-def _open(fd: int, kind: str, key: str) -> tuple[str, Entry | None]:
+def _open(fd: int, kind: str, key: str, name: str) -> tuple[str, Entry | None]:
     """(problem, entry): ("", entry) for a sound entry of (kind, key); a problem otherwise
     ("" with None when the file is of another Python version or format: not corrupt, stale)."""
     size = os.fstat(fd).st_size
@@ -212,14 +229,13 @@ def _open(fd: int, kind: str, key: str) -> tuple[str, Entry | None]:
         got = zlib.crc32(os.pread(fd, _CHUNK, start), got)
     if got != crc:
         return "checksum mismatch", None
-    view = mmap.mmap(fd, size, prot=mmap.PROT_READ)
     try:
-        identity, meta = marshal.loads(view[_HEADER.size + text_len:])
+        identity, meta = marshal.loads(os.pread(fd, meta_len, _HEADER.size + text_len))
     except (EOFError, ValueError, TypeError):
         return "unreadable", None
     if identity != [kind, key]:
         return "holds another index", None
-    return "", Entry(meta, view, _HEADER.size)
+    return "", Entry(meta, fd, _HEADER.size, name)
 
 
 def _digest(text: str) -> str:

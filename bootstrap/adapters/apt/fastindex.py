@@ -51,10 +51,15 @@ _WANTED = ("Package", "Version", "Architecture", "Provides", "Conflicts", "Break
 _FIELD = re.compile(r"^(" + "|".join(re.escape(w) for w in dict.fromkeys(_WANTED)) +
                     r")[ \t]*:[ \t]*([^\n]*(?:\n[ \t][^\n]*)*)", re.MULTILINE)
 _CANONICAL = {w.lower(): w for w in _WANTED}
+# What the fast pass leaves to the full reader: a wanted field in another case (deb822 field
+# names ignore case), or a line that is no field, continuation or comment (an error there).
+_NONCANONICAL = re.compile(rb"\n(?:(?!(?:" + b"|".join(w.encode() for w in _WANTED) + rb")[ \t]*:)(?i:"
+                           + b"|".join(re.escape(w).encode() for w in _WANTED) + rb")[ \t]*:"
+                           + rb"|[^ \t#\n:][^:\n]*+(?:\n|$))")
 # A stanza's own name (between \x02 and \x03), or a relation target as packages._targets
 # reads one: `name`, `name:any` (another arch qualifier, an arch list, a version: ignored).
 _TARGET = re.compile(r"\x02([^\x03]*)\x03|[,|\x00]\s*([^\s,|(:\x00\x02]+(?::any(?![^\s,|(\x00\x02]))?)")
-_BLANKS = re.compile(rb"^[ \t]+$", re.MULTILINE)
+_BLANKS = re.compile(rb"^[ \t]+(?=\n)", re.MULTILINE)  # whole lines only: a piece may end mid-line
 # meta: "rows", each package's eager fields as a dict (the attributes of its Package, but for
 # index_order, repo, provides and conflicts); "provides" and "conflicts", row → indexes into
 # "relations" (name, op, version, arch); "offset" and "length" of each stanza in the text;
@@ -111,21 +116,23 @@ class Scanner:
         at = self._at
         self._at += len(region)
         relations: list[str] = []  # per stanza: "\x02name\x03" + its relation fields, apt's order
+        # Rare (_NONCANONICAL): the whole region is searched once, and only then each stanza.
+        odd = _NONCANONICAL.search(b"\n" + region) is not None
         for chunk in region.split(b"\n\n"):
             start, at = at, at + len(chunk) + 2
             if chunk.strip():
-                f = self._fields(chunk)
+                f = self._fields(chunk, odd and _NONCANONICAL.search(b"\n" + chunk) is not None)
                 if f is not None:
                     name = self._record(f, start, len(chunk))
                     relations.append(f"\x02{name}\x03\x00" + "\x00".join([f[k] for k in _MENTIONING_FIELDS if k in f]))
         self._mention("".join(relations))
 
-    def _fields(self, chunk: bytes) -> dict[str, str] | None:
+    def _fields(self, chunk: bytes, odd: bool) -> dict[str, str] | None:
         """The wanted fields of one stanza by their canonical names (`Package`); None for a
-        paragraph of comments only."""
+        paragraph of comments only. `odd`: it has what only the full reader reads right."""
         text = deb822._decode(chunk)
         f = dict(_FIELD.findall(text))
-        if "Package" in f and "Version" in f and "\n#" not in text and text[0] != "#":
+        if not odd and "Package" in f and "Version" in f and "\n#" not in text and text[0] != "#":
             joined = "\x00".join(f.values()) + "\x00"  # one test for all values, at C speed
             if "\n" in joined or " \x00" in joined or "\t\x00" in joined:
                 f = {key: _value(value) for key, value in f.items()}
