@@ -156,8 +156,11 @@ class Scanner:
         if arch not in self._archs:  # a handful of words: each checked once
             self._archs[arch] = intern(checked_word(arch, f"architecture of {name}", where))
         # Checked now, read again with the stanza: a hostile size fails the index, as before.
-        checked_size(_int(f.get("Size")), f"Size of {name}", where)
-        checked_size(_int(f.get("Installed-Size")) << 10, f"Installed-Size of {name}", where)
+        # (Only a long number can be past the ceiling: 10 digits of bytes, 7 of KiB are not.)
+        if len(f.get("Size", "")) > 10:
+            checked_size(_int(f.get("Size")), f"Size of {name}", where)
+        if len(f.get("Installed-Size", "")) > 7:
+            checked_size(_int(f.get("Installed-Size")) << 10, f"Installed-Size of {name}", where)
         # Interned: the few words repeated 60,000 times are then stored (and read back) once.
         priority = intern(f.get("Priority", ""))
         # Every key the package will have, so that marshal makes each dict at its final size.
