@@ -287,3 +287,31 @@ def test_gzip_is_read_before_xz(mirror: tuple[Path, str, Path]) -> None:
     release = apt_index.parse_release((root / "dists/bookworm/Release").read_bytes())
     assert [f.path.rsplit(".", 1)[-1] for f in release.index_candidates("main/binary-amd64/Packages")][:2] == \
         ["gz", "xz"]
+
+
+REQUESTS = [["apt", "usr-is-merged"], ["build-essential"], ["python3", "git", "curl"], ["default-mta"],
+            ["awk", "www-browser"], ["nonexistent-package"]]
+
+
+@pytest.mark.parametrize("path", [p for p in _real_indexes() if "_dists_bookworm_main_" in p.name or
+                                  "realdata" in str(p)][:2], ids=lambda p: p.name[-50:])
+def test_resolutions_on_lazy_and_full_readings_agree(path: Path) -> None:
+    """The same answers (or the same error) from the lazy universe as from the full one."""
+    from bootstrap.adapters.apt.packages import debian_version_scheme
+    from bootstrap.errors import ResolveError
+    from bootstrap.resolve import resolve
+    from bootstrap.types import Relation
+
+    data = _read(path)
+    lazy, eager = _lazy(data, piece=1 << 20), _eager(data)
+    scheme = debian_version_scheme("amd64")
+    required = sorted({p.name for p in eager if p.priority == "required"})
+    for names in [required, *REQUESTS]:
+        answers = []
+        for universe in (lazy, eager):
+            try:
+                result = resolve(universe, [(Relation(n),) for n in names], scheme)
+                answers.append(([p.key for p in result.packages], sorted(result.reasons.items())))
+            except ResolveError as exc:
+                answers.append(([str(exc)], []))
+        assert answers[0] == answers[1], names
