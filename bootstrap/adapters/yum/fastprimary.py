@@ -52,15 +52,19 @@ _COMMON_NS = "http://linux.duke.edu/metadata/common"
 _RPM_NS = "http://linux.duke.edu/metadata/rpm"
 _START_BYTES = re.compile(rb"<package\b([^>]*)>")
 _START = re.compile(r"<package\b([^>]*)>")
+_END = re.compile(r"</package\s*>")
+_END_BYTES = re.compile(rb"</package\s*>")
 _COMMON_DECL = b'xmlns="http://linux.duke.edu/metadata/common"'
 _TEXT = {tag: re.compile(rf"<{tag}>([^<]*)</{tag}>") for tag in ("name", "arch")}
-_EMPTY = {tag: re.compile(rf"<{tag}\b([^>]*?)/?>") for tag in ("version", "size")}
-_CHECKSUM = re.compile(r"<checksum\b([^>]*)>([^<]*)</checksum>")
-_BLOCK = {tag: re.compile(rf"<rpm:{tag}>(.*?)</rpm:{tag}>", re.DOTALL)
+# A tag's attributes: a ">" inside a quoted value does not end it.
+_IN_TAG = r"""(?:[^>"']|"[^"]*"|'[^']*')*?"""
+_EMPTY = {tag: re.compile(rf"<{tag}\b({_IN_TAG})/?>") for tag in ("version", "size")}
+_CHECKSUM = re.compile(rf"<checksum\b({_IN_TAG})>([^<]*)</checksum>")
+_BLOCK = {tag: re.compile(rf"<rpm:{tag}\s*>(.*?)</rpm:{tag}\s*>", re.DOTALL)
           for tag in ("provides", "conflicts", "obsoletes")}
-_ENTRY = re.compile(r"<rpm:entry\b([^>]*?)/?>")
+_ENTRY = re.compile(rf"<rpm:entry\b({_IN_TAG})/?>")
 _FILE = re.compile(r"<file\b[^>]*>([^<]*)</file>")
-_ATTR = re.compile(r'([\w:.-]+)\s*=\s*"([^"]*)"')
+_ATTR = re.compile(r"""([\w:.-]+)\s*=\s*(?:"([^"]*)"|'([^']*)')""")
 _ENTITY = re.compile(r"&(#x[0-9a-fA-F]+|#[0-9]+|lt|gt|amp|quot|apos);")
 _NAMED = {"lt": "<", "gt": ">", "amp": "&", "quot": '"', "apos": "'"}
 
@@ -81,8 +85,17 @@ class Scanner:
         self.root = ""  # the <metadata ...> start tag: the deferred reader wraps a package in it
         self._expat = expat.ParserCreate()
         self._expat.EntityDeclHandler = self._entity  # as safexml.guarded: no entities at all
+        # Markup createrepo never writes, where the expressions would misread where a package
+        # ends or what a value is: comments, CDATA, processing instructions (and CR, which XML
+        # reads as LF). expat tells; any of them sends the document to the full parser.
+        self._odd = False
+        self._expat.CommentHandler = self._expat.StartCdataSectionHandler = self._strange
+        self._expat.ProcessingInstructionHandler = self._strange
         self._carry = b""
         self._at = 0
+
+    def _strange(self, *_: object) -> None:
+        self._odd = True
 
     def _entity(self, *_: object) -> None:
         raise RepositoryIndexError(f"{self.where} declares XML entities; refusing",
@@ -90,6 +103,7 @@ class Scanner:
 
     def feed(self, piece: bytes) -> bytes:
         self._judge(piece, False)
+        self._odd = self._odd or b"\r" in piece
         data = self._carry + piece
         if not self.root:
             start = data.find(b"<package")
@@ -128,30 +142,34 @@ class Scanner:
         declared = re.match(r"\s*<\?xml[^>]*encoding\s*=\s*[\"']([^\"']*)", text)
         if head is None or "<!" in text or (declared and declared[1].lower().replace("-", "") != "utf8"):
             raise Irregular
-        attrs = dict(_ATTR.findall(head[0]))
+        attrs = _attrs(head[0])
         if attrs.get("xmlns") != _COMMON_NS or attrs.get("xmlns:rpm") != _RPM_NS:
             raise Irregular
+        if any(value in (_COMMON_NS, _RPM_NS) for key, value in attrs.items() if key not in ("xmlns", "xmlns:rpm")):
+            raise Irregular  # another prefix for them: elements the expressions would not see
         self.root = head[0]
 
     def _scan(self, region: bytes) -> None:
+        if self._odd:
+            raise Irregular  # markup the expressions would misread: the full parser reads it all
         base = self._at
         self._at += len(region)
         regular = _regular(region)
         if region.isascii():  # nearly always: offsets in characters are offsets in bytes
             text = region.decode("ascii")
             for match in _START.finditer(text):
-                end = self._end(text.find("</package>", match.end()))
+                end = self._end(_END.search(text, match.end()))
                 self._package(text[match.start():end], match[1], base + match.start(), end - match.start(), regular)
             return
         for found in _START_BYTES.finditer(region):
-            end = self._end(region.find(b"</package>", found.end()))
+            end = self._end(_END_BYTES.search(region, found.end()))
             element = region[found.start():end].decode("utf-8")
             self._package(element, found[1].decode("utf-8"), base + found.start(), end - found.start(), regular)
 
-    def _end(self, close: int) -> int:
-        if close < 0:
+    def _end(self, close: re.Match[str] | re.Match[bytes] | None) -> int:
+        if close is None:
             raise RepositoryIndexError(f"{self.where} is corrupt: an unclosed <package>")
-        return close + len("</package>")
+        return close.end()
 
     def _package(self, element: str, start_attrs: str, offset: int, length: int, regular: bool) -> None:
         fields = _fast(element, start_attrs) if regular or _regular(element.encode()) else _UNREAD
@@ -187,21 +205,22 @@ Fields = tuple[str, str, str, dict[str, str], Rels, Rels, Rels, tuple[str, ...],
 
 
 def _regular(text: bytes) -> bool:
-    """Whether the regular expressions read the elements in `text` as XML does: no CDATA or
-    comment, no single-quoted attribute, no namespace declared but the common one (asked of
-    a whole region at once; of one element only when its region fails)."""
-    return not (b"<!" in text or b"='" in text or b"xmlns:" in text or b"<rpm:entry>" in text
-                or text.count(b"xmlns=") != text.count(_COMMON_DECL))
+    """Whether the regular expressions read the elements in `text` as XML does: no namespace
+    declared but the common one, no entry without attributes (asked of a whole region at once;
+    of one element only when its region fails)."""
+    return not (b"xmlns:" in text or b"<rpm:entry>" in text or text.count(b"xmlns=") != text.count(_COMMON_DECL))
 
 
 _UNREAD = object()  # _fast could not read an element: ElementTree reads it
 # What createrepo writes first in every <package>, in this order (else the general way).
-_HEAD = re.compile(r'\s*<name>([^<]*)</name>\s*<arch>([^<]*)</arch>\s*<version epoch="([^"]*)" ver="([^"]*)" '
-                   r'rel="([^"]*)"/>\s*(?:<checksum type="([^"]*)" pkgid="[^"]*">([^<]*)</checksum>)?')
+_HEAD = re.compile(r'\s*<name>([^<]*)</name>\s*<arch>([^<]*)</arch>\s*<version epoch="([^"\t\n]*)" '
+                   r'ver="([^"\t\n]*)" rel="([^"\t\n]*)"/>\s*'
+                   r'(?:<checksum type="([^"\t\n]*)" pkgid="[^"]*">([^<]*)</checksum>)?')
 _SIZE = re.compile(r'<size package="([^"]*)" installed="([^"]*)"')
 # An entry with createrepo's attributes in createrepo's order; anything else the general way.
-_PLAIN_ENTRY = re.compile(r'<rpm:entry name="([^"(&][^"&]*)"(?: flags="([A-Z]{2})")?(?: epoch="([^"&]*)")?'
-                          r'(?: ver="([^"&]*)")?(?: rel="([^"&]*)")?(?: pre="[^"]*")?/>')
+_PLAIN_ENTRY = re.compile(r'<rpm:entry name="([^"(&\t\n][^"&\t\n]*)"(?: flags="([A-Z]{2})")?'
+                          r'(?: epoch="([^"&\t\n]*)")?(?: ver="([^"&\t\n]*)")?(?: rel="([^"&\t\n]*)")?'
+                          r'(?: pre="[^"]*")?/>')
 Row = tuple[str, str | None, str | None, None]
 
 
@@ -216,15 +235,21 @@ def _fast(element: str, start_attrs: str) -> Fields | object | None:
     name, arch, epoch, ver, rel, algo, digest = head.groups()
     if arch in _SOURCE_ARCHES:
         return None
+    if (digest is None and "<checksum" in element) or any(element.count(f"<rpm:{tag}") > 1 for tag in _BLOCK):
+        return _UNREAD  # a checksum written otherwise, a block twice: ElementTree reads it
     size = _SIZE.search(element)
+    if size is None and "<size" in element:
+        return _general(element)
     sizes = {"package": size[1], "installed": size[2]} if size is not None else {}
-    checksums = ((checksum_algo(algo or "sha256"), digest.strip().lower()),) if digest else ()
+    checksums = ((checksum_algo(algo), digest.strip().lower()),) if digest else ()
     provides = _rows(element, "provides")
     conflicts = _rows(element, "conflicts")
     obsoletes = _rows(element, "obsoletes")
     if provides is None or conflicts is None or obsoletes is None:
         return _general(element)
     files = tuple(_unescape(f) for f in _FILE.findall(element))
+    if len(files) != element.count("<file"):
+        return _UNREAD  # an empty <file/>, or one the expression did not take
     return name, arch, format_evr(epoch, ver, rel), sizes, provides, conflicts, obsoletes, files, checksums
 
 
@@ -233,8 +258,10 @@ def _rows(element: str, tag: str) -> tuple[Row, ...] | None:
     createrepo writes it (None otherwise: rich ones, other attributes, entities)."""
     start = element.find(f"<rpm:{tag}>")
     if start < 0:
-        return ()
+        return None if f"<rpm:{tag}" in element else ()  # written another way: the general reader
     end = element.find(f"</rpm:{tag}>", start)
+    if end < 0:
+        return None
     block = element[start:end]
     found = _PLAIN_ENTRY.findall(block)
     if len(found) != block.count("<rpm:entry"):
@@ -286,7 +313,12 @@ def _entries(element: str, tag: str) -> list[tuple[Relation | str, bool]]:
 
 
 def _attrs(text: str) -> dict[str, str]:
-    return {k: _unescape(v) for k, v in _ATTR.findall(text)}
+    """A tag's attributes as XML reads them: entities replaced, a tab or line end a space."""
+    return {k: _unescape(v.translate(_BLANKS) if "\t" in v or "\n" in v else v)
+            for k, double, single in _ATTR.findall(text) for v in (double or single,)}
+
+
+_BLANKS = str.maketrans("\t\n", "  ")
 
 
 def _unescape(text: str) -> str:

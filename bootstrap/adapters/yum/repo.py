@@ -155,7 +155,9 @@ def load_packages(state: RepoState, fetcher: Fetcher, log: Log) -> list[Package]
         return parse_primary_db(decompress(data, entry.href, entry.limit), state.url, state.repo.id)
     cache = IndexCache.of(fetcher, log) if entry.checksum is not None else None
     key = f"{entry.checksum.algo}:{entry.checksum.hexdigest}" if entry.checksum is not None else ""
-    origin = entry.url(state.url)
+    # The repository's primary, not the file's URL: createrepo names the file by its digest,
+    # and a new one must replace the entry of the old.
+    origin = join_url(state.url, "repodata/primary")
     found = cache.load(_KIND, key, origin) if cache is not None else None
     if found is None:
         data = fetch_entry(state, entry, fetcher)
