@@ -69,7 +69,8 @@ class Plan:
     profile: Profile
     adapter: Adapter
     variant: str
-    universe: list[Package]
+    # Not the universe: after resolve its 60,000 packages are garbage, and a build's memory
+    # is then the unpacker's (the chosen packages are all that is kept).
     packages: list[Package]
     reasons: dict[str, tuple[str, ...]] = field(default_factory=dict)
     warnings: tuple[str, ...] = ()
@@ -217,15 +218,15 @@ def plan(opts: BuildOptions, fetcher: Fetcher, report: Reporter, *,
         with report.phase("seed"):
             seeded = adapter.seed(fetcher, root, report.info, variant)
     with bulk():  # a million small objects, none of them garbage (indexcache.bulk)
-        universe, trust, packages, result, requests = _index_and_resolve(
+        trust, packages, result, requests = _index_and_resolve(
             opts, profile, adapter, variant, fetcher, report, spec_names, seeded)
-    return Plan(profile, adapter, variant, universe, packages, dict(result.reasons),
+    return Plan(profile, adapter, variant, packages, dict(result.reasons),
                 tuple(result.warnings), seeded, trust, tuple(_request_text(d[0]) for d in requests))
 
 
 def _index_and_resolve(opts: BuildOptions, profile: Profile, adapter: Adapter, variant: str, fetcher: Fetcher,
                        report: Reporter, spec_names: Sequence[str], seeded: Sequence[Installed]
-                       ) -> tuple[list[Package], dict[str, RepoTrust], list[Package], Resolution, list[Dependency]]:
+                       ) -> tuple[dict[str, RepoTrust], list[Package], Resolution, list[Dependency]]:
     """The index and resolve phases of plan()."""
     from bootstrap.resolve import resolve
 
@@ -248,7 +249,7 @@ def _index_and_resolve(opts: BuildOptions, profile: Profile, adapter: Adapter, v
         for warning in result.warnings:
             report.emit(f"W: {warning}")
         report.info(f"resolve: {len(packages)} packages to install")
-    return universe, trust, packages, result, requests
+    return trust, packages, result, requests
 
 
 def _make_fetcher(opts: BuildOptions, report: Reporter) -> Fetcher:

@@ -7,8 +7,10 @@ text, and is read for a package when something first asks for one of those field
 
 Contracts:
 - `lazy_class(deferred)` is a subclass of `Package` (one per set of field names, made once)
-  whose `deferred` fields are read on first access through `Detail.detail(ref)`; every other
+  whose `deferred` fields are read on first access through `Detail.detail(ref, eager)`; every other
   field is a plain attribute, set at construction or Package's default.
+- The source of the deferred fields (`Detail`) holds nothing of the universe, only where
+  records are: a chosen package must not keep 60,000 others alive after the resolve.
 - `make(cls, detail, ref, eager)` builds one: `eager` (which the package keeps as its
   attributes) holds the fields known now (a field left out has Package's default), `ref` says
   to `detail` where the rest is. The first access to
@@ -39,8 +41,9 @@ _FIELDS = frozenset(f.name for f in dataclasses.fields(Package))
 class Detail(Protocol):
     """Where the deferred fields of a family's lazy packages come from."""
 
-    def detail(self, ref: Any) -> Mapping[str, object]:
-        """The deferred fields of the package `ref` points at (every one of them)."""
+    def detail(self, ref: Any, eager: Mapping[str, object]) -> Mapping[str, object]:
+        """The deferred fields of the package `ref` points at (every one of them); `eager` is
+        what the package already holds (to check the record read back is that package's)."""
         ...
 
 
@@ -56,7 +59,7 @@ class _Deferred:
             return self
         state = obj.__dict__
         source: Detail = state["_detail"]
-        state.update(source.detail(state["_ref"]))
+        state.update(source.detail(state["_ref"], state))
         return state[self.name]
 
 

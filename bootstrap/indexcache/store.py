@@ -59,6 +59,12 @@ class Entry:
         self.meta = meta
         self._text, self._offset, self._name = text, offset, name
 
+    def take_meta(self) -> Any:
+        """The meta, handed over once: the entry forgets it, so that what is made of it (the
+        packages, which keep this entry for their text) is freed with the universe."""
+        meta, self.meta = self.meta, None
+        return meta
+
     def text(self, offset: int, length: int) -> bytes:
         """`length` bytes of the index text from `offset`. Read with pread, not mapped: a file
         cut short under a running build then reads short (an error here), where a mapping

@@ -9,6 +9,7 @@ import dataclasses
 import gc
 import multiprocessing
 import os
+from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
@@ -171,7 +172,8 @@ class _Detail:
     def __init__(self) -> None:
         self.calls = 0
 
-    def detail(self, ref: object) -> dict[str, object]:
+    def detail(self, ref: object, eager: Mapping[str, object]) -> dict[str, object]:
+        assert eager["name"] == "hello"
         self.calls += 1
         return {"depends": ((Relation("libc6", ">=", "2.36"),),), "location": f"http://m/{ref}.deb",
                 "checksums": (Checksum("sha256", "00" * 32),)}

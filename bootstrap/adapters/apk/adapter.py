@@ -107,7 +107,7 @@ class ApkAdapter(Adapter):
         index = load_index(data, keys, f"APKINDEX of {repo.url}", log, where=f"APKINDEX of {repo.id or repo.url}",
                            origin=url, cache=IndexCache.of(fetcher, log),
                            vet=lambda built: check_index_freshness(url, built, fetcher))
-        packages = fastindex.packages(index.entry.meta, index.entry.text, repo_url=repo.url, arch=arch,
+        packages = fastindex.packages(index.entry.take_meta(), index.entry.text, repo_url=repo.url, arch=arch,
                                       repo_id=repo.id)
         log(f"{repo.id}: {index.description or repo.url}: {len(packages)} packages")
         signers = (index.signer,) if keys and index.signer else ()

@@ -204,14 +204,12 @@ class _Stanzas:
     def __init__(self, meta: Mapping[str, Any], text: Callable[[int, int], bytes], repo_url: str,
                  arch: str, repo_id: str) -> None:
         self.offsets, self.lengths = meta["offset"], meta["length"]
-        # The names, not the rows: a row is a package's attributes, which hold this object.
-        self.names = [row["name"] for row in meta["rows"]]
         self.text, self.repo_url, self.arch, self.repo_id = text, repo_url, arch, repo_id
 
-    def detail(self, ref: int) -> dict[str, object]:
+    def detail(self, ref: int, eager: Mapping[str, object]) -> dict[str, object]:
         raw = self.text(self.offsets[ref], self.lengths[ref])
         stanzas = list(iter_stanzas(raw.decode("utf-8", "surrogatepass")))
-        expected = self.names[ref]
+        expected = eager["name"]
         full = package_from_stanza(stanzas[0], self.repo_url, self.arch, self.repo_id) if len(stanzas) == 1 else None
         if full is None or full.name != expected:
             got = clip(full.name) if full is not None else f"{len(stanzas)} stanzas"

@@ -215,15 +215,13 @@ class _Stanzas:
 
     def __init__(self, meta: Mapping[str, Any], text: Callable[[int, int], bytes], base: str, repo_id: str) -> None:
         self.offsets, self.lengths = array("Q", meta["offset"]), array("Q", meta["length"])
-        # The names, not the rows: a row is a package's attributes, which hold this object.
-        self.names = [row["name"] for row in meta["rows"]]
         self.text, self.base, self.repo_id = text, base, repo_id
 
-    def detail(self, ref: int) -> dict[str, object]:
+    def detail(self, ref: int, eager: Mapping[str, object]) -> dict[str, object]:
         raw = self.text(self.offsets[ref], self.lengths[ref])
         stanza = deb822.parse_paragraph(deb822._decode(raw), _bad_index_line)
         full = _package(stanza, self.base, self.repo_id, {})
-        expected = self.names[ref]
+        expected = eager["name"]
         if full.name != expected:
             raise RepositoryIndexError(f"index of {self.repo_id}: the stanza of {expected} reads back as "
                                        f"{clip(full.name)}", hint="the parsed-index cache is damaged; remove it")

@@ -114,7 +114,8 @@ def load_apt_repository(repo: Repository, arch: str, fetcher: Fetcher, log: Log,
     cache = IndexCache.of(fetcher, log)
     for path in _index_paths(release, repo, arch, dist):
         entry = _read_index(release, dist, path, fetcher, cache)
-        for pkg in fastindex.packages(entry.meta, entry.text, base_url=base, repo_id=repo.id, numbering=numbering):
+        for pkg in fastindex.packages(entry.take_meta(), entry.text, base_url=base, repo_id=repo.id,
+                                      numbering=numbering):
             if pkg.key not in seen:
                 seen.add(pkg.key)
                 packages.append(pkg)

@@ -359,19 +359,18 @@ class _Elements:
     def __init__(self, meta: Mapping[str, Any], text: Callable[[int, int], bytes], repo_url: str,
                  repo_id: str) -> None:
         self.root, self.offsets, self.lengths = meta["root"], meta["offset"], meta["length"]
-        self.names = [row["name"] for row in meta["rows"]]
         self.text, self.repo_url, self.repo_id = text, repo_url, repo_id
 
-    def detail(self, ref: int) -> dict[str, object]:
+    def detail(self, ref: int, eager: Mapping[str, object]) -> dict[str, object]:
         element = self.text(self.offsets[ref], self.lengths[ref]).decode("utf-8")
         try:
             el = ET.fromstring(self.root + element + "</metadata>").find(f"{COMMON}package")
         except ET.ParseError as exc:
-            raise RepositoryIndexError(f"primary metadata of {self.repo_id}: the element of {self.names[ref]} "
+            raise RepositoryIndexError(f"primary metadata of {self.repo_id}: the element of {eager['name']} "
                                        f"no longer reads ({exc})", hint=_DAMAGED) from None
         full = _package(el, self.repo_url, self.repo_id) if el is not None else None
-        if full is None or full.name != self.names[ref]:
-            raise RepositoryIndexError(f"primary metadata of {self.repo_id}: the element of {self.names[ref]} "
+        if full is None or full.name != eager["name"]:
+            raise RepositoryIndexError(f"primary metadata of {self.repo_id}: the element of {eager['name']} "
                                        "reads back as another package", hint=_DAMAGED)
         return {name: getattr(full, name) for name in DEFERRED}
 

@@ -165,7 +165,7 @@ def load_packages(state: RepoState, fetcher: Fetcher, log: Log) -> list[Package]
             found = _scan(data, entry, cache, key, origin, f"primary metadata of {state.url}")
         except fastprimary.Irregular:
             return parse_primary(decompress_stream(data, entry.href, entry.limit), state.url, state.repo.id)
-    return fastprimary.packages(found.meta, found.text, state.url, state.repo.id)
+    return fastprimary.packages(found.take_meta(), found.text, state.url, state.repo.id)
 
 
 # The parsed-index cache's name for what fastprimary records; a change to it changes the version.
