@@ -41,7 +41,7 @@ import tempfile
 import zlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 from bootstrap.errors import NO_SPACE_ERRNOS, RepositoryIndexError
 
@@ -85,29 +85,43 @@ class Entry:
 
 
 class EntryWriter:
-    """Receives one entry while it is made (see `IndexCache.writer`)."""
+    """Receives one entry while it is made (see `IndexCache.writer`): the text goes to the
+    entry's file (descriptor `fd`, after the header's room) as it comes; if the file cannot
+    take more (a full disk), what it holds is read back and the rest is kept in memory."""
 
-    def __init__(self, out: BinaryIO | None, identity: list[str]) -> None:
-        self._out = out
+    def __init__(self, fd: int | None, identity: list[str],
+                 on_error: Callable[[OSError], None] = lambda exc: None) -> None:
+        self.fd = fd
         self.identity = identity
+        self._on_error = on_error
         self._crc = 0
         self._length = 0
         self._memory: list[bytes] = []  # when there is no file to write (no cache, or it failed)
         self.meta: Any = None
 
     def add_text(self, chunk: bytes) -> None:
+        before = self._length
         self._crc = zlib.crc32(chunk, self._crc)
         self._length += len(chunk)
-        if self._out is not None:
+        if self.fd is not None:
             try:
-                self._out.write(chunk)
+                _write_all(self.fd, chunk, _HEADER.size + before)
                 return
-            except OSError:
-                self._out = None  # the cache is lost for this entry; the build goes on
+            except OSError as exc:  # the cache is lost for this entry; the build goes on
+                self._memory = [os.pread(self.fd, before, _HEADER.size)]
+                self._on_error(exc)
+                self.fd = None  # closed by the cache's writer
         self._memory.append(chunk)
 
     def finish(self, meta: Any) -> None:
         self.meta = meta
+
+
+def _write_all(fd: int, data: bytes, at: int) -> None:
+    view = memoryview(data)
+    while view:
+        done = os.pwrite(fd, view, at)
+        view, at = view[done:], at + done
 
 
 class IndexCache:
@@ -149,36 +163,40 @@ class IndexCache:
 
     @contextlib.contextmanager
     def writer(self, kind: str, key: str, origin: str) -> Iterator[EntryWriter]:
-        """Yields a writer; on success the entry is in place and `load`able (else kept only in
-        the writer: `entry_of(writer)` gives it either way)."""
+        """Yields a writer; when the block ends without error the entry is in place (or, if it
+        could not be written, a notice says so); `entry_of(writer)` gives it either way."""
         path = self.path(kind, key, origin)
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(prefix=".part-", suffix=".idx", dir=self.directory)
         except OSError as exc:
             self._unwritable(exc)
-            yield EntryWriter(None, [kind, key])
+            yield EntryWriter(None, [kind, key], self._unwritable)
             return
-        out = os.fdopen(fd, "w+b")
-        writer = EntryWriter(out, [kind, key])
+        writer = EntryWriter(fd, [kind, key], self._unwritable)
         try:
-            out.write(bytes(_HEADER.size))
             yield writer
-            if writer._out is not None:
-                self._seal(writer, out, tmp, path)
+        except BaseException:
+            os.close(fd)
+            raise
+        else:
+            if writer.fd is not None:
+                self._seal(writer, tmp, path)
+            else:  # the file failed: entry_of reads memory
+                os.close(fd)
         finally:
-            out.close()
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp)
 
-    def _seal(self, writer: EntryWriter, out: BinaryIO, tmp: str, path: Path) -> None:
+    def _seal(self, writer: EntryWriter, tmp: str, path: Path) -> None:
+        """Meta after the text, then the header, then the rename. The descriptor stays open
+        for entry_of, stored or not (a failed seal unlinks the file; its inode lives on)."""
+        assert writer.fd is not None
         meta = marshal.dumps([writer.identity, writer.meta])
         try:
-            out.write(meta)
-            out.seek(0)
+            _write_all(writer.fd, meta, _HEADER.size + writer._length)
             crc = zlib.crc32(meta, writer._crc)
-            out.write(_HEADER.pack(_MAGIC, len(meta), writer._length, crc))
-            out.flush()
+            _write_all(writer.fd, _HEADER.pack(_MAGIC, len(meta), writer._length, crc), 0)
             os.chmod(tmp, 0o644)
             os.replace(tmp, path)
         except OSError as exc:
@@ -202,12 +220,11 @@ class IndexCache:
                  "the index will be read again next time")
 
     def entry_of(self, writer: EntryWriter, kind: str, key: str, origin: str) -> Entry:
-        """The entry a finished writer made: from the cache when it was stored (mapped, not
-        held), else from the writer's memory."""
-        if writer._out is not None:
-            stored = self.load(kind, key, origin)
-            if stored is not None:
-                return stored
+        """The entry a finished writer made, its meta as the writer has it (not read again),
+        its text read from the file written (stored or not), else from memory."""
+        if writer.fd is not None:
+            fd, writer.fd = writer.fd, None
+            return Entry(writer.meta, fd, _HEADER.size, origin)
         return memory_entry(writer)
 
 

@@ -221,3 +221,36 @@ def test_bulk_turns_the_collector_off_and_back() -> None:
         assert not gc.isenabled()  # left as it was
     finally:
         gc.enable()
+
+
+@pytest.mark.parametrize("fail_at", [1, 3, "seal"])
+def test_a_full_disk_costs_the_cache_not_the_text(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                  fail_at: object) -> None:
+    """The file stops taking writes partway (ENOSPC): what it holds is read back, the rest is
+    kept in memory, a notice says so, and the entry handed back has the whole text."""
+    import errno
+
+    from bootstrap.indexcache import store
+
+    notes: list[str] = []
+    cache = _cache(tmp_path, notes)
+    real, calls = os.pwrite, [0]
+
+    def pwrite(fd: int, data: bytes | memoryview, at: int) -> int:
+        calls[0] += 1
+        if calls[0] == fail_at or (fail_at == "seal" and len(data) > 100 and calls[0] > 5):
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real(fd, data, at)
+
+    monkeypatch.setattr(store.os, "pwrite", pwrite)
+    text = b"".join(b"Package: p%d\nVersion: 1\n\n" % i for i in range(40))
+    with cache.writer(KIND, KEY, ORIGIN) as out:
+        for start in range(0, len(text), 100):
+            out.add_text(text[start:start + 100])
+        out.finish({"n": len(text), "pad": "x" * 200})
+    entry = cache.entry_of(out, KIND, KEY, ORIGIN)
+    assert entry.text(0, len(text)) == text and entry.meta["n"] == len(text)
+    assert len(notes) == 1 and "no space left" in notes[0]
+    monkeypatch.setattr(store.os, "pwrite", real)
+    assert cache.load(KIND, KEY, ORIGIN) is None  # nothing half-written was stored
+    assert [p for p in (tmp_path / "parsed").iterdir()] == []
