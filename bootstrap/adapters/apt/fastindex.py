@@ -77,8 +77,8 @@ class Scanner:
         self.offsets: list[int] = []
         self.lengths: list[int] = []
         self.relations: dict[tuple[str, str | None, str | None, str | None], int] = {}
-        self.mentioned: list[str] = []
-        self._known: set[str] = set()
+        # Every name mentioned so far → its number (first mention first; a dict keeps order).
+        self.mentioned: dict[str, int] = {}
         self._archs: dict[str, str] = {}
         self._carry = b""
         self._at = 0  # offset of _carry in the text
@@ -103,10 +103,10 @@ class Scanner:
         only when a second index of the repository needs them."""
         rest, self._carry = self._carry, b""
         self._scan(rest)
-        number = {name: i for i, name in enumerate(self.mentioned, 1)}
+        number = self.mentioned
         for row in self.rows:
             row["index_order"] = number[str(row["name"])]
-        names = marshal.dumps(self.mentioned)
+        names = marshal.dumps(list(number))
         meta = {"rows": self.rows, "provides": self.provides, "conflicts": self.conflicts,
                 "offset": array("Q", self.offsets).tobytes(), "length": array("Q", self.lengths).tobytes(),
                 "relations": list(self.relations), "mentioned": (self._at + len(rest), len(names))}
@@ -189,12 +189,11 @@ class Scanner:
         """The names the region's stanzas make apt's cache know (packages.mentioned_names),
         new ones kept in order: one regular expression over all their names and relation
         fields, and the first appearance of each found by dict.fromkeys (in C)."""
-        known, mentioned = self._known, self.mentioned
+        mentioned = self.mentioned
         targets = [own or other for own, other in _TARGET.findall(relations)]
         for name in dict.fromkeys(targets):
-            if name not in known:
-                known.add(name)
-                mentioned.append(name)
+            if name not in mentioned:
+                mentioned[name] = len(mentioned) + 1
 
     def _rels(self, rels: tuple[Relation, ...]) -> tuple[int, ...]:
         table = self.relations

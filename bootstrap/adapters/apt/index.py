@@ -39,8 +39,10 @@ from bootstrap import compression
 from bootstrap.adapters.apt import fastindex
 from bootstrap.adapters.apt.packages import (
     PRIORITY_RANK,
+    _parse_atom,
     compare_versions,
     debian_version_scheme,
+    parse_flat_relations,
     parse_packages,
     parse_relations,
     split_stanzas,
@@ -315,6 +317,10 @@ def _scan(raw: bytes, name: str, dist: str, limit: int, plain: ReleaseFile | Non
     rest, meta = scanner.finish()
     out.add_text(rest)
     out.finish(meta)
+    # The pass filled the relation parser's caches with ~10 MiB of relations that its rows
+    # now hold as tuples; a build's memory is better spent on the unpacker.
+    for cached in (parse_relations, parse_flat_relations, _parse_atom):
+        cached.cache_clear()
 
 
 def _fetch_variant(release: Release, dist: str, path: str, fetcher: Fetcher, limit: int) -> tuple[ReleaseFile, bytes]:
