@@ -25,9 +25,9 @@ from pathlib import Path
 from bootstrap import config, output
 from bootstrap.adapters import Adapter, Installed, get_adapter
 from bootstrap.buildroot import build_root
+from bootstrap.collector import paused
 from bootstrap.errors import NO_SPACE_ERRNOS, ConfigError, NoSpaceError, RepositoryNotFound, UsageError
 from bootstrap.hooks import run_hooks
-from bootstrap.indexcache import bulk
 from bootstrap.machine import choose_mode, oci_platform, personality
 from bootstrap.report import Reporter
 from bootstrap.resolve.result import Resolution
@@ -217,7 +217,7 @@ def plan(opts: BuildOptions, fetcher: Fetcher, report: Reporter, *,
         # Alpine seeds from the minirootfs, only for the variants that start from it.
         with report.phase("seed"):
             seeded = adapter.seed(fetcher, root, report.info, variant)
-    with bulk():  # a million small objects, none of them garbage (indexcache.bulk)
+    with paused():  # a million small objects, none of them garbage (bootstrap.collector)
         trust, packages, result, requests = _index_and_resolve(
             opts, profile, adapter, variant, fetcher, report, spec_names, seeded)
     return Plan(profile, adapter, variant, packages, dict(result.reasons),

@@ -2,7 +2,7 @@
 first use (lazy.py), and the cache of what a fast pass over an index found, kept by the
 index's signed digest (store.py). Names no family: each adapter says what it defers and what
 its entries hold."""
-from bootstrap.indexcache.lazy import Detail, bulk, lazy_class, loaded, make
+from bootstrap.indexcache.lazy import Detail, lazy_class, loaded, make
 from bootstrap.indexcache.store import Entry, EntryWriter, IndexCache, memory_entry
 
-__all__ = ["Detail", "Entry", "EntryWriter", "IndexCache", "bulk", "lazy_class", "loaded", "make", "memory_entry"]
+__all__ = ["Detail", "Entry", "EntryWriter", "IndexCache", "lazy_class", "loaded", "make", "memory_entry"]

@@ -24,11 +24,9 @@ Contracts:
 """
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import functools
-import gc
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any, Protocol
 
 from bootstrap.types import Package
@@ -97,21 +95,6 @@ def make(cls: type[Package], detail: Detail, ref: object, eager: dict[str, objec
     pkg = object.__new__(cls)
     object.__setattr__(pkg, "__dict__", eager)
     return pkg
-
-
-@contextlib.contextmanager
-def bulk() -> Iterator[None]:
-    """No cyclic garbage collection inside the block (as it was before, after it). Reading a
-    60,000-package index makes a million small objects, none of them garbage, and the
-    collector, run every 700 of them, spent more time scanning them than the reading took
-    (0.5 s of 0.65 s for bookworm's main from the cache)."""
-    was = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was:
-            gc.enable()
 
 
 def loaded(pkg: Package) -> bool:

@@ -47,10 +47,9 @@ broken deterministically; `Resolution.why(name)` is the chain that brought a pac
 """
 from __future__ import annotations
 
-import gc
-from collections.abc import Collection, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Collection, Sequence
 
+from bootstrap.collector import paused
 from bootstrap.errors import ResolveError
 from bootstrap.resolve.answer import answer
 from bootstrap.resolve.candidates import candidates_only
@@ -72,7 +71,7 @@ def resolve(universe: Sequence[Package], requests: Sequence[Dependency], scheme:
     reporter = reporter or Reporter()
     reporter.starting()
     try:
-        with _collector_paused():
+        with paused():
             return _resolve(universe, requests, scheme, exclude, strict_exclude, reporter)
     finally:
         reporter.ending()
@@ -111,17 +110,3 @@ def _search(universe: Sequence[Package], requests: Sequence[Dependency], scheme:
         raise unguessable_error(exc, chain) from None
     return answer(index, search.enc, search.requests, installed, reporter)
 
-
-@contextmanager
-def _collector_paused() -> Iterator[None]:
-    """Python's cycle collector off while resolving. The resolver allocates a few hundred
-    thousand small objects and no garbage cycles, but each of the collector's full passes also
-    walks every Package of the universe: on Debian's 63,000-package index that was 1 s of a
-    1.4 s resolve. The previous state is restored, whatever happens."""
-    was = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was:
-            gc.enable()

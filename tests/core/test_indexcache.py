@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from bootstrap.indexcache import IndexCache, bulk, lazy_class, loaded, make
+from bootstrap.collector import paused
+from bootstrap.indexcache import IndexCache, lazy_class, loaded, make
 from bootstrap.indexcache.relations import RelationTable, relations
 from bootstrap.types import Checksum, Package, Relation
 
@@ -209,14 +210,14 @@ def test_a_lazy_package_is_a_package() -> None:
     assert pkg != dataclasses.replace(eager, location="elsewhere")
 
 
-def test_bulk_turns_the_collector_off_and_back() -> None:
+def test_the_collector_is_paused_and_restored() -> None:
     assert gc.isenabled()
-    with bulk():
+    with paused():
         assert not gc.isenabled()
     assert gc.isenabled()
     gc.disable()
     try:
-        with bulk():
+        with paused():
             pass
         assert not gc.isenabled()  # left as it was
     finally:
