@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bootstrap import config, output
+from bootstrap import config
 from bootstrap.adapters import Adapter, Installed, get_adapter
 from bootstrap.buildroot import build_root
 from bootstrap.collector import paused
@@ -266,6 +266,9 @@ def resolve_only(opts: BuildOptions, report: Reporter) -> Plan:
 
 def build(opts: BuildOptions, report: Reporter) -> Path | None:
     """The whole build; returns the output path (None for stdout)."""
+    # Only a build packs: `resolve` does not load the packer (libarchive: 40 ms of start-up).
+    from bootstrap import output
+
     output.check(opts.output, opts.fmt, opts.devices)  # fail now, not after the whole build
     fetcher = _make_fetcher(opts, report)
     out: Path | None = None
@@ -378,6 +381,7 @@ def _configure(the_plan: Plan, installed: list[Installed], root: Root, mode: str
 
 def _pack(opts: BuildOptions, the_plan: Plan, installed: list[Installed], root: Root,
           report: Reporter) -> Path | None:
+    from bootstrap import output
     from bootstrap.pack import ImageConfig
 
     image = None
