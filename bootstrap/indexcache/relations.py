@@ -3,7 +3,8 @@ back. One table per index: a relation that 10,000 packages share is stored, and 
 once.
 
 Contract: `RelationTable.add(rel)` gives the relation's number in the table (the same number
-for an equal relation); `rows()` is the table as tuples; `relations(rows)` makes the Relation
+for an equal relation), `add_row(row_of(...))` the same without making the Relation; `rows()`
+is the table as tuples; `relations(rows)` makes the Relation
 objects again, equal to the ones added (negated and narrowing relations included).
 """
 from __future__ import annotations
@@ -36,6 +37,13 @@ class RelationTable:
 
     def rows(self) -> list[Row]:
         return list(self._index)
+
+
+def row_of(name: str, op: str | None = None, version: str | None = None, arch: str | None = None,
+           negated: bool = False) -> Row:
+    """The row of the Relation these would make (for a pass that reads relations without
+    making them)."""
+    return (name, op, version, arch, True, ()) if negated else (name, op, version, arch)
 
 
 def _row(rel: Relation) -> Row:

@@ -16,7 +16,8 @@ Contracts:
   None is returned, so the caller parses the index again. Nothing of a corrupt entry is used.
 - `writer(kind, key, origin)` is a context manager giving an `EntryWriter`: the index text is
   written with `add_text(chunk)` as it streams in, then `finish(meta)`; the entry appears
-  (atomically, by rename) only when the block ends without error. Concurrent builds on one
+  (atomically, by rename) only when the block ends without error, and `writer.entry()` hands
+  it over. `new_entry(cache, ...)` is the same for a cache that may be None (then in memory). Concurrent builds on one
   cache each write their own temporary file; the last rename wins, and both hold the same.
   A cache that cannot be written costs the cache, never the build: a notice, and the entry
   the writer kept in memory is used instead.
@@ -89,10 +90,11 @@ class EntryWriter:
     entry's file (descriptor `fd`, after the header's room) as it comes; if the file cannot
     take more (a full disk), what it holds is read back and the rest is kept in memory."""
 
-    def __init__(self, fd: int | None, identity: list[str],
+    def __init__(self, fd: int | None, identity: list[str], origin: str = "",
                  on_error: Callable[[OSError], None] = lambda exc: None) -> None:
         self.fd = fd
         self.identity = identity
+        self.origin = origin
         self._on_error = on_error
         self._crc = 0
         self._length = 0
@@ -115,6 +117,15 @@ class EntryWriter:
 
     def finish(self, meta: Any) -> None:
         self.meta = meta
+
+    def entry(self) -> Entry:
+        """The entry this writer made, once the block that wrote it has ended: its meta as
+        the pass made it (not read and decoded again), its text read from the file written
+        (stored or not), else from memory."""
+        if self.fd is not None:
+            fd, self.fd = self.fd, None
+            return Entry(self.meta, fd, _HEADER.size, self.origin)
+        return Entry(self.meta, b"".join(self._memory), 0)
 
 
 def _write_all(fd: int, data: bytes, at: int) -> None:
@@ -164,16 +175,16 @@ class IndexCache:
     @contextlib.contextmanager
     def writer(self, kind: str, key: str, origin: str) -> Iterator[EntryWriter]:
         """Yields a writer; when the block ends without error the entry is in place (or, if it
-        could not be written, a notice says so); `entry_of(writer)` gives it either way."""
+        could not be written, a notice says so); `writer.entry()` gives it either way."""
         path = self.path(kind, key, origin)
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(prefix=".part-", suffix=".idx", dir=self.directory)
         except OSError as exc:
             self._unwritable(exc)
-            yield EntryWriter(None, [kind, key], self._unwritable)
+            yield EntryWriter(None, [kind, key], origin, self._unwritable)
             return
-        writer = EntryWriter(fd, [kind, key], self._unwritable)
+        writer = EntryWriter(fd, [kind, key], origin, self._unwritable)
         try:
             yield writer
         except BaseException:
@@ -182,7 +193,7 @@ class IndexCache:
         else:
             if writer.fd is not None:
                 self._seal(writer, tmp, path)
-            else:  # the file failed: entry_of reads memory
+            else:  # the file failed: writer.entry() reads memory
                 os.close(fd)
         finally:
             with contextlib.suppress(FileNotFoundError):
@@ -190,7 +201,7 @@ class IndexCache:
 
     def _seal(self, writer: EntryWriter, tmp: str, path: Path) -> None:
         """Meta after the text, then the header, then the rename. The descriptor stays open
-        for entry_of, stored or not (a failed seal unlinks the file; its inode lives on)."""
+        for writer.entry(), stored or not (a failed seal unlinks the file; its inode lives on)."""
         assert writer.fd is not None
         meta = marshal.dumps([writer.identity, writer.meta])
         try:
@@ -219,18 +230,17 @@ class IndexCache:
         self.log(f"notice: cannot write the parsed-index cache {self.directory} ({why}); "
                  "the index will be read again next time")
 
-    def entry_of(self, writer: EntryWriter, kind: str, key: str, origin: str) -> Entry:
-        """The entry a finished writer made, its meta as the writer has it (not read again),
-        its text read from the file written (stored or not), else from memory."""
-        if writer.fd is not None:
-            fd, writer.fd = writer.fd, None
-            return Entry(writer.meta, fd, _HEADER.size, origin)
-        return memory_entry(writer)
 
 
-def memory_entry(writer: EntryWriter) -> Entry:
-    """An entry held in memory (no cache, or it could not be written)."""
-    return Entry(writer.meta, b"".join(writer._memory), 0)
+@contextlib.contextmanager
+def new_entry(cache: IndexCache | None, kind: str, key: str, origin: str) -> Iterator[EntryWriter]:
+    """A writer for a new entry of `cache` (IndexCache.writer), or, with no cache, one that
+    keeps the entry in memory; either way `writer.entry()` gives it after the block."""
+    if cache is None:
+        yield EntryWriter(None, [kind, key], origin)
+        return
+    with cache.writer(kind, key, origin) as out:
+        yield out
 
 
 def _open(fd: int, kind: str, key: str, name: str) -> tuple[str, Entry | None]:

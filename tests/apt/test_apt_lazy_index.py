@@ -20,7 +20,7 @@ import pytest
 from bootstrap.adapters.apt import fastindex
 from bootstrap.adapters.apt import index as apt_index
 from bootstrap.adapters.apt.packages import parse_packages
-from bootstrap.indexcache import EntryWriter, memory_entry
+from bootstrap.indexcache import new_entry
 from bootstrap.types import Package, Repository
 from tests.apt.aptrepo import Deb, build_deb, build_repo, make_key
 from tests.server import Server
@@ -31,13 +31,13 @@ BASE = "http://m/debian/"
 
 def _scan(data: bytes, piece: int = 1 << 16) -> tuple[dict, Callable[[int, int], bytes]]:
     scanner = fastindex.Scanner("test index")
-    out = EntryWriter(None, [])
-    for start in range(0, len(data), piece):
-        out.add_text(scanner.feed(data[start:start + piece]))
-    rest, meta = scanner.finish()
-    out.add_text(rest)
-    out.finish(meta)
-    entry = memory_entry(out)
+    with new_entry(None, "test", "", "") as out:
+        for start in range(0, len(data), piece):
+            out.add_text(scanner.feed(data[start:start + piece]))
+        rest, meta = scanner.finish()
+        out.add_text(rest)
+        out.finish(meta)
+    entry = out.entry()
     return entry.meta, entry.text
 
 

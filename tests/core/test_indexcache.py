@@ -121,7 +121,7 @@ def test_an_unwritable_cache_costs_the_cache_not_the_build(tmp_path: Path) -> No
     with cache.writer(KIND, KEY, ORIGIN) as out:
         out.add_text(b"Package: a\n\n")
         out.finish({"n": 1})
-    entry = cache.entry_of(out, KIND, KEY, ORIGIN)
+    entry = out.entry()
     assert entry.meta == {"n": 1} and entry.text(0, 9) == b"Package: "
     assert len(notes) == 1 and "cannot write the parsed-index cache" in notes[0]
 
@@ -249,7 +249,7 @@ def test_a_full_disk_costs_the_cache_not_the_text(tmp_path: Path, monkeypatch: p
         for start in range(0, len(text), 100):
             out.add_text(text[start:start + 100])
         out.finish({"n": len(text), "pad": "x" * 200})
-    entry = cache.entry_of(out, KIND, KEY, ORIGIN)
+    entry = out.entry()
     assert entry.text(0, len(text)) == text and entry.meta["n"] == len(text)
     assert len(notes) == 1 and "no space left" in notes[0]
     monkeypatch.setattr(store.os, "pwrite", real)

@@ -26,7 +26,7 @@ Contracts:
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from sys import intern
 from typing import Any
 
@@ -44,7 +44,7 @@ from bootstrap.adapters.apk.index import (
 )
 from bootstrap.adapters.checks import MAX_PACKAGE_SIZE, checked_name, checked_size, checked_word, clip
 from bootstrap.errors import RepositoryIndexError
-from bootstrap.indexcache import lazy_class, make
+from bootstrap.indexcache import RelationTable, Row, lazy_class, make, relations, row_of
 from bootstrap.types import Package, Relation
 
 DEFERRED = frozenset({"depends", "replaces", "size", "installed_size", "location", "section", "fields"})
@@ -69,10 +69,10 @@ _TOKEN = re.compile(rf"(?<!\S)(!?)([^<>=~!\s]+)(?:({TOKEN_OPERATORS})(\S+))?(?!\
 _ONE = rf"(?>!?[^<>=~!\s]+(?:(?:{TOKEN_OPERATORS})\S{{1,{MAX_VERSION}}})?)"
 _SOUND = re.compile(rf"\s*(?:{_ONE}(?:\s+{_ONE})*)?\s*")
 
-Key = tuple[str, str | None, str | None, bool]  # a Relation's name, op, version, negated
+Key = Row  # a relation as indexcache.relations keeps it (row_of)
 # meta: "rows", each package's eager fields as a dict (the attributes of its Package, but for
 # repo, provides, install_if, conflicts, and arch when the stanza has no A:); "provides",
-# "install_if" and "conflicts", row → indexes into "relations" (Key rows); "offset" and
+# "install_if" and "conflicts", row → indexes into "relations" (indexcache.relations rows); "offset" and
 # "length" of each stanza in the text (bytes).
 
 
@@ -86,7 +86,7 @@ class Scanner:
         self.offsets: list[int] = []
         self.lengths: list[int] = []
         self.fields: dict[str, dict[int, tuple[int, ...]]] = {"provides": {}, "install_if": {}, "conflicts": {}}
-        self.relations: dict[Key, int] = {}
+        self.relations = RelationTable()
         self._archs: dict[str, str] = {}
 
     def scan(self, text: str) -> tuple[bytes, dict[str, Any]]:
@@ -104,7 +104,7 @@ class Scanner:
                 self._record(body.decode("utf-8", "surrogatepass"), at + lead, len(body))
             at += len(chunk) + 2
         meta: dict[str, Any] = {"rows": self.rows, "offset": self.offsets, "length": self.lengths,
-                                "relations": list(self.relations), **self.fields}
+                                "relations": self.relations.rows(), **self.fields}
         return raw, meta
 
     def _record(self, stanza: str, offset: int, length: int) -> None:
@@ -171,8 +171,7 @@ class Scanner:
 
     def _store(self, field: str, row: int, keys: list[Key]) -> None:
         if keys:
-            table = self.relations
-            self.fields[field][row] = tuple(table.setdefault(key, len(table)) for key in keys)
+            self.fields[field][row] = tuple(self.relations.add_row(key) for key in keys)
 
 
 def _regular_lines(text: str) -> bool:
@@ -184,11 +183,12 @@ def _regular_lines(text: str) -> bool:
 
 def _token_key(name: str, op: str, version: str, negated: bool) -> Key:
     """index.parse_relation's Relation, as a Key, from the groups of one token."""
-    return (name.split("@", 1)[0] if "@" in name else name, _OP_MAP.get(op, op) or None, version or None, negated)
+    return row_of(name.split("@", 1)[0] if "@" in name else name, _OP_MAP.get(op, op) or None, version or None,
+                  negated=negated)
 
 
 def _key(rel: Relation, negated: bool) -> Key:
-    return (rel.name, rel.op, rel.version, negated)
+    return row_of(rel.name, rel.op, rel.version, negated=negated)
 
 
 def _regular(text: str) -> str:
@@ -224,7 +224,7 @@ def packages(meta: Mapping[str, Any], text: Callable[[int, int], bytes], *, repo
     repo_id) gives them. Takes `meta`'s row dictionaries as the packages' own attributes: a
     meta is used once (the cache reads a new one each time)."""
     rows = meta["rows"]
-    table = _relations(meta["relations"])
+    table = relations(meta["relations"])
     for field in ("provides", "install_if", "conflicts"):
         for row, rels in meta[field].items():
             rows[row][field] = tuple(table[i] for i in rels)
@@ -241,14 +241,3 @@ def packages(meta: Mapping[str, Any], text: Callable[[int, int], bytes], *, repo
         append(make(cls, detail, ref, state))
     return out
 
-
-def _relations(rows: Sequence[Sequence[Any]]) -> list[Relation]:
-    """The index's table of relations as Relation objects, made once each. Made without
-    __init__: every row was read as index.parse_relation reads one, so already checked."""
-    new = object.__new__
-    out = []
-    for name, op, version, negated in rows:
-        rel = new(Relation)
-        rel.__dict__.update(name=name, op=op, version=version, arch=None, negated=negated, narrow=())
-        out.append(rel)
-    return out

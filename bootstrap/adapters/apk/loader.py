@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
-from contextlib import nullcontext
 from dataclasses import dataclass
 
 from bootstrap.adapters.apk import fastindex
@@ -29,12 +28,12 @@ from bootstrap.adapters.apk.index import read_index
 from bootstrap.adapters.apk.package import tar_members
 from bootstrap.adapters.apk.signature import signatures_from_members
 from bootstrap.errors import RepositoryIndexError, UnpackError, VerificationError
-from bootstrap.indexcache import Entry, EntryWriter, IndexCache, memory_entry
+from bootstrap.indexcache import Entry, IndexCache, new_entry
 from bootstrap.trust import rsa
 from bootstrap.types import Log
 
 # The parsed-index cache's name for what fastindex records; a change to it changes the version.
-KIND = "apk-index/1"
+KIND = "apk-index/2"
 
 
 @dataclass(frozen=True)
@@ -64,12 +63,10 @@ def load_index(data: bytes, keys: dict[str, bytes] | None, what: str, log: Log, 
         vet(index.built)
     kept, meta = fastindex.Scanner(where).scan(index.text)
     meta["head"] = {"description": index.description, "built": index.built, "control": list(index.control)}
-    writing = cache.writer(KIND, key, origin) if cache is not None else nullcontext(EntryWriter(None, []))
-    with writing as out:
+    with new_entry(cache, KIND, key, origin) as out:
         out.add_text(kept)
         out.finish(meta)
-    entry = cache.entry_of(out, KIND, key, origin) if cache is not None else memory_entry(out)
-    return LoadedIndex(index.description, index.signer, index.built, entry)
+    return LoadedIndex(index.description, index.signer, index.built, out.entry())
 
 
 def _verify(data: bytes, control: list[int], keys: dict[str, bytes] | None, what: str, log: Log) -> str:

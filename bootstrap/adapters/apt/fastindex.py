@@ -22,7 +22,7 @@ from __future__ import annotations
 import marshal
 import re
 from array import array
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from sys import intern
 from typing import Any
 
@@ -37,7 +37,7 @@ from bootstrap.adapters.apt.packages import (
 )
 from bootstrap.adapters.checks import checked_name, checked_size, checked_word, clip
 from bootstrap.errors import RepositoryIndexError
-from bootstrap.indexcache import lazy_class, make
+from bootstrap.indexcache import RelationTable, lazy_class, make, relations
 from bootstrap.types import Package, Relation
 
 DEFERRED = frozenset({"depends", "pre_depends", "recommends", "replaces", "location", "checksums",
@@ -76,7 +76,7 @@ class Scanner:
         self.conflicts: dict[int, tuple[int, ...]] = {}
         self.offsets: list[int] = []
         self.lengths: list[int] = []
-        self.relations: dict[tuple[str, str | None, str | None, str | None], int] = {}
+        self.relations = RelationTable()
         # Every name mentioned so far → its number (first mention first; a dict keeps order).
         self.mentioned: dict[str, int] = {}
         self._archs: dict[str, str] = {}
@@ -109,7 +109,7 @@ class Scanner:
         names = marshal.dumps(list(number))
         meta = {"rows": self.rows, "provides": self.provides, "conflicts": self.conflicts,
                 "offset": array("Q", self.offsets).tobytes(), "length": array("Q", self.lengths).tobytes(),
-                "relations": list(self.relations), "mentioned": (self._at + len(rest), len(names))}
+                "relations": self.relations.rows(), "mentioned": (self._at + len(rest), len(names))}
         return rest + names, meta
 
     def _scan(self, region: bytes) -> None:
@@ -196,8 +196,7 @@ class Scanner:
                 mentioned[name] = len(mentioned) + 1
 
     def _rels(self, rels: tuple[Relation, ...]) -> tuple[int, ...]:
-        table = self.relations
-        return tuple(table.setdefault((r.name, r.op, r.version, r.arch), len(table)) for r in rels)
+        return self.relations.add_all(rels)
 
 
 def _value(raw: str) -> str:
@@ -263,7 +262,7 @@ def packages(meta: Mapping[str, Any], text: Callable[[int, int], bytes], *, base
         for state in rows:
             state["index_order"] = order[state["name"]]
     base = base_url if base_url.endswith("/") else base_url + "/"
-    table = _relations(meta["relations"])
+    table = relations(meta["relations"])
     for field in ("provides", "conflicts"):
         for row, rels in meta[field].items():
             rows[row][field] = tuple(table[i] for i in rels)
@@ -275,14 +274,3 @@ def packages(meta: Mapping[str, Any], text: Callable[[int, int], bytes], *, base
         append(make(cls, detail, ref, state))
     return out
 
-
-def _relations(rows: Sequence[Sequence[str | None]]) -> list[Relation]:
-    """The index's table of flat relations as Relation objects, made once each. Made without
-    __init__: every row was a Relation when the pass recorded it, so already checked."""
-    new = object.__new__
-    out = []
-    for name, op, version, arch in rows:
-        rel = new(Relation)
-        rel.__dict__.update(name=name, op=op, version=version, arch=arch)
-        out.append(rel)
-    return out

@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import hashlib
 import itertools
-from contextlib import nullcontext
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -58,7 +57,7 @@ from bootstrap.errors import (
     VerificationError,
 )
 from bootstrap.freshness import Mark, Seen
-from bootstrap.indexcache import Entry, EntryWriter, IndexCache, memory_entry
+from bootstrap.indexcache import Entry, EntryWriter, IndexCache, new_entry
 from bootstrap.trust import strip_clearsign, verify_detached, verify_inline
 from bootstrap.types import Checksum, Fetcher, Log, Package, Repository
 
@@ -78,7 +77,7 @@ __all__ = [
 ]
 
 # The parsed-index cache's name for what fastindex records; a change to it changes the version.
-_KIND = "apt-packages/3"
+_KIND = "apt-packages/4"
 
 # How far ahead of this machine's clock a Release's Date may be: apt's Acquire::Max-FutureTime.
 FUTURE_TOLERANCE = timedelta(seconds=10)
@@ -285,10 +284,9 @@ def _read_index(release: Release, dist: str, path: str, fetcher: Fetcher, cache:
         found = cache.load(_KIND, key, dist + path)
         if found is not None:
             return found
-    writing = cache.writer(_KIND, key, dist + path) if cache is not None else nullcontext(EntryWriter(None, []))
-    with writing as out:
+    with new_entry(cache, _KIND, key, dist + path) as out:
         _scan(raw, listed.path, dist, limit, plain, out)
-    return cache.entry_of(out, _KIND, key, dist + path) if cache is not None else memory_entry(out)
+    return out.entry()
 
 
 def _key(entry: ReleaseFile) -> str:
@@ -350,13 +348,3 @@ def _fetch_variant(release: Release, dist: str, path: str, fetcher: Fetcher, lim
         raise last
     raise RepositoryIndexError(f"{dist}: the Release lists no {path}", hint="the mirror may be broken")
 
-
-def _decompress(raw: bytes, path: str, dist: str, limit: int) -> bytes:
-    """The whole inflated index (the fuzz tests' way in; builds stream through `_scan`)."""
-    try:
-        return compression.decompress(raw, path, limit)
-    except compression.TooLarge as exc:
-        raise RepositoryIndexError(f"{dist}{path} {exc}", hint="the index is corrupt or hostile") from None
-    except ValueError as exc:
-        raise RepositoryIndexError(f"{dist}{path}: cannot decompress ({exc})",
-                                   hint="the mirror serves a corrupt index") from None

@@ -40,8 +40,7 @@ from bootstrap.adapters.yum.primary import (
 from bootstrap.adapters.yum.repomd import checksum_algo, number
 from bootstrap.adapters.yum.version import format_evr
 from bootstrap.errors import RepositoryIndexError
-from bootstrap.indexcache import lazy_class, make
-from bootstrap.indexcache.relations import RelationTable, relations
+from bootstrap.indexcache import RelationTable, lazy_class, make, relations
 from bootstrap.types import Checksum, Package, Relation
 
 DEFERRED = frozenset({"depends", "pre_depends", "conflict_clauses", "recommends", "suggests", "supplements",

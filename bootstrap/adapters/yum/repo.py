@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Collection, Sequence
-from contextlib import nullcontext
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -26,7 +25,7 @@ from bootstrap.adapters.yum.primary import parse_filelists, parse_primary, parse
 from bootstrap.adapters.yum.repomd import RepoFile, RepoMd, decompress, decompress_stream, join_url, parse_repomd
 from bootstrap.adapters.yum.rollback import ABSENT, UNCHECKED, VERIFIED, check_repomd_freshness
 from bootstrap.errors import FetchError, RepositoryIndexError, RepositoryNotFound, VerificationError
-from bootstrap.indexcache import Entry, EntryWriter, IndexCache, memory_entry
+from bootstrap.indexcache import Entry, IndexCache, new_entry
 from bootstrap.types import Fetcher, FetchItem, Log, Package, Repository
 
 _METALINK_URL = re.compile(rb"<url[^>]*>\s*([^<\s]+)\s*</url>")
@@ -176,8 +175,7 @@ def _scan(data: bytes, entry: RepoFile, cache: IndexCache | None, key: str, orig
     """Inflate primary.xml piece by piece through the fast pass into a new cache entry (or
     into memory, without a cache). Irregular: the caller reads it the slow way."""
     scanner = fastprimary.Scanner(where)
-    writing = cache.writer(_KIND, key, origin) if cache is not None else nullcontext(EntryWriter(None, []))
-    with writing as out:
+    with new_entry(cache, _KIND, key, origin) as out:
         try:
             for piece in compression.chunks(data, entry.href, entry.limit):
                 out.add_text(scanner.feed(piece))
@@ -188,7 +186,7 @@ def _scan(data: bytes, entry: RepoFile, cache: IndexCache | None, key: str, orig
         rest, meta = scanner.finish()
         out.add_text(rest)
         out.finish(meta)
-    return cache.entry_of(out, _KIND, key, origin) if cache is not None else memory_entry(out)
+    return out.entry()
 
 
 def _closure(universe: Sequence[Package], names: Collection[str]) -> list[Package]:
