@@ -40,6 +40,11 @@ class ProfileNotFound(ConfigError):
     """The profile name matches no known release."""
 
 
+class LockError(ConfigError):
+    """A lock file cannot be read, is of another format version, or does not fit the build
+    asked for (another profile or architecture)."""
+
+
 class FetchError(BootstrapError):
     """A download failed: unreachable mirror, HTTP error, file missing."""
 

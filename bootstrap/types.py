@@ -344,13 +344,16 @@ class FetchItem:
 
     `alternates` are other full URLs of the same file (the same repository on other mirrors),
     tried in order when `url` fails for good: unreachable or erroring after the retries, not
-    found, or a copy that does not verify. Each copy is held to the same digests and size."""
+    found, or a copy that does not verify. Each copy is held to the same digests and size.
+    `cache_key` names a file whose index gives no digest of it (apk) in the download cache
+    (`Adapter.payload_key`): a cached copy is then used as it is, and the caller verifies it."""
 
     url: str
     checksums: tuple[Checksum, ...] = ()
     size: int = 0
     name: str = ""
     alternates: tuple[str, ...] = ()
+    cache_key: Checksum | None = None
 
 
 class Fetcher(Protocol):
@@ -376,6 +379,10 @@ class Fetcher(Protocol):
         """get_file for every item, in parallel; `on_done(i, path)` as each is verified."""
         ...
 
+    def forget(self, item: FetchItem) -> None:
+        """Drop the cached copy of an item named by its `cache_key` (its check failed)."""
+        ...
+
 
 @dataclass(frozen=True)
 class RepoTrust:
@@ -398,11 +405,32 @@ class RepoTrust:
 
 
 @dataclass(frozen=True)
+class IndexStamp:
+    """The signed top file of one repository's index as it was read: apt's InRelease (or
+    Release), yum's repomd.xml, apk's APKINDEX.tar.gz. `url` is where it was read, `sha256`
+    the digest of its bytes, `date` the date the index gives itself in ISO 8601 UTC
+    (`2026-12-01T10:00:00Z`; "" when it gives none). A lock records it; refresh compares it."""
+
+    url: str
+    sha256: str
+    date: str = ""
+
+
+def iso_utc(seconds: float) -> str:
+    """`seconds` since the epoch as ISO 8601 UTC with a Z (the dates of IndexStamp)."""
+    import time
+
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(seconds))
+
+
+@dataclass(frozen=True)
 class RepoIndex:
-    """What an adapter's load() read from one repository."""
+    """What an adapter's load() read from one repository: its packages, the trust of its
+    packages, and the stamp of the signed index they came from."""
 
     packages: list[Package]
     trust: RepoTrust
+    stamp: IndexStamp | None = None
 
 
 @dataclass(frozen=True)
@@ -414,24 +442,3 @@ class Target:
     arch: str
     requests: tuple[str, ...] = ()
     trust: Mapping[str, RepoTrust] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class LockEntry:
-    """One package a lock pins: enough to fetch and verify it without resolving again."""
-
-    name: str
-    version: str
-    arch: str
-    location: str
-    checksums: tuple[Checksum, ...]
-    size: int = 0
-
-
-@dataclass(frozen=True)
-class Lock:
-    """What resolve chose for a profile: a build from it gets exactly these packages."""
-
-    profile: str
-    arch: str
-    packages: tuple[LockEntry, ...]

@@ -34,7 +34,9 @@ from typing import ClassVar, Protocol
 from bootstrap.errors import ConfigError, UsageError
 from bootstrap.root import Root
 from bootstrap.types import (
+    Checksum,
     Fetcher,
+    FetchItem,
     FileEntry,
     Log,
     Package,
@@ -137,9 +139,17 @@ class Adapter(ABC):
         then). Default: False."""
         return False
 
-    def seed(self, fetcher: Fetcher, root: Root, log: Log, variant: str) -> list[Installed]:
+    def seed_source(self, fetcher: Fetcher, log: Log, variant: str) -> FetchItem | None:
+        """The base tarball `seed` would use for this variant, with the digest it is published
+        with (a lock records it), fetching only the small files that say which. Default: None."""
+        return None
+
+    def seed(self, fetcher: Fetcher, root: Root, log: Log, variant: str,
+             pinned: FetchItem | None = None) -> list[Installed]:
         """Fill the empty root from a base tarball before the index is read, for variants
-        where `seeds` says so; what it installed counts as chosen. Default: nothing."""
+        where `seeds` says so; what it installed counts as chosen. `pinned` (from a lock) is
+        the tarball to use, held to its digest, instead of looking on the mirror. Default:
+        nothing."""
         return []
 
     def base_packages(self, universe: Sequence[Package], variant: str) -> list[str]:
@@ -165,6 +175,13 @@ class Adapter(ABC):
         """Optionally start work on payloads as they arrive: returns `ready(i, path)`, which
         the pipeline calls when packages[i] is downloaded and verified; `unpack` is then
         called in the order of `packages`. Default: None (nothing ahead of time)."""
+        return None
+
+    def payload_key(self, pkg: Package) -> Checksum | None:
+        """For a package whose index gives no digest of the payload file (apk's C: is the
+        control stream's), a digest that names it in the download cache; `check_payload`
+        must then verify every copy, cached ones included. Default: None (the file's own
+        digests name it)."""
         return None
 
     def check_payload(self, pkg: Package, path: Path, trust: RepoTrust) -> None:

@@ -76,7 +76,7 @@ from bootstrap.fetch.transfer import (
     _State,
     _Transient,
 )
-from bootstrap.fetch.verify import MIRROR_HINT, Expect, cache_path, default_cache_dir
+from bootstrap.fetch.verify import MIRROR_HINT, Expect, cache_path, default_cache_dir, keyed_path
 from bootstrap.types import Checksum, FetchItem, Meter, Progress
 
 __all__ = ["ChecksumError", "FetchError", "FetchItem", "Fetcher", "default_cache_dir"]
@@ -113,7 +113,8 @@ class Fetcher(HttpGetter):
                  deadline_base: float | None = None, deadline_rate: float | None = None,
                  min_rate: float | None = None, rate_window: float | None = None,
                  retry_after_cap: float | None = None, rng: random.Random | None = None,
-                 notice: Callable[[str], None] | None = None) -> None:
+                 notice: Callable[[str], None] | None = None, offline: bool = False) -> None:
+        self.offline = offline  # nothing but the cache and local files (build --offline)
         self.cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
         self.jobs = max(1, jobs)
         self.retries = max(0, retries)
@@ -213,6 +214,14 @@ class Fetcher(HttpGetter):
             if size is not None:
                 tick(size)
                 return path
+        elif item.cache_key is not None:
+            path = keyed_path(self.cache_dir, item.cache_key)
+            if path.is_file():
+                self._log(f"fetch: {item.url} (cached by {item.cache_key.algo})")
+                tick(path.stat().st_size)
+                return path
+        if self.offline:
+            self._refuse_offline(item)
         self._sweep_once(path.parent)
         with cache_entry(path) as out:
             def attempt(url: str) -> None:
@@ -227,6 +236,21 @@ class Fetcher(HttpGetter):
             failover((item.url, *item.alternates), attempt, self._notice, item.name, self._health)
         return path
 
+    def forget(self, item: FetchItem) -> None:
+        """Remove the cached copy of a file named by its `cache_key`, which its caller found
+        bad: the next build downloads it again."""
+        if item.cache_key is not None:
+            keyed_path(self.cache_dir, item.cache_key).unlink(missing_ok=True)
+
+    def _refuse_offline(self, item: FetchItem) -> None:
+        """--offline: only local files (file:// mirrors, a --store) may be read."""
+        local = [u for u in (item.url, *item.alternates) if urlsplit(u).scheme.lower() in ("", "file")]
+        if not local:
+            raise FetchError(f"{item.name or item.url} is not in the cache, and --offline forbids "
+                             f"downloading it ({item.url})",
+                             hint="build once online, or give --store DIR holding it "
+                                  "(rootfs-bootstrap fetch --lock FILE --store DIR)")
+
     def _sweep_once(self, directory: Path) -> None:
         """Remove what killed builds left half-downloaded in `directory`, once per run."""
         with self._sweep_lock:
@@ -238,6 +262,9 @@ class Fetcher(HttpGetter):
             self._log(f"fetch: removed {removed} partial downloads of killed builds from {directory}")
 
     def _to_memory(self, expect: Expect) -> bytes:
+        if self.offline and urlsplit(expect.url).scheme.lower() not in ("", "file"):
+            raise FetchError(f"--offline: not reading {expect.url}",
+                             hint="a build from a lock with --offline reads no index")
         buf = io.BytesIO()
         self._transfer(expect, buf, _no_tick, None)
         return buf.getvalue()
@@ -325,6 +352,8 @@ class Fetcher(HttpGetter):
         `state` (a 206 answer to a Range request) or starting it over; read errors come out as
         _Transient."""
         scheme = urlsplit(url).scheme.lower()
+        if scheme in ("http", "https") and self.offline:
+            raise FetchError(f"--offline: not downloading {url}", hint="build once online, or give --store DIR")
         if scheme in ("http", "https"):
             response = self._response(url, state)
             with response:

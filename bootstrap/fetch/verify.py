@@ -56,6 +56,14 @@ def cache_path(cache_dir: Path, url: str, checksum: Checksum | None) -> Path:
     return cache_dir / "by-url" / hashlib.sha256(url.encode()).hexdigest()
 
 
+def keyed_path(cache_dir: Path, key: Checksum) -> Path:
+    """Where a file named by a FetchItem's `cache_key` lives: `<cache>/by-key/<algo>/<hex>`
+    (both parts reduced to safe characters)."""
+    algo = "".join(c for c in key.algo.lower() if c.isalnum() or c == "-") or "key"
+    name = "".join(c for c in key.hexdigest.lower() if c in "0123456789abcdef") or "0"
+    return cache_dir / "by-key" / algo / name
+
+
 @dataclass(frozen=True)
 class Expect:
     """What one download must match: `checksum` (already the strongest) and `size` (0 = any)."""

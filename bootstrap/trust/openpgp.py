@@ -34,13 +34,14 @@ _TIMEOUT = 120
 
 
 def verify_inline(data: bytes, keyrings: Sequence[Path | str], *, log: Log | None = None,
-                  name: str = "InRelease") -> bytes:
-    """Check clearsigned `data`; return the signed text (what the signatures cover)."""
+                  name: str = "InRelease", signers: list[str] | None = None) -> bytes:
+    """Check clearsigned `data`; return the signed text (what the signatures cover). The
+    fingerprints of the keys whose signatures were accepted are appended to `signers`."""
     with _Workspace(keyrings, name) as ws:
         signed = ws.write("signed.asc", data)
         out = ws.tmp / "signed.txt"
         sigs = ws.gpgv(["--output", str(out), str(signed)])
-        ws.judge(sigs, [signed], log)
+        _note_signers(ws.judge(sigs, [signed], log), signers)
         if not out.exists():
             raise VerificationError(f"{name}: gpgv verified the signature but returned no text",
                                     hint="the file is not a clearsigned message")
@@ -48,11 +49,17 @@ def verify_inline(data: bytes, keyrings: Sequence[Path | str], *, log: Log | Non
 
 
 def verify_detached(data: bytes, signature: bytes, keyrings: Sequence[Path | str], *,
-                    log: Log | None = None, name: str = "Release") -> None:
-    """Check the detached `signature` (armored or binary) over `data`."""
+                    log: Log | None = None, name: str = "Release", signers: list[str] | None = None) -> None:
+    """Check the detached `signature` (armored or binary) over `data`; the accepted keys'
+    fingerprints are appended to `signers`."""
     with _Workspace(keyrings, name) as ws:
         files = [ws.write("sig", signature), ws.write("data", data)]
-        ws.judge(ws.gpgv([str(f) for f in files]), files, log)
+        _note_signers(ws.judge(ws.gpgv([str(f) for f in files]), files, log), signers)
+
+
+def _note_signers(accepted: list[Signature], signers: list[str] | None) -> None:
+    if signers is not None:
+        signers.extend(dict.fromkeys(s.fingerprint or s.keyid for s in accepted if s.fingerprint or s.keyid))
 
 
 def strip_clearsign(data: bytes) -> bytes:
@@ -150,23 +157,25 @@ class _Workspace:
             argv += ["--keyring", str(keyring)]
         return parse_status(self._run(argv + ["--verify", *(str(f) for f in files)]))
 
-    def judge(self, sigs: list[Signature], files: list[Path], log: Log | None) -> None:
-        """Accept if one signature is good (or good at its own date); else raise."""
+    def judge(self, sigs: list[Signature], files: list[Path], log: Log | None) -> list[Signature]:
+        """Accept if one signature is good (or good at its own date), returning the accepted
+        ones; else raise."""
         bad = [s for s in sigs if s.kind == "BADSIG"]
         if bad:
             raise VerificationError(
                 f"{self.name}: BAD signature by key {bad[0].keyid} {bad[0].uid}".rstrip()
                 + ": the file was altered or corrupted on its way",
                 hint="retry or use another mirror; a bad signature is never ignored")
-        if any(s.kind == "GOODSIG" for s in sigs):
-            return
+        good = [s for s in sigs if s.kind == "GOODSIG"]
+        if good:
+            return good
         for sig in sigs:
             if sig.kind == "EXPKEYSIG" and sig.sig_time and self._good_at_own_date(sig, files):
                 if log is not None:
                     expired = format_time(sig.key_expired[0]) if sig.key_expired else "?"
                     log(f"notice: key {sig.keyid} ({sig.uid}) expired on {expired}, signature "
                         f"made {format_time(sig.sig_time)} checked at its own date")
-                return
+                return [sig]
         message, hint = describe_failure(sigs, self.name, self.sources)
         raise VerificationError(message, hint=hint)
 

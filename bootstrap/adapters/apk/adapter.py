@@ -32,8 +32,10 @@ received files (busybox's trigger makes the applet links).
 """
 from __future__ import annotations
 
+import base64
 import fnmatch
 import functools
+import hashlib
 import os
 import tarfile
 from collections.abc import Sequence
@@ -56,7 +58,10 @@ from bootstrap.indexcache import IndexCache
 from bootstrap.root import Root
 from bootstrap.trust import rsa
 from bootstrap.types import (
+    Checksum,
     Fetcher,
+    FetchItem,
+    IndexStamp,
     Log,
     Package,
     Profile,
@@ -65,6 +70,7 @@ from bootstrap.types import (
     RepoTrust,
     Target,
     VersionScheme,
+    iso_utc,
 )
 
 _SCRIPT_DIR = "tmp"
@@ -111,7 +117,8 @@ class ApkAdapter(Adapter):
                                       repo_id=repo.id)
         log(f"{repo.id}: {index.description or repo.url}: {len(packages)} packages")
         signers = (index.signer,) if keys and index.signer else ()
-        return RepoIndex(packages, RepoTrust(repo.id, repo.url, repo.verify, keyrings, signers))
+        stamp = IndexStamp(url, hashlib.sha256(data).hexdigest(), iso_utc(index.built) if index.built else "")
+        return RepoIndex(packages, RepoTrust(repo.id, repo.url, repo.verify, keyrings, signers), stamp)
 
     def seeds(self, variant: str) -> bool:
         """The variants that start from the minirootfs (the profile's `minirootfs_variants`,
@@ -120,12 +127,30 @@ class ApkAdapter(Adapter):
             return False
         return variant in self.profile.options.get("minirootfs_variants", "default").split()
 
-    def seed(self, fetcher: Fetcher, root: Root, log: Log, variant: str) -> list[Installed]:
+    def seed_source(self, fetcher: Fetcher, log: Log, variant: str) -> FetchItem | None:
+        if self.profile is None or not self.seeds(variant):
+            return None
+        verify = all(r.verify for r in self.profile.repositories)
+        return apk_seed.find_minirootfs(self.profile, self.profile.arch, fetcher, log, verify)
+
+    def seed(self, fetcher: Fetcher, root: Root, log: Log, variant: str,
+             pinned: FetchItem | None = None) -> list[Installed]:
         if self.profile is None or not self.seeds(variant):
             return []
-        found = apk_seed.seed(self.profile, self.profile.arch, fetcher, root, log)
+        found = apk_seed.seed(self.profile, self.profile.arch, fetcher, root, log, pinned)
         self._owners.record_installed(root.read_text_or(apk_db.INSTALLED))
         return found
+
+    def payload_key(self, pkg: Package) -> Checksum | None:
+        """The index's C: (`Q1` + base64 of the control stream's SHA-1), as hex: the name of
+        the package's copy in the download cache, which check_payload verifies on every use."""
+        value = pkg.field("C")
+        if not value.startswith("Q1"):
+            return None
+        try:
+            return Checksum("apk-q1", base64.b64decode(value[2:], validate=True).hex())
+        except ValueError:
+            return None
 
     def check_payload(self, pkg: Package, path: Path, trust: RepoTrust) -> None:
         """The control stream's SHA-1 must be the index's C:, the package signature must

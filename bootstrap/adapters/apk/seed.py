@@ -65,6 +65,15 @@ def fetch_minirootfs(profile: Profile, arch: str, fetcher: Fetcher, log: Log, ve
     Raises RepositoryNotFound (nothing says where or which), ChecksumError (no digest to check
     it against while `verify`, or a mismatch), VerificationError (a named OpenPGP key is
     missing or its signature is bad)."""
+    item = find_minirootfs(profile, arch, fetcher, log, verify)
+    path = fetcher.get_file(item)
+    _check_asc(profile, fetcher, item.url, path, log, verify)
+    return path
+
+
+def find_minirootfs(profile: Profile, arch: str, fetcher: Fetcher, log: Log, verify: bool) -> FetchItem:
+    """Which minirootfs the release has and the digest it is published with (fetching only
+    the small files that say so); the errors of fetch_minirootfs but the download's."""
     base = profile.options.get("releases_url", "").rstrip("/")
     if not base:
         raise RepositoryNotFound(f"profile {profile.name} says nowhere where its minirootfs is",
@@ -88,9 +97,7 @@ def fetch_minirootfs(profile: Profile, arch: str, fetcher: Fetcher, log: Log, ve
                             hint="use a mirror that carries it, or --no-verify")
     log(f"minirootfs {version} ({arch}): {url}")
     checksums = (Checksum("sha256", digest),) if digest else ()
-    path = fetcher.get_file(FetchItem(url, checksums, 0, name))
-    _check_asc(profile, fetcher, url, path, log, verify)
-    return path
+    return FetchItem(url, checksums, 0, name)
 
 
 def _check_asc(profile: Profile, fetcher: Fetcher, url: str, path: Path, log: Log, verify: bool) -> None:
@@ -122,13 +129,19 @@ def seeded_packages(root: Root, arch: str, repo_url: str = "") -> list[Installed
     return found
 
 
-def seed(profile: Profile, arch: str, fetcher: Fetcher, root: Root, log: Log) -> list[Installed]:
+def seed(profile: Profile, arch: str, fetcher: Fetcher, root: Root, log: Log,
+         pinned: FetchItem | None = None) -> list[Installed]:
     """Unpack the minirootfs into `root` through the safe unpacker (see the module
-    docstring); returns what its database lists."""
+    docstring); returns what its database lists. `pinned` (a lock's) is that tarball, held
+    to its digest: nothing is looked up on the mirror."""
     from bootstrap.unpack import Unpacker
 
     verify = all(r.verify for r in profile.repositories) if profile.repositories else True
-    path = fetch_minirootfs(profile, arch, fetcher, log, verify)
+    if pinned is not None:
+        log(f"minirootfs (locked): {pinned.url}")
+        path = fetcher.get_file(pinned)
+    else:
+        path = fetch_minirootfs(profile, arch, fetcher, log, verify)
     Unpacker(root).extract(path, "alpine-minirootfs")
     found = seeded_packages(root, arch, profile.repositories[0].url if profile.repositories else "")
     log(f"minirootfs: {len(found)} packages already installed")

@@ -53,9 +53,10 @@ class AptAdapter(Adapter):
         return replace(found, trust=replace(found.trust, mirrors=others))
 
     def _load_mirror(self, repo: Repository, arch: str, fetcher: Fetcher, log: Log) -> RepoIndex:
-        packages = index.load_apt_repository(repo, arch, fetcher, log)
+        found = index.load_apt_index(repo, arch, fetcher, log)
         # A .deb carries no signature apt checks: the signed index's digests are the trust.
-        return RepoIndex(packages, RepoTrust(repo.id, repo.url, repo.verify, repo.keyrings))
+        return RepoIndex(found.packages, RepoTrust(repo.id, repo.url, repo.verify, repo.keyrings, found.signers),
+                         found.stamp)
 
     def base_packages(self, universe: Sequence[Package], variant: str) -> list[str]:
         """debootstrap's choice: every package of the variant's priorities (the profile adds apt,

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -59,14 +60,16 @@ from bootstrap.errors import (
 from bootstrap.freshness import Mark, Seen
 from bootstrap.indexcache import Entry, EntryWriter, IndexCache, new_entry
 from bootstrap.trust import strip_clearsign, verify_detached, verify_inline
-from bootstrap.types import Checksum, Fetcher, Log, Package, Repository
+from bootstrap.types import Checksum, Fetcher, IndexStamp, Log, Package, Repository, iso_utc
 
 __all__ = [
     "PRIORITY_RANK",
+    "AptIndex",
     "Release",
     "ReleaseFile",
     "compare_versions",
     "debian_version_scheme",
+    "load_apt_index",
     "load_apt_repository",
     "parse_date",
     "parse_packages",
@@ -95,11 +98,28 @@ def suite_url(repo: Repository) -> str:
     return f"{base}dists/{repo.suite}/"
 
 
+@dataclass(frozen=True)
+class AptIndex:
+    """One repository's index as read: its packages, the stamp of the (In)Release they came
+    from, and the fingerprints of the keys that verified it."""
+
+    packages: list[Package]
+    stamp: IndexStamp
+    signers: tuple[str, ...] = ()
+
+
 def load_apt_repository(repo: Repository, arch: str, fetcher: Fetcher, log: Log, *,
                         now: datetime | None = None) -> list[Package]:
     """Every package `repo` offers for `arch` (and `all`); see the module docstring."""
+    return load_apt_index(repo, arch, fetcher, log, now=now).packages
+
+
+def load_apt_index(repo: Repository, arch: str, fetcher: Fetcher, log: Log, *,
+                   now: datetime | None = None) -> AptIndex:
+    """load_apt_repository, with the index's stamp and signers (what a lock records)."""
     dist = suite_url(repo)
-    release = _load_release(repo, dist, fetcher, log)
+    signers: list[str] = []
+    release, stamp = _load_release(repo, dist, fetcher, log, signers)
     now = _aware(now or datetime.now(UTC))
     _check_valid_until(release, repo, dist, now, log)
     _check_date(release, repo, dist, now, log)
@@ -120,32 +140,40 @@ def load_apt_repository(repo: Repository, arch: str, fetcher: Fetcher, log: Log,
             if pkg.key not in seen:
                 seen.add(pkg.key)
                 packages.append(pkg)
-    return packages
+    dated = replace(stamp, date=iso_utc(release.date.timestamp()) if release.date else "")
+    return AptIndex(packages, dated, tuple(signers))
 
 
-def _load_release(repo: Repository, dist: str, fetcher: Fetcher, log: Log) -> Release:
-    """InRelease if the mirror has it, else Release + Release.gpg (older archives, reprepro)."""
+def _load_release(repo: Repository, dist: str, fetcher: Fetcher, log: Log,
+                  signers: list[str]) -> tuple[Release, IndexStamp]:
+    """InRelease if the mirror has it, else Release + Release.gpg (older archives, reprepro);
+    with the stamp (URL and digest) of the file read, and its signers appended to `signers`."""
     inrelease = fetcher.try_get_bytes(dist + "InRelease")
     if inrelease is not None:
         if repo.verify:
-            text = verify_inline(inrelease, _keyrings(repo), log=log, name=dist + "InRelease")
+            text = verify_inline(inrelease, _keyrings(repo), log=log, name=dist + "InRelease",
+                                 signers=signers)
         else:
             log(f"WARNING: not verifying {dist}InRelease (--no-verify)")
             text = strip_clearsign(inrelease)
-        return parse_release(text)
+        return parse_release(text), _stamp(dist + "InRelease", inrelease)
     release = fetcher.try_get_bytes(dist + "Release")
     if release is None:
         raise RepositoryNotFound(f"no InRelease or Release file at {dist}",
                                  hint="check the mirror URL and the suite name")
     if not repo.verify:
         log(f"WARNING: not verifying {dist}Release (--no-verify)")
-        return parse_release(release)
+        return parse_release(release), _stamp(dist + "Release", release)
     signature = fetcher.try_get_bytes(dist + "Release.gpg")
     if signature is None:
         raise VerificationError(f"{dist}Release is not signed (no InRelease, no Release.gpg)",
                                 hint="use --no-verify only for a repository you trust")
-    verify_detached(release, signature, _keyrings(repo), log=log, name=dist + "Release")
-    return parse_release(release)
+    verify_detached(release, signature, _keyrings(repo), log=log, name=dist + "Release", signers=signers)
+    return parse_release(release), _stamp(dist + "Release", release)
+
+
+def _stamp(url: str, data: bytes) -> IndexStamp:
+    return IndexStamp(url, hashlib.sha256(data).hexdigest())
 
 
 def _keyrings(repo: Repository) -> list[Path]:

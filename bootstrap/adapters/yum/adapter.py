@@ -93,7 +93,7 @@ class YumAdapter(Adapter):
         # yum checks each package's own signature when the repository says gpgcheck=1.
         # Packages fail over to the repository's other mirrors, as its metadata does.
         return RepoIndex(packages, RepoTrust(repo.id, state.url, state.gpgcheck, state.keyrings,
-                                             mirrors=state.mirrors))
+                                             state.signers, mirrors=state.mirrors), state.stamp)
 
     def extra_requests(self, sources: Sequence[str], defines: Sequence[str], log: Log) -> list[str]:
         """--buildrequires: every spec's BuildRequires, macros expanded for the target release."""

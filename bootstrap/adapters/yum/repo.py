@@ -14,6 +14,7 @@ or stripped of a signature it had, is refused.
 """
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, replace
@@ -26,7 +27,7 @@ from bootstrap.adapters.yum.repomd import RepoFile, RepoMd, decompress, decompre
 from bootstrap.adapters.yum.rollback import ABSENT, UNCHECKED, VERIFIED, check_repomd_freshness
 from bootstrap.errors import FetchError, RepositoryIndexError, RepositoryNotFound, VerificationError
 from bootstrap.indexcache import Entry, IndexCache, new_entry
-from bootstrap.types import Fetcher, FetchItem, Log, Package, Repository
+from bootstrap.types import Fetcher, FetchItem, IndexStamp, Log, Package, Repository, iso_utc
 
 _METALINK_URL = re.compile(rb"<url[^>]*>\s*([^<\s]+)\s*</url>")
 
@@ -43,6 +44,9 @@ class RepoState:
     # The repository's other mirrors, after `url`: what a metadata or package download that
     # fails at `url` tries next (the candidates not yet tried when `url` answered).
     mirrors: tuple[str, ...] = ()
+    # repomd.xml as read (what a lock records) and the keys that verified its .asc.
+    stamp: IndexStamp | None = None
+    signers: tuple[str, ...] = ()
 
 
 def _mirrorlist(repo: Repository, fetcher: Fetcher, log: Log) -> list[str]:
@@ -99,17 +103,21 @@ def fetch_repomd(repo: Repository, fetcher: Fetcher, log: Log) -> RepoState:
             log(f"{repo.id}: no repomd.xml at {base}")
     repomd = parse_repomd(data)
     keyrings = _keyrings(repo, fetcher) if repo.verify else ()
-    signature = _check_repomd(repo, base, data, keyrings, fetcher, log)
+    signers: list[str] = []
+    signature = _check_repomd(repo, base, data, keyrings, fetcher, log, signers)
     # A frozen or replayed mirror: older than this cache saw, or its signature stripped.
     check_repomd_freshness(repo, join_url(base, "repodata/repomd.xml"), repomd, signature, fetcher)
     gpgcheck = repo.verify and repo.option("gpgcheck", "1") != "0"
     # Mirrors that already failed to serve repomd.xml are not offered again: a dead host
     # would cost every later download its retries.
-    return RepoState(repo, base, repomd, keyrings, gpgcheck, tuple(u for u in candidates if u != base))
+    stamp = IndexStamp(join_url(base, "repodata/repomd.xml"), hashlib.sha256(data).hexdigest(),
+                       iso_utc(repomd.timestamp) if repomd.timestamp else "")
+    return RepoState(repo, base, repomd, keyrings, gpgcheck, tuple(u for u in candidates if u != base),
+                     stamp, tuple(signers))
 
 
 def _check_repomd(repo: Repository, base: str, data: bytes, keyrings: Sequence[str],
-                  fetcher: Fetcher, log: Log) -> str:
+                  fetcher: Fetcher, log: Log, signers: list[str]) -> str:
     """repomd.xml.asc verified where the repository has one (CentOS never signed its repomd;
     Fedora's and openSUSE's are); required when repo_gpgcheck=1. Returns how it went
     (rollback.VERIFIED, ABSENT or UNCHECKED)."""
@@ -127,7 +135,8 @@ def _check_repomd(repo: Repository, base: str, data: bytes, keyrings: Sequence[s
         return UNCHECKED
     from bootstrap.trust import verify_detached
 
-    verify_detached(data, asc, [Path(k) for k in keyrings], log=log, name=f"repomd.xml of {repo.id}")
+    verify_detached(data, asc, [Path(k) for k in keyrings], log=log, name=f"repomd.xml of {repo.id}",
+                    signers=signers)
     log(f"{repo.id}: repomd.xml signature verified")
     return VERIFIED
 
