@@ -58,6 +58,7 @@ lint: install-python
 bench: install
 	$(PY) benchmarks/run.py --fs ext4 --fs ext4-nojournal --fs tmpdir --results benchmarks/RESULTS.md
 	$(PY) benchmarks/realsize.py --results benchmarks/RESULTS.md
+	$(PY) benchmarks/refresh.py --results benchmarks/RESULTS.md
 	$(PY) benchmarks/resolver.py --results benchmarks/RESULTS.md
 
 clean:

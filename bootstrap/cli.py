@@ -18,7 +18,7 @@ from bootstrap import __version__
 from bootstrap.errors import BootstrapError, Interrupted
 from bootstrap.signals import Stopped, note_stop
 
-COMMANDS = ("build", "list", "resolve")
+COMMANDS = ("build", "fetch", "list", "lock", "refresh", "resolve")
 # The signals that end a build as Ctrl-C does (CI cancelling, `timeout`, a closed terminal),
 # with the words said for each.
 STOP_SIGNALS = {signal.SIGTERM: "terminated", signal.SIGHUP: "hung up"}
@@ -115,14 +115,54 @@ def cli() -> None:
     """
 
 
+def _output_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Options of the commands that build an image (build, refresh)."""
+    options = [
+        click.option("-o", "--output", required=True,
+                     help="FILE.tar[.gz|.xz|.zst], DIR/ for a directory, - for stdout."),
+        click.option("--format", "fmt", type=click.Choice(["tar", "dir", "oci"]),
+                     help="Output kind (default from -o)."),
+        click.option("--compress", type=click.Choice(["auto", "none", "gzip", "xz", "zstd", "bzip2"]), default="auto",
+                     show_default=True, help="Tar compression (auto: from the output name; gzip otherwise)."),
+        click.option("--mode", type=click.Choice(["auto", "root", "unshare", "extract"]), default="auto",
+                     show_default=True,
+                     help="root: chroot + maintainer scripts; unshare: same without root; extract: no scripts."),
+        click.option("--sbom-format", type=click.Choice(["spdx", "cyclonedx", "none"]), default="spdx",
+                     show_default=True,
+                     help="The SBOM written beside the output: SPDX 2.3 JSON (OUT.spdx.json) or CycloneDX 1.5 "
+                          "JSON (OUT.cdx.json)."),
+        click.option("--offline", is_flag=True,
+                     help="Touch no network: packages from the cache, the --store and file:// mirrors only."),
+        click.option("--store", type=click.Path(file_okay=False, path_type=Path),
+                     help="A directory of locked packages (written by `fetch --lock FILE --store DIR`), "
+                          "used before the mirror."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def _build_options(kw: dict[str, Any], **more: Any) -> dict[str, Any]:
+    """The BuildOptions fields the output options give."""
+    fmt = kw["fmt"] or ("dir" if kw["output"].endswith("/") else "tar")
+    return {"output": kw["output"], "fmt": fmt, "compress": kw["compress"], "mode": kw["mode"],
+            "cache_dir": kw["cache_dir"], "jobs": kw["jobs"], "offline": kw["offline"], "store": kw["store"],
+            "sbom_format": kw["sbom_format"], **more}
+
+
+def _reporter(kw: dict[str, Any], progress: bool = True) -> Any:
+    from bootstrap.progress import terminal_progress
+    from bootstrap.report import Reporter
+
+    return Reporter(_emitter(kw["quiet"]), verbose=kw["verbose"],
+                    progress=None if kw["quiet"] or not progress else terminal_progress())
+
+
 @cli.command()
 @_common
-@click.option("-o", "--output", required=True, help="FILE.tar[.gz|.xz|.zst], DIR/ for a directory, - for stdout.")
-@click.option("--format", "fmt", type=click.Choice(["tar", "dir", "oci"]), help="Output kind (default from -o).")
-@click.option("--compress", type=click.Choice(["auto", "none", "gzip", "xz", "zstd", "bzip2"]), default="auto",
-              show_default=True, help="Tar compression (auto: from the output name; gzip otherwise).")
-@click.option("--mode", type=click.Choice(["auto", "root", "unshare", "extract"]), default="auto", show_default=True,
-              help="root: chroot + maintainer scripts; unshare: same without root; extract: no scripts.")
+@_output_options
+@click.option("--lock", "lock_file", type=click.Path(dir_okay=False, path_type=Path),
+              help="Install exactly the packages of this lock file (from `rootfs-bootstrap lock`); resolve nothing.")
 @click.option("--hook-extract", multiple=True, help="Command run after unpacking, with the root as $1.")
 @click.option("--hook-customize", multiple=True, help="Command run after configuring, with the root as $1.")
 @click.option("--dockerfile", is_flag=True, help="Write a FROM scratch / ADD / CMD Dockerfile beside the tarball.")
@@ -131,21 +171,113 @@ def build(**kw: Any) -> None:
     """Build PROFILE into the output."""
     from bootstrap.pipeline import BuildOptions
     from bootstrap.pipeline import build as run_build
-    from bootstrap.progress import terminal_progress
-    from bootstrap.report import Reporter
 
-    fmt = kw["fmt"] or ("dir" if kw["output"].endswith("/") else "tar")
     opts = BuildOptions(
-        profile=kw["profile"], output=kw["output"], include=kw["include"], exclude=kw["exclude"],
+        profile=kw["profile"], include=kw["include"], exclude=kw["exclude"],
         variant=kw["variant"], arch=kw["arch"], **_mirrors(kw["mirror"]), keyrings=kw["keyrings"],
-        verify=not kw["no_verify"], fmt=fmt, compress=kw["compress"], mode=kw["mode"],
-        cache_dir=kw["cache_dir"], jobs=kw["jobs"], hook_extract=kw["hook_extract"],
+        verify=not kw["no_verify"], hook_extract=kw["hook_extract"],
         hook_customize=kw["hook_customize"], dockerfile=kw["dockerfile"],
-        buildrequires=kw["buildrequires"], defines=kw["defines"], devices=kw["devices"])
-    report = Reporter(_emitter(kw["quiet"]), verbose=kw["verbose"],
-                      progress=None if kw["quiet"] else terminal_progress())
-    out = _guard(lambda: run_build(opts, report), kw["verbose"])
+        buildrequires=kw["buildrequires"], defines=kw["defines"], devices=kw["devices"], **_build_options(kw))
+    report = _reporter(kw)
+
+    def run() -> Path | None:
+        if kw["lock_file"] is None:
+            return run_build(opts, report)
+        from bootstrap.lock import read_lock
+        from bootstrap.locked import build_from_lock, check_fits
+
+        lock = read_lock(kw["lock_file"])
+        check_fits(lock, opts, str(kw["lock_file"]))
+        return build_from_lock(lock, opts, report)
+
+    out = _guard(run, kw["verbose"])
     report.info(f"wrote {out if out is not None else 'standard output'}")
+
+
+@cli.command("lock")
+@_common
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="The lock file to write (NAME.lock).")
+def lock_cmd(**kw: Any) -> None:
+    """Resolve PROFILE and write the lock file; downloads no package.
+
+    The lock records the profile and every option that shaped the resolution, each
+    repository with the digest and date of its signed index and the keys that verified it,
+    and every package with its URL, size and digests. `build PROFILE --lock FILE` installs
+    exactly those; `refresh FILE` resolves again."""
+    from bootstrap.locked import make_lock
+    from bootstrap.pipeline import BuildOptions
+
+    opts = BuildOptions(profile=kw["profile"], include=kw["include"], exclude=kw["exclude"],
+                        variant=kw["variant"], arch=kw["arch"], **_mirrors(kw["mirror"]),
+                        keyrings=kw["keyrings"], verify=not kw["no_verify"], cache_dir=kw["cache_dir"],
+                        jobs=kw["jobs"], buildrequires=kw["buildrequires"], defines=kw["defines"])
+    report = _reporter(kw, progress=False)
+    lock = _guard(lambda: make_lock(opts, kw["output"], report), kw["verbose"])
+    report.info(f"wrote {kw['output']}: {len(lock.packages)} packages of {lock.profile} ({lock.arch})")
+
+
+@cli.command("refresh")
+@click.argument("lock_file", type=click.Path(dir_okay=False, path_type=Path))
+@_output_options
+@click.option("--report", "report_json", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the change report as JSON here (when something changed).")
+@click.option("--report-md", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the change report as Markdown here (when something changed).")
+@click.option("--mirror", multiple=True, help="Resolve against this mirror instead of the lock's (repeatable).")
+@click.option("--keyring", "keyrings", multiple=True, type=click.Path(exists=True, dir_okay=False),
+              help="Trust these keys instead of those the lock recorded (repeatable).")
+@click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path), help="Download cache shared by runs.")
+@click.option("--jobs", "-j", default=4, show_default=True, type=click.IntRange(1, 64), help="Parallel downloads.")
+@click.option("-q", "--quiet", is_flag=True, help="Only warnings and errors (and the change report).")
+@click.option("-v", "--verbose", is_flag=True, help="Say more; tracebacks for internal errors.")
+def refresh_cmd(**kw: Any) -> None:
+    """Resolve LOCK_FILE's profile again; build and rewrite the lock only if something changed.
+
+    \b
+    Exit codes:
+      0   nothing changed: nothing built, the lock left as it is (one line says so)
+      10  something changed: the image built at -o, the lock rewritten, the change
+          report printed (and written with --report / --report-md)
+      1-9, 130  failure, as for build (the old lock untouched, nothing at -o)
+    """
+    from bootstrap.refresh import EXIT_CHANGED, refresh
+
+    mirrors = _mirrors(kw["mirror"]) if kw["mirror"] else {}
+    keyrings = {"keyrings": tuple(str(Path(k).resolve()) for k in kw["keyrings"])} if kw["keyrings"] else {}
+    report = _reporter(kw)
+    done = _guard(lambda: refresh(kw["lock_file"], _build_options(kw, **mirrors, **keyrings), report,
+                                  report_json_path=kw["report_json"], report_md_path=kw["report_md"]),
+                  kw["verbose"])
+    click.echo(done.line, err=True)
+    if not done.changed:
+        return
+    from bootstrap.lock.changes import report_markdown
+
+    assert done.report is not None  # a change is always reported
+    click.echo(report_markdown(done.report), nl=False)
+    sys.exit(EXIT_CHANGED)
+
+
+@cli.command("fetch")
+@click.option("--lock", "lock_file", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="The lock whose packages to fetch.")
+@click.option("--store", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="The directory to copy them into (a later `build --lock FILE --store DIR` builds from it).")
+@click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path), help="Download cache shared by runs.")
+@click.option("--jobs", "-j", default=4, show_default=True, type=click.IntRange(1, 64), help="Parallel downloads.")
+@click.option("--offline", is_flag=True, help="From the cache only.")
+@click.option("-q", "--quiet", is_flag=True, help="Only warnings and errors.")
+@click.option("-v", "--verbose", is_flag=True, help="Say more; tracebacks for internal errors.")
+def fetch_cmd(**kw: Any) -> None:
+    """Copy every package of a lock (and its seed tarball) into a store directory, each
+    verified against the lock: mirrors forget old packages, the store does not."""
+    from bootstrap.locked import store_lock
+
+    report = _reporter(kw)
+    count = _guard(lambda: store_lock(kw["lock_file"], kw["store"], report, cache_dir=kw["cache_dir"],
+                                      jobs=kw["jobs"], offline=kw["offline"]), kw["verbose"])
+    report.info(f"stored {count} files in {kw['store']}")
 
 
 @cli.command("list")

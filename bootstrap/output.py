@@ -50,8 +50,9 @@ def root_parent(output: str, fmt: str) -> Path | None:
 
 
 def pack(root: Root, installed: list[Installed], *, output: str, fmt: str, compress: str,
-         devices: bool, image: ImageConfig | None, report: Reporter) -> Path | None:
-    """Pack `root` to `output`; returns its path (None for stdout)."""
+         devices: bool, image: ImageConfig | None, report: Reporter, epoch: int) -> Path | None:
+    """Pack `root` to `output`, every time clamped to `epoch` (bootstrap.epoch); returns its
+    path (None for stdout)."""
     entries = [e for i in installed for e in i.manifest]
     # As root, the disk holds the right owners (and what scripts chowned), but never the
     # device nodes: those come from the manifest, as tar headers.
@@ -63,9 +64,8 @@ def pack(root: Root, installed: list[Installed], *, output: str, fmt: str, compr
         # on /etc/shadow) is not carried in unshare mode; mapping the subordinate ids back
         # would fix it.
         overrides = {e.path: e for e in entries}
-    epoch = os.environ.get("SOURCE_DATE_EPOCH")
     out = write_output(root.path, output, fmt=fmt, compress=compress, overrides=overrides,
-                       devices=nodes, source_date_epoch=int(epoch) if epoch else None, config=image)
+                       devices=nodes, source_date_epoch=epoch, config=image)
     if fmt == "dir" and out is not None and nodes:
         _dir_devices(out, nodes if devices else [], len(nodes), report)
     return out

@@ -18,70 +18,38 @@ from __future__ import annotations
 
 import re
 import tempfile
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from bootstrap import config
 from bootstrap.adapters import Adapter, Installed, get_adapter
+from bootstrap.buildplan import BuildOptions, Plan
 from bootstrap.buildroot import build_root
 from bootstrap.collector import paused
-from bootstrap.errors import NO_SPACE_ERRNOS, ConfigError, NoSpaceError, RepositoryNotFound, UsageError
+from bootstrap.epoch import build_epoch
+from bootstrap.errors import (
+    NO_SPACE_ERRNOS,
+    ConfigError,
+    NoSpaceError,
+    RepositoryNotFound,
+    UsageError,
+)
 from bootstrap.hooks import run_hooks
 from bootstrap.machine import choose_mode, oci_platform, personality
+from bootstrap.payloads import fetch_and_unpack
 from bootstrap.report import Reporter
 from bootstrap.resolve.result import Resolution
 from bootstrap.root import Root
-from bootstrap.types import Dependency, Fetcher, Package, Profile, Relation, RepoTrust, Target
-
-
-@dataclass(frozen=True)
-class BuildOptions:
-    """Everything the command line can say about one build."""
-
-    profile: str
-    output: str = ""
-    include: tuple[str, ...] = ()
-    exclude: tuple[str, ...] = ()
-    variant: str | None = None
-    arch: str | None = None
-    mirror: str | None = None
-    alternate_mirrors: tuple[str, ...] = ()  # --mirror given again: tried in order after `mirror`
-    keyrings: tuple[str, ...] = ()
-    verify: bool = True
-    fmt: str = "tar"
-    compress: str = "auto"
-    mode: str = "auto"
-    cache_dir: Path | None = None
-    jobs: int = 4
-    hook_extract: tuple[str, ...] = ()
-    hook_customize: tuple[str, ...] = ()
-    dockerfile: bool = False
-    buildrequires: tuple[str, ...] = ()  # spec files whose BuildRequires are requested (yum)
-    defines: tuple[str, ...] = ()  # 'NAME VALUE' macros for those specs, as rpmbuild --define
-    devices: bool = False  # --format dir: create the device nodes packages ship (root only)
-
-
-@dataclass
-class Plan:
-    """What resolve chose for a profile: enough to fetch and install."""
-
-    profile: Profile
-    adapter: Adapter
-    variant: str
-    # Not the universe: after resolve its 60,000 packages are garbage, and a build's memory
-    # is then the unpacker's (the chosen packages are all that is kept).
-    packages: list[Package]
-    reasons: dict[str, tuple[str, ...]] = field(default_factory=dict)
-    warnings: tuple[str, ...] = ()
-    seeded: list[Installed] = field(default_factory=list)
-    trust: dict[str, RepoTrust] = field(default_factory=dict)  # by repository id
-    requests: tuple[str, ...] = ()  # the names asked for, as the user and profile wrote them
-
-    def target(self) -> Target:
-        """What the database and configure hooks know of this build."""
-        return Target(self.profile.arch, self.requests, dict(self.trust))
-
+from bootstrap.scrub import scrub
+from bootstrap.types import (
+    Dependency,
+    Fetcher,
+    IndexStamp,
+    Package,
+    Profile,
+    Relation,
+    RepoTrust,
+)
 
 # `name`, `name>=version`, `name >= version` (spaces as spec files write them), `==` as `=`.
 _REQUEST = re.compile(r"\s*([^\s<>=]+)\s*(?:(<=|>=|==|=|<|>)\s*([^\s<>=]+))?\s*")
@@ -116,10 +84,11 @@ def make_adapter(profile: Profile, report: Reporter | None = None) -> Adapter:
     return get_adapter(profile.family, profile, report.info if report is not None else None)
 
 
-def load_universe(profile: Profile, adapter: Adapter, fetcher: Fetcher,
-                  report: Reporter) -> tuple[list[Package], dict[str, RepoTrust]]:
+def load_universe(profile: Profile, adapter: Adapter, fetcher: Fetcher, report: Reporter,
+                  stamps: dict[str, IndexStamp] | None = None) -> tuple[list[Package], dict[str, RepoTrust]]:
     """Every package of every enabled repository (optional ones that do not exist are
-    skipped), with the trust of each repository read, by id."""
+    skipped), with the trust of each repository read, by id; the stamp of each index read
+    goes into `stamps`."""
     universe: list[Package] = []
     trust: dict[str, RepoTrust] = {}
     for repo in profile.repositories:
@@ -135,6 +104,8 @@ def load_universe(profile: Profile, adapter: Adapter, fetcher: Fetcher,
         report.debug(f"{repo.id}: {len(found.packages)} packages")
         universe.extend(one_numbering(universe, found.packages))
         trust[repo.id] = found.trust
+        if stamps is not None and found.stamp is not None:
+            stamps[repo.id] = found.stamp
     if not universe:
         raise ConfigError(f"no packages found in any repository of {profile.name}")
     return universe, trust
@@ -213,25 +184,30 @@ def plan(opts: BuildOptions, fetcher: Fetcher, report: Reporter, *,
         report.info(f"profile {profile.name}: {profile.family} {profile.release} {profile.arch}, variant {variant}")
         spec_names = extra_requests(opts, adapter, report)
     seeded: list[Installed] = []
+    seed_item = None
     if root is not None and adapter.seeds(variant):
         # Alpine seeds from the minirootfs, only for the variants that start from it.
         with report.phase("seed"):
-            seeded = adapter.seed(fetcher, root, report.info, variant)
+            seed_item = adapter.seed_source(fetcher, report.info, variant)
+            seeded = adapter.seed(fetcher, root, report.info, variant, seed_item)
+    stamps: dict[str, IndexStamp] = {}
     with paused():  # a million small objects, none of them garbage (bootstrap.collector)
         trust, packages, result, requests = _index_and_resolve(
-            opts, profile, adapter, variant, fetcher, report, spec_names, seeded)
+            opts, profile, adapter, variant, fetcher, report, spec_names, seeded, stamps)
     return Plan(profile, adapter, variant, packages, dict(result.reasons),
-                tuple(result.warnings), seeded, trust, tuple(_request_text(d[0]) for d in requests))
+                tuple(result.warnings), seeded, trust, tuple(_request_text(d[0]) for d in requests),
+                stamps, seed_item)
 
 
 def _index_and_resolve(opts: BuildOptions, profile: Profile, adapter: Adapter, variant: str, fetcher: Fetcher,
-                       report: Reporter, spec_names: Sequence[str], seeded: Sequence[Installed]
+                       report: Reporter, spec_names: Sequence[str], seeded: Sequence[Installed],
+                       stamps: dict[str, IndexStamp]
                        ) -> tuple[dict[str, RepoTrust], list[Package], Resolution, list[Dependency]]:
     """The index and resolve phases of plan()."""
     from bootstrap.resolve import resolve
 
     with report.phase("index"):
-        universe, trust = load_universe(profile, adapter, fetcher, report)
+        universe, trust = load_universe(profile, adapter, fetcher, report, stamps)
         report.info(f"index: {len(universe)} packages in {len(profile.repositories)} repositories")
     with report.phase("resolve"):
         requests = requested(opts, profile, adapter, universe, variant, fetcher, spec_names)
@@ -252,30 +228,36 @@ def _index_and_resolve(opts: BuildOptions, profile: Profile, adapter: Adapter, v
     return trust, packages, result, requests
 
 
-def _make_fetcher(opts: BuildOptions, report: Reporter) -> Fetcher:
+def make_fetcher(opts: BuildOptions, report: Reporter) -> Fetcher:
     from bootstrap.fetch import Fetcher
 
     return Fetcher(opts.cache_dir, jobs=opts.jobs, progress=report.progress, log=report.debug,
-                   notice=report.info)
+                   notice=report.info, offline=opts.offline)
 
 
 def resolve_only(opts: BuildOptions, report: Reporter) -> Plan:
     """`rootfs-bootstrap resolve`: what would be installed, downloading no package."""
-    return plan(opts, _make_fetcher(opts, report), report)
+    return plan(opts, make_fetcher(opts, report), report)
 
 
-def build(opts: BuildOptions, report: Reporter) -> Path | None:
-    """The whole build; returns the output path (None for stdout)."""
+# How a build gets its plan: plan() by default; bootstrap.locked's plan_from_lock for a build
+# from a lock file, which reads no index.
+Planner = Callable[[BuildOptions, Fetcher, Reporter, Root], Plan]
+
+
+def build(opts: BuildOptions, report: Reporter, planner: Planner | None = None) -> Path | None:
+    """The whole build; returns the output path (None for stdout). `planner` makes the plan
+    in the build root (default: the profile, index and resolve phases of plan())."""
     # Only a build packs: `resolve` does not load the packer (libarchive: 40 ms of start-up).
     from bootstrap import output
 
     output.check(opts.output, opts.fmt, opts.devices)  # fail now, not after the whole build
-    fetcher = _make_fetcher(opts, report)
+    fetcher = make_fetcher(opts, report)
     out: Path | None = None
     parent = output.root_parent(opts.output, opts.fmt)
     try:
         with build_root(parent, report.info) as root:
-            out, profile = _build_in(opts, fetcher, root, report)
+            out, profile = _build_in(opts, fetcher, root, report, planner)
     except KeyboardInterrupt:
         # Ctrl-C, SIGTERM or SIGHUP that arrived once the output was complete (while the root
         # was being removed): an interrupted build leaves nothing, as it says.
@@ -301,70 +283,42 @@ def _root_full(parent: Path | None, err: OSError) -> NoSpaceError:
     return NoSpaceError(f"no space left on device writing the build root in {where}{shown}", hint=hint)
 
 
-def _build_in(opts: BuildOptions, fetcher: Fetcher, root: Root,
-              report: Reporter) -> tuple[Path | None, Profile]:
+def _build_in(opts: BuildOptions, fetcher: Fetcher, root: Root, report: Reporter,
+              planner: Planner | None) -> tuple[Path | None, Profile]:
     """Every phase from the profile to the packed output, in `root`: (output, profile)."""
-    the_plan = plan(opts, fetcher, report, root=root)
+    if planner is None:
+        the_plan = plan(opts, fetcher, report, root=root)
+    else:
+        the_plan = planner(opts, fetcher, report, root)
     if opts.fmt == "oci":
         oci_platform(the_plan.profile.arch, the_plan.adapter)  # fail before any download
     mode = choose_mode(opts.mode, the_plan.profile.arch, the_plan.adapter, report)
-    installed = _fetch_and_unpack(the_plan, fetcher, root, report)
+    installed = fetch_and_unpack(the_plan, fetcher, root, report, opts.store)
     run_hooks("extract", opts.hook_extract, root, report)
-    _configure(the_plan, installed, root, mode, report)
+    # One date for everything the build writes (bootstrap.epoch): scripts see it too.
+    epoch = build_epoch(e for i in installed for e in i.manifest)
+    _configure(the_plan, installed, root, mode, report, epoch)
     run_hooks("customize", opts.hook_customize, root, report)
     with report.phase("cleanup"):
         the_plan.adapter.cleanup(root)
+        scrub(root)  # the family-neutral traces of the build host (bootstrap.scrub)
     with report.phase("pack"):
-        return _pack(opts, the_plan, installed, root, report), the_plan.profile
+        out = _pack(opts, the_plan, installed, root, report, epoch)
+    if out is not None and opts.sbom_format != "none":
+        from bootstrap import output
+        from bootstrap.buildsbom import write_build_sbom
 
-
-def _fetch_and_unpack(the_plan: Plan, fetcher: Fetcher, root: Root,
-                      report: Reporter) -> list[Installed]:
-    from bootstrap.types import FetchItem
-
-    adapter = the_plan.adapter
-    try:
-        with report.phase("fetch"):
-            items = [FetchItem(p.location, p.checksums, p.size, p.key,
-                               alternates=_alternates(p.location, _trust_of(the_plan, p)))
-                     for p in the_plan.packages]
-            # An adapter that can (apt) starts decompressing each package as it arrives.
-            ready = adapter.preload(the_plan.packages)
-            paths = fetcher.get_many(items, on_done=ready)
-            for pkg, path in zip(the_plan.packages, paths, strict=True):
-                adapter.check_payload(pkg, path, _trust_of(the_plan, pkg))
-            total = sum(p.size for p in the_plan.packages)
-            report.info(f"fetch: {len(paths)} packages, {total / 1e6:.1f} MB")
-        installed = list(the_plan.seeded)
-        with report.phase("unpack"):
-            adapter.prepare_root(root)
-            for pkg, path in zip(the_plan.packages, paths, strict=True):
-                installed.append(adapter.unpack(pkg, path, root))
-    finally:
-        adapter.release()  # on failure or Ctrl-C too: no decompression left running
-    return installed
-
-
-def _alternates(location: str, trust: RepoTrust) -> tuple[str, ...]:
-    """The package's URL on each of its repository's other mirrors: a location under the
-    mirror the index was read from (`trust.url`) keeps its path below each of `trust.mirrors`.
-    A location elsewhere (an index naming another host) has no alternates."""
-    base = trust.url.rstrip("/")
-    if not trust.mirrors or not base or not location.startswith(base + "/"):
-        return ()
-    below = location[len(base):]
-    return tuple(mirror.rstrip("/") + below for mirror in trust.mirrors)
-
-
-def _trust_of(the_plan: Plan, pkg: Package) -> RepoTrust:
-    """The trust of the repository `pkg` came from. A package of a repository the plan did
-    not read (seeded from a base tarball) gets the strictest: verify, with no keys."""
-    found = the_plan.trust.get(pkg.repo)
-    return found if found is not None else RepoTrust(pkg.repo, "", verify=True)
+        try:
+            write_build_sbom(out, opts.sbom_format, the_plan.profile, the_plan.adapter.facts, installed, epoch,
+                             report)
+        except BaseException:
+            output.discard(out)  # an output without its SBOM is a half-written build
+            raise
+    return out, the_plan.profile
 
 
 def _configure(the_plan: Plan, installed: list[Installed], root: Root, mode: str,
-               report: Reporter) -> None:
+               report: Reporter, epoch: int) -> None:
     from bootstrap.sandbox import ChrootRunner
 
     adapter, arch = the_plan.adapter, the_plan.profile.arch
@@ -375,12 +329,13 @@ def _configure(the_plan: Plan, installed: list[Installed], root: Root, mode: str
             report.info("configure: mode extract, maintainer scripts not run")
             return
         with ChrootRunner(root.path, mode=mode, personality=personality(arch, adapter),
-                          env=adapter.facts.script_env, log=report.debug) as runner:
+                          env={**adapter.facts.script_env, "SOURCE_DATE_EPOCH": str(epoch)},
+                          log=report.debug) as runner:
             adapter.configure(root, installed, runner, target)
 
 
 def _pack(opts: BuildOptions, the_plan: Plan, installed: list[Installed], root: Root,
-          report: Reporter) -> Path | None:
+          report: Reporter, epoch: int) -> Path | None:
     from bootstrap import output
     from bootstrap.pack import ImageConfig
 
@@ -388,5 +343,5 @@ def _pack(opts: BuildOptions, the_plan: Plan, installed: list[Installed], root: 
     if opts.fmt == "oci":
         arch, variant = oci_platform(the_plan.profile.arch, the_plan.adapter)
         image = ImageConfig(arch=arch, variant=variant, cmd=the_plan.profile.command)
-    return output.pack(root, installed, output=opts.output, fmt=opts.fmt, compress=opts.compress,
+    return output.pack(root, installed, output=opts.output, fmt=opts.fmt, compress=opts.compress, epoch=epoch,
                        devices=opts.devices, image=image, report=report)

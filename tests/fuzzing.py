@@ -271,6 +271,9 @@ class DictFetcher:
     file must reach the parser, which is what is under test. A missing URL is a FetchError
     (None from try_get_bytes)."""
 
+    def forget(self, item: FetchItem) -> None:
+        """Nothing is cached here: nothing to forget."""
+
     def __init__(self, files: Mapping[str, bytes]) -> None:
         self.files = dict(files)
 

@@ -83,6 +83,14 @@ class FamilyFacts:
     - `script_env`: added to the environment of every command run in the root.
     - `host_mirrors(kind)`: (mirror, security mirror) from the host's own configuration, for
       vendors whose repos.d says `mirror_from_host = KIND`; None when the family has no such.
+    - `purl_type`: the Package URL type of the family's packages (purl-spec: `deb`, `rpm`,
+      `apk`); "" for purl's `generic`. The SBOM's purls use the profile's vendor as namespace.
+    - `purl_epoch_qualifier`: the purl type puts a version's `E:` epoch in an `epoch=`
+      qualifier (and the version without it) rather than in the version.
+    - `supplier_fields`: the raw index fields (`Package.field`) naming the package's supplier
+      (maintainer, vendor, packager), first non-empty wins; () for none.
+    - `license_fields`: the raw index fields holding the licence the package declares, first
+      non-empty wins; () where the family's index has none.
     """
 
     family: str
@@ -93,6 +101,10 @@ class FamilyFacts:
     basearch: Mapping[str, str] = field(default_factory=dict)
     script_env: Mapping[str, str] = field(default_factory=dict)
     host_mirrors: Callable[[str], tuple[str | None, str | None]] | None = None
+    purl_type: str = ""
+    purl_epoch_qualifier: bool = False
+    supplier_fields: tuple[str, ...] = ()
+    license_fields: tuple[str, ...] = ()
 
 
 class Adapter(ABC):

@@ -80,7 +80,7 @@ def _tar_into(root: Path, out: BinaryIO, method: str, meta: _Meta, epoch: int | 
         write_tar(root, sink.write, overrides=meta[0], devices=meta[1], source_date_epoch=epoch)
         sink.close()
     except BaseException:
-        sink.kill()  # a pigz child must not outlive a failure
+        sink.kill()  # nothing may outlive a failure (the sink's contract)
         raise
 
 

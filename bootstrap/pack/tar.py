@@ -12,7 +12,9 @@ What the stream holds, so two packs of the same tree are byte-identical:
 - mtimes clamped to `source_date_epoch` when given.
 `overrides` (root-relative path → FileEntry, from the unpack manifests) replace uid, gid, mode
 and xattrs: an unprivileged build cannot own files as root on disk. When overrides are given,
-paths they do not name (made by the tool itself) belong to root (0:0).
+paths they do not name (made by the tool itself) belong to root (0:0), and so does a path they
+name as another kind of entry than the disk holds (a merged-/usr link where a package had a
+directory): root and unprivileged builds then pack the same headers.
 """
 from __future__ import annotations
 
@@ -39,6 +41,9 @@ _SKIPPED_XATTRS = {"security.selinux"}
 _TYPES = {stat.S_IFDIR: FileType.DIRECTORY, stat.S_IFREG: FileType.REGULAR_FILE,
           stat.S_IFLNK: FileType.SYMBOLINK_LINK, stat.S_IFCHR: FileType.CHAR_DEVICE,
           stat.S_IFBLK: FileType.BLOCK_DEVICE, stat.S_IFIFO: FileType.NAMED_PIPE}
+# FileEntry.type → the file type it leaves on disk (a hard link is a regular file there).
+_KINDS = {"file": stat.S_IFREG, "hardlink": stat.S_IFREG, "dir": stat.S_IFDIR,
+          "symlink": stat.S_IFLNK, "char": stat.S_IFCHR, "block": stat.S_IFBLK, "fifo": stat.S_IFIFO}
 
 
 @dataclass(frozen=True)
@@ -186,7 +191,10 @@ def _meta(path: bytes, name: str, st: os.stat_result, table: Mapping[str, FileEn
         mtime = min(mtime, epoch)
     if table is not None:
         known = table.get(name)
-        if known is not None:
+        # An entry of another kind than the disk's is no longer there: the package's `bin/`
+        # directory is the merged-/usr link `bin -> usr/bin` on disk, which the tool made
+        # (root's, mode 0777, as a root build packs it), not a 0755 directory.
+        if known is not None and _KINDS.get(known.type) == stat.S_IFMT(st.st_mode):
             return Meta(known.uid, known.gid, known.mode & 0o7777, mtime, tuple(known.xattrs))
         return Meta(0, 0, st.st_mode & 0o7777, mtime, _xattrs(path))
     return Meta(st.st_uid, st.st_gid, st.st_mode & 0o7777, mtime, _xattrs(path))

@@ -233,6 +233,9 @@ class DirFetcher:
     """The Fetcher protocol over file:// URLs (a directory laid out like a mirror or the CDN),
     checking the digests it is given, without a cache."""
 
+    def forget(self, item: FetchItem) -> None:
+        """Nothing is cached here: nothing to forget."""
+
     def try_get_bytes(self, url: str) -> bytes | None:
         path = Path(url.removeprefix("file://"))
         return path.read_bytes() if path.is_file() else None

@@ -41,6 +41,9 @@ needs_gpg = pytest.mark.skipif(shutil.which("gpgv") is None, reason="gpgv is nee
 class UrlFetcher:
     """The Fetcher interface (get_bytes, try_get_bytes) over urllib, recording each URL asked."""
 
+    def forget(self, item: FetchItem) -> None:
+        """Nothing is cached here: nothing to forget."""
+
     def __init__(self) -> None:
         self.requested: list[str] = []
 

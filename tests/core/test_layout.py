@@ -36,7 +36,9 @@ HANDLE_INSIDES = {"path", "locate", "_root"}
 FAMILY_WORDS = {"apt", "yum", "apk", "rpm", "dpkg", "deb"}
 SHARED = ["pipeline.py", "config.py", "machine.py", "report.py", "progress.py", "buildroot.py", "hooks.py",
           "resolve", "unpack", "pack", "root", "fetch", "sandbox", "trust", "types.py", "errors.py",
-          "compression.py", "freshness.py", "output.py", "signals.py", "indexcache", "memory.py", "collector.py"]
+          "compression.py", "freshness.py", "output.py", "signals.py", "indexcache", "memory.py", "collector.py",
+          "lock", "locked.py", "refresh.py", "buildplan.py", "payloads.py", "buildsbom.py", "sbom",
+          "epoch.py", "scrub.py"]
 
 
 def _root_names(func: ast.FunctionDef | ast.AsyncFunctionDef) -> set[str]:

@@ -3,8 +3,12 @@ directory and OCI outputs. Regenerate the golden listing with tests/golden/regen
 from __future__ import annotations
 
 import errno
+import gzip
+import io
+import itertools
 import json
 import os
+import random
 import stat
 import subprocess
 import sys
@@ -15,8 +19,8 @@ import pytest
 
 import bootstrap.pack as pack
 from bootstrap.errors import PackError, UsageError
-from bootstrap.pack import ImageConfig, write_output
-from bootstrap.pack.compress import choose
+from bootstrap.pack import ImageConfig, compress, write_output
+from bootstrap.pack.compress import choose, open_sink
 from bootstrap.types import FileEntry
 from bootstrap.unpack import Unpacker
 from tests.core.unpack_helpers import need, run, tar
@@ -265,3 +269,52 @@ def test_oci_archive(tmp_path: Path) -> None:
     info = json.loads(run("skopeo", "inspect", "--config", f"oci-archive:{out}"))
     assert (info["architecture"], info["variant"], info["config"]["Cmd"]) == ("arm", "v7", ["/bin/sh"])
     assert sorted(p.name for p in tmp_path.iterdir()) == ["image.tar", "root"]
+
+
+@pytest.mark.parametrize("method", ["gzip", "xz", "zstd", "bzip2"])
+def test_compressed_bytes_are_the_streams_alone(method: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """One in-process implementation per method (pack.compress): the bytes depend neither on
+    how the tar stream is cut into writes (ISA-L's would) nor on PATH (pigz, xz), and no
+    process is started."""
+    data = random.Random(7).randbytes(1 << 21) + bytes(range(256)) * 9000
+
+    def packed(sizes: tuple[int, ...]) -> bytes:
+        out = io.BytesIO()
+        sink = open_sink(method, out)
+        at = 0
+        for turn in itertools.count():
+            if at >= len(data):
+                break
+            size = sizes[turn % len(sizes)]
+            sink.write(data[at:at + size])
+            at += size
+        sink.close()
+        return out.getvalue()
+
+    first = packed((1 << 20,))
+
+    def no_process(*_args: object, **_kw: object) -> None:
+        raise AssertionError("the packer started a process")
+
+    monkeypatch.setattr(subprocess, "Popen", no_process)
+    monkeypatch.setenv("PATH", "")
+    assert all(packed(sizes) == first for sizes in ((1,) * 7 + (99_999,), (10_240,), (3 << 20,)))
+    if method == "gzip":
+        # No FNAME flag, MTIME 0, OS 255 ("unknown"): the header says nothing of the host.
+        assert first[:4] == b"\x1f\x8b\x08\x00" and first[4:8] == b"\0\0\0\0" and first[9] == 255
+        assert gzip.decompress(first) == data
+        # Level 3 picks its matcher by CPU: AVX2, AVX-512 and others gave three streams.
+        assert compress.GZIP_LEVEL <= 2
+
+
+def test_override_of_another_kind_is_the_disks(tmp_path: Path) -> None:
+    """A package's `bin/` directory that is the merged-/usr link on disk: the unprivileged
+    pack writes root's 0777 link, as a root build does, not the directory's owner and mode."""
+    root = tmp_path / "root"
+    (root / "usr" / "bin").mkdir(parents=True)
+    (root / "bin").symlink_to("usr/bin")
+    overrides = {"bin": FileEntry("bin", "dir", 0o755, 0, 42, EPOCH),
+                 "usr/bin": FileEntry("usr/bin", "dir", 0o755, 0, 42, EPOCH)}
+    text = listing(_written(root, str(tmp_path / "o.tar"), overrides=overrides, source_date_epoch=EPOCH))
+    assert "lrwxrwxrwx 0/0               0 2023-11-14 22:13 ./bin -> usr/bin\n" in text
+    assert "drwxr-xr-x 0/42              0 2023-11-14 22:13 ./usr/bin/\n" in text

@@ -9,35 +9,22 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 import tarfile
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from tests import nobody
 from tests.apt.test_debian_real import CACHE, _mirror_reachable
 
-REPO = Path(__file__).resolve().parents[2]
-VENV = Path("/var/cache/rootfs-bootstrap-tests/venv-unprivileged")
-DEPS = ["requests", "libarchive-c", "tqdm", "click", "python-debian", "cryptography", "zstandard"]
 pytestmark = [pytest.mark.network, pytest.mark.slow]
-
-
-def _venv() -> Path:
-    python = VENV / "bin" / "python"
-    if not python.exists():
-        subprocess.run(["/usr/bin/python3", "-m", "venv", str(VENV)], check=True, capture_output=True)
-        subprocess.run([str(python), "-m", "pip", "install", "-q", *DEPS], check=True, capture_output=True)
-    return python
 
 
 @pytest.fixture
 def work() -> Iterator[Path]:
     """A directory uid 65534 can reach: pytest's tmp_path sits under a 0700 /tmp/pytest-of-root."""
-    VENV.parent.mkdir(parents=True, exist_ok=True)
-    path = Path(tempfile.mkdtemp(prefix="unprivileged-", dir=VENV.parent))
+    path = nobody.workdir()
     yield path
     shutil.rmtree(path, ignore_errors=True)
 
@@ -49,25 +36,16 @@ def test_extract_as_nobody_keeps_owners_and_setuid(work: Path) -> None:
         pytest.skip("needs Debian's /usr/bin/python3 (python3-venv)")
     if _mirror_reachable() is None:
         pytest.skip("the host's Debian mirror (from its apt sources) is not reachable")
-    python = _venv()
-    tree = work / "src"
-    for part in ("bootstrap", "repos.d", "profiles", "keys"):
-        shutil.copytree(REPO / part, tree / part)
+    tree = nobody.source_tree(work)
     cache = work / "cache"
     if CACHE.is_dir():
         shutil.copytree(CACHE, cache)
     cache.mkdir(exist_ok=True)
     out = work / "out"
     out.mkdir()
-    for path in (work, *work.rglob("*")):
-        os.chown(path, 65534, 65534, follow_symlinks=False)
-    os.chmod(VENV.parent, 0o755)
-    done = subprocess.run(
-        ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", str(python), "-m", "bootstrap",
-         "debian-bookworm", "--variant", "minbase", "--mode", "extract", "--cache-dir", str(cache),
-         "-o", str(out / "x.tar.gz")],
-        cwd=tree, capture_output=True, text=True, timeout=1200,
-        env={"PATH": "/usr/bin:/bin", "HOME": str(work), "PYTHONPATH": str(tree)})
+    nobody.give(work)
+    done = nobody.run(["debian-bookworm", "--variant", "minbase", "--mode", "extract", "--cache-dir", str(cache),
+                       "-o", str(out / "x.tar.gz")], work, tree)
     assert done.returncode == 0, done.stderr
     assert "mode extract" in done.stderr or "extract" in done.stderr
     with tarfile.open(out / "x.tar.gz") as tar:

@@ -42,7 +42,7 @@ from bootstrap.adapters.yum.richdep import requirement
 from bootstrap.config import Overrides, check_mirror, load_profile
 from bootstrap.errors import ConfigError, RepositoryIndexError, ResolveError, UnpackError
 from bootstrap.resolve import resolve
-from bootstrap.types import Checksum, Package, Relation, Repository
+from bootstrap.types import Checksum, FetchItem, Package, Relation, Repository
 
 T = TypeVar("T")
 MiB = 1 << 20
@@ -119,6 +119,9 @@ def timed(action: Callable[[], T]) -> T:
 
 class FakeFetcher:
     """get_bytes by URL from a dict; records what was asked."""
+
+    def forget(self, item: FetchItem) -> None:
+        """Nothing is cached here: nothing to forget."""
 
     def __init__(self, files: dict[str, bytes]) -> None:
         self.files, self.asked = files, []  # type: ignore[var-annotated]

@@ -19,7 +19,7 @@ from bootstrap.errors import (
     RepositoryNotFound,
     VerificationError,
 )
-from bootstrap.pipeline import _alternates
+from bootstrap.payloads import alternates as _alternates
 from bootstrap.types import Repository, RepoTrust
 
 

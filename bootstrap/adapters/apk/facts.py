@@ -17,4 +17,8 @@ FACTS = FamilyFacts(
     oci={"x86_64": ("amd64", ""), "x86": ("386", ""), "aarch64": ("arm64", "v8"),
          "armv7": ("arm", "v7"), "armhf": ("arm", "v6"), "ppc64le": ("ppc64le", ""),
          "s390x": ("s390x", ""), "riscv64": ("riscv64", ""), "loongarch64": ("loong64", "")},
+    # SBOM: APKINDEX's m: (maintainer) and L: (licence, an SPDX expression in aports).
+    purl_type="apk",
+    supplier_fields=("m",),
+    license_fields=("L",),
 )

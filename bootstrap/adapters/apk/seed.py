@@ -7,8 +7,10 @@ the directory's `latest-releases.yaml` names for the `alpine-minirootfs` flavor.
 How it is checked: against the published `<file>.sha256` (or the yaml's sha256 when the mirror
 has no .sha256 file); a tarball with neither is refused unless verification is off. A `.asc`
 beside it is checked when the profile names an OpenPGP key (`minirootfs_gpgkey`), else noted.
-What it returns: one `Installed` per package the tarball's /lib/apk/db/installed lists (with an
-empty manifest: their files are already recorded there), so the resolver treats them as present.
+What it returns: one `Installed` per package the tarball's /lib/apk/db/installed lists, so the
+resolver treats them as present; their files are already recorded there, so only the first
+carries a manifest: the whole tarball's, for the packer (owners an unprivileged build cannot
+set on disk).
 """
 from __future__ import annotations
 
@@ -142,7 +144,12 @@ def seed(profile: Profile, arch: str, fetcher: Fetcher, root: Root, log: Log,
         path = fetcher.get_file(pinned)
     else:
         path = fetch_minirootfs(profile, arch, fetcher, log, verify)
-    Unpacker(root).extract(path, "alpine-minirootfs")
+    manifest = Unpacker(root).extract(path, "alpine-minirootfs")
     found = seeded_packages(root, arch, profile.repositories[0].url if profile.repositories else "")
+    if found:
+        # The tarball's owners and modes (root:shadow on /etc/shadow) for the packer, which an
+        # unprivileged build cannot put on disk: carried by the first seeded record (the
+        # database and scripts skip seeded ones; only the packer reads it).
+        found[0] = Installed(found[0].package, list(manifest), found[0].control)
     log(f"minirootfs: {len(found)} packages already installed")
     return found

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import stat
 from collections.abc import Iterable, Sequence
 
 from bootstrap.adapters import Installed
@@ -199,29 +198,19 @@ def _read_lines(root: Root, rel: str) -> list[str]:
 
 def cleanup(root: Root) -> None:
     """What the build leaves that an image must not carry (mmdebstrap's cleanup phase):
-    apt's lists and caches, the build's logs, /tmp and /run contents, *-old backups, and an
-    empty (not absent: systemd expects the file) /etc/machine-id. /etc/resolv.conf is the
-    ChrootRunner's: it puts back exactly what was there before it ran."""
+    apt's lists and caches, the build's logs, *-old backups. The family-neutral rest
+    (machine-id, /tmp, /run, ldconfig's aux-cache) is bootstrap.scrub's; /etc/resolv.conf is
+    the ChrootRunner's: it puts back exactly what was there before it ran."""
     _empty_files(root, "var/lib/apt/lists", keep=("lock",))
     _empty_files(root, "var/cache/apt", pattern="*.bin")
     _empty_files(root, "var/cache/apt/archives", pattern="*.deb")
     _empty_files(root, "var/cache/apt/archives/partial")
     for name in ("var/log/dpkg.log", "var/log/alternatives.log", "var/log/bootstrap.log",
-                 "var/log/apt/history.log", "var/log/apt/term.log", "var/log/apt/eipp.log.xz",
-                 "var/cache/ldconfig/aux-cache", "var/lib/dbus/machine-id"):
+                 "var/log/apt/history.log", "var/log/apt/term.log", "var/log/apt/eipp.log.xz"):
         root.unlink(name)
     for pattern in ("var/cache/debconf/*-old", "var/lib/dpkg/*-old"):
         for rel in root.glob(pattern):
             root.unlink(rel)
-    machine_id = "etc/machine-id"
-    if root.is_file(machine_id) and not root.is_symlink(machine_id):
-        # Emptied in place as far as anyone can tell: its mode (0444 from systemd) stays.
-        root.write_bytes(machine_id, b"", mode=stat.S_IMODE(root.stat(machine_id).st_mode))
-    for directory, keep in (("tmp", ()), ("run", ("lock",))):
-        if root.is_dir(directory) and not root.is_symlink(directory):
-            for name in root.listdir(directory):
-                if name not in keep:
-                    root.remove_tree(f"{directory}/{name}")
 
 
 def _empty_files(root: Root, directory: str, pattern: str = "*", keep: Sequence[str] = ()) -> None:

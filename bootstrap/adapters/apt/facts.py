@@ -29,4 +29,8 @@ FACTS = FamilyFacts(
     # No prompts: debconf's noninteractive frontend, and its questions taken as seen.
     script_env={"DEBIAN_FRONTEND": "noninteractive", "DEBCONF_NONINTERACTIVE_SEEN": "true"},
     host_mirrors=_host_mirrors,
+    # SBOM: purl-spec's deb type keeps the epoch in the version; Packages has no licence field
+    # (a package's licence is in /usr/share/doc/*/copyright, not in the index).
+    purl_type="deb",
+    supplier_fields=("Maintainer",),
 )

@@ -113,7 +113,9 @@ def clean_db_leftovers(root: Root) -> list[str]:
         for rel in root.glob(f"{RPM_DB}/__db.*"):
             root.unlink(rel)
             removed.append(rel)
-        lock = f"{RPM_DB}/.rpm.lock"
-        if root.exists(lock):
-            root.unlink(lock)
+        # rpm makes both locks again when it needs them (.dbenv.lock: rpm 4.16 and later).
+        # Not an sqlite rpmdb's -wal: it may hold what was never checkpointed into the file.
+        for lock in (f"{RPM_DB}/.rpm.lock", f"{RPM_DB}/.dbenv.lock"):
+            if root.exists(lock):
+                root.unlink(lock)
     return removed

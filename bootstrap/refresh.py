@@ -1,0 +1,127 @@
+"""`rootfs-bootstrap refresh NAME.lock`: resolve again against the lock's repositories and
+options; build and rewrite the lock only when something changed.
+
+Contract of `refresh(path, build, report)`:
+- Nothing changed → `Refreshed(changed=False)`: nothing is built and the lock file is left as
+  it is. When every repository still serves the very index the lock recorded (same sha256 of
+  its InRelease / repomd.xml / APKINDEX.tar.gz), the repositories the mirror lacked are still
+  missing and the seed tarball is the same, that alone answers: no index is parsed. Otherwise
+  the profile is resolved again and the new package set compared with the lock's (an index
+  that moved without changing the set is no change).
+- Something changed → the image is built from the new lock into the output, then the new
+  lock replaces the old one (atomically, after the build succeeded), the change report is
+  written where asked (`report_json`, `report_md`), and `Refreshed(changed=True)` carries it.
+- Any failure raises, with the old lock untouched and nothing at the output path.
+"""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+from bootstrap.adapters import Adapter
+from bootstrap.buildroot import build_root
+from bootstrap.errors import RepositoryNotFound
+from bootstrap.lock import Lock, read_lock, write_lock
+from bootstrap.lock.changes import ChangeReport, compare, report_json, report_markdown, summary_line
+from bootstrap.locked import build_from_lock, lock_from_plan, options_of
+from bootstrap.pipeline import BuildOptions, load_profile, make_adapter, plan
+from bootstrap.report import Reporter
+from bootstrap.types import Fetcher, Profile
+
+EXIT_CHANGED = 10  # refresh's "something changed: built, lock rewritten"
+
+
+@dataclass(frozen=True)
+class Refreshed:
+    """What a refresh did: `line` says it in one line; `report` is the change report when
+    the packages were compared (None when the indexes alone answered)."""
+
+    changed: bool
+    line: str
+    report: ChangeReport | None = None
+    output: Path | None = None
+
+
+def refresh(path: Path, build: dict[str, object], report: Reporter, *,
+            report_json_path: Path | None = None, report_md_path: Path | None = None) -> Refreshed:
+    """See the module docstring. `build` holds the output's options (output, fmt, compress,
+    mode, cache_dir, jobs...) and any --mirror / --keyring that override the lock's."""
+    old = read_lock(path)
+    opts = options_of(old, **build)
+    from bootstrap.pipeline import make_fetcher
+
+    fetcher = make_fetcher(opts, report)
+    overridden = any(build.get(k) for k in ("mirror", "keyrings"))
+    if not overridden:
+        with report.phase("check"):
+            same = _indexes_unchanged(old, opts, fetcher, report)
+        if same:
+            return Refreshed(False, "nothing changed: every repository still serves the index the lock was "
+                                    "resolved from")
+    new = _resolve_again(old, opts, fetcher, report)
+    changes = compare(old, new, make_adapter(load_profile(opts)).version_scheme(old.arch).compare)
+    if not changes.changed:
+        moved = [r.id for r in changes.repositories if r.moved]
+        said = f" (the index of {', '.join(moved)} moved; its packages did not)" if moved else ""
+        return Refreshed(False, f"nothing changed{said}", changes)
+    out = build_from_lock(new, opts, report)
+    write_lock(path, new)
+    if report_json_path is not None:
+        _write_text(report_json_path, report_json(changes))
+    if report_md_path is not None:
+        _write_text(report_md_path, report_markdown(changes))
+    return Refreshed(True, f"changed: {summary_line(changes)}; lock {path} rewritten", changes, out)
+
+
+def _indexes_unchanged(lock: Lock, opts: BuildOptions, fetcher: Fetcher, report: Reporter) -> bool:
+    """Whether every locked repository still serves the index the lock recorded, every one
+    it lacked is still missing, and the seed is the same (module docstring)."""
+    profile = load_profile(opts)
+    if [r.id for r in profile.repositories] != [r.id for r in lock.repositories]:
+        report.info("the profile's repositories are not the lock's: resolving again")
+        return False
+    adapter = make_adapter(profile, report)
+    for locked in lock.repositories:
+        if not locked.present:
+            if _appeared(adapter, profile, locked.id, fetcher, report):
+                report.info(f"repository {locked.id} is on the mirror now")
+                return False
+            continue
+        if locked.index is None:
+            return False
+        data = fetcher.try_get_bytes(locked.index.url)
+        if data is None or hashlib.sha256(data).hexdigest() != locked.index.sha256:
+            report.info(f"repository {locked.id}: its index changed ({locked.index.url})")
+            return False
+    if lock.seed is not None:
+        now = adapter.seed_source(fetcher, report.info, lock.options.variant)
+        if now is None or (now.url, now.checksums) != (lock.seed.url, lock.seed.checksums):
+            report.info("the seed tarball changed")
+            return False
+    return True
+
+
+def _appeared(adapter: Adapter, profile: Profile, repo_id: str, fetcher: Fetcher, report: Reporter) -> bool:
+    """Whether an optional repository the lock found missing is there now."""
+    repo = next(r for r in profile.repositories if r.id == repo_id)
+    try:
+        adapter.load(repo, profile.arch, fetcher, report.debug)
+    except RepositoryNotFound:
+        return False
+    return True
+
+
+def _resolve_again(old: Lock, opts: BuildOptions, fetcher: Fetcher, report: Reporter) -> Lock:
+    """The lock a fresh resolution with the old lock's options gives (the root it seeds, if
+    any, is thrown away: the build that follows seeds its own from the new lock)."""
+    with build_root(None, report.info) as root:
+        the_plan = plan(opts, fetcher, report, root=root)
+    return lock_from_plan(the_plan, opts)
+
+
+def _write_text(path: Path, text: str) -> None:
+    """A report file, written whole (a temporary file beside it, renamed)."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(path)
