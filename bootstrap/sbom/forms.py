@@ -2,7 +2,11 @@
 
 Contracts:
 - `spdx_expression(text)`: the licence text as a normalised SPDX expression when it parses
-  against the SPDX licence list (license-expression), else None (`GPLv2+`, `Public Domain`).
+  against the SPDX licence list (license-expression) and names its licences by their SPDX ids
+  as written; else None (`GPLv2+`, `Public Domain`, `MIT OR`). Normalising changes only the
+  case of ids and operators, spaces and brackets: an alias the list would swap for another id
+  (`GPL` → GPL-1.0-or-later, `BSD-2`, the deprecated `GPL-2.0+`) is no SPDX expression here,
+  so the SBOM never states a licence the package did not declare. Never raises.
 - `license_ref(text)`: a stable `LicenseRef-...` id for text that is no SPDX expression:
   the text itself where it is made of the allowed characters, else cleaned and suffixed
   with a digest of the text, so two texts never share an id.
@@ -27,6 +31,7 @@ CDX_ALGOS = {"sha1": "SHA-1", "sha256": "SHA-256", "sha384": "SHA-384", "sha512"
              "sha3_256": "SHA3-256", "sha3_384": "SHA3-384", "sha3_512": "SHA3-512", "md5": "MD5",
              "blake2b": "BLAKE2b-512"}
 
+_LAYOUT = re.compile(r"[\s()]+")
 _NOT_ID = re.compile(r"[^A-Za-z0-9.\-]+")
 _MAIL = re.compile(r"^(?P<name>.*?)\s*<(?P<mail>[^<>@\s]+@[^<>\s]+)>\s*$")
 _ANGLED = re.compile(r"\s*<([^<>]*)>\s*")
@@ -53,13 +58,25 @@ def _licensing() -> Any:
 
 
 def spdx_expression(text: str) -> str | None:
-    """`text` as a normalised SPDX licence expression, or None if it is none."""
+    """`text` as a normalised SPDX licence expression, or None if it is none (see the
+    module's contract)."""
     if not text.strip():
         return None
-    info = _licensing().validate(text)
+    try:
+        info = _licensing().validate(text, strict=True)
+    except Exception:  # license-expression itself fails on some malformed texts ("MIT OR")
+        return None
     if info.errors or not info.normalized_expression:
         return None
-    return str(info.normalized_expression)
+    rendered = str(info.normalized_expression)
+    if _squashed(rendered) != _squashed(text):
+        return None  # an id swapped for an alias's target: not what the package declared
+    return rendered
+
+
+def _squashed(expression: str) -> str:
+    """An expression without case, spaces and brackets: what normalising may change."""
+    return _LAYOUT.sub("", expression).upper()
 
 
 def spdx_id(text: str) -> str:

@@ -8,8 +8,6 @@ otherwise the version is kept whole, epoch included.
 """
 from __future__ import annotations
 
-from packageurl import PackageURL
-
 # purl's catch-all type, for a family that names none.
 GENERIC = "generic"
 
@@ -34,5 +32,8 @@ def purl(kind: str, namespace: str, name: str, version: str, arch: str, distro: 
         epoch, version = split_epoch(version)
         if epoch:
             qualifiers["epoch"] = epoch
+    # Imported here: `import bootstrap.sbom` stays free of the SBOM libraries (build start-up).
+    from packageurl import PackageURL
+
     return PackageURL(type=kind or GENERIC, namespace=namespace.lower() or None, name=name,
                       version=version or None, qualifiers=qualifiers).to_string()

@@ -4,6 +4,10 @@ the same input giving the same bytes, where the file goes, and a failed write le
 from __future__ import annotations
 
 import json
+import os
+import pickle
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -75,6 +79,12 @@ def test_purl_keeps_the_epoch_in_the_version_unless_told() -> None:
 def test_license_and_supplier_forms() -> None:
     assert spdx_expression("mit and bsd-2-clause") == "MIT AND BSD-2-Clause"
     assert spdx_expression("GPLv2+") is None and spdx_expression("") is None
+    # The SPDX list's aliases would restate the licence (GPL as GPL-1.0-or-later): refused.
+    assert spdx_expression("GPL") is None and spdx_expression("BSD-2") is None
+    assert spdx_expression("GPL-2.0+") is None
+    # Malformed texts (license-expression itself fails on some) are no expression, no error.
+    assert spdx_expression("MIT OR") is None and spdx_expression("MIT WITH MIT") is None
+    assert spdx_expression("Classpath-exception-2.0") is None
     assert license_ref("BSD") == "LicenseRef-BSD"
     assert license_ref("GPLv2+").startswith("LicenseRef-GPLv2-") and license_ref("GPLv2+") != license_ref("GPLv2-")
     assert party("Natanael Copa <ncopa@alpinelinux.org>").is_person
@@ -176,8 +186,9 @@ def test_awkward_packages_still_validate(tmp_path: Path) -> None:
         Package(name="glibc", version="2.17-1", arch="i686", location="http://127.0.0.1:8080/glibc.rpm",
                 fields=(("license", "LGPLv2+ and LGPLv2+ with exceptions and GPLv2+"),)),
         Package(name="x", version="1", arch="noarch",
-                fields=(("license", "GPL-2.0+ or (MIT and BSD-3-Clause)"),
-                        ("packager", "CentOS BuildSystem <http://bugs.centos.org>"))))
+                fields=(("license", "GPL-2.0-or-later or (MIT and BSD-3-Clause)"),
+                        ("packager", "CentOS BuildSystem <http://bugs.centos.org>"))),
+        Package(name="y", version="1", arch="noarch", fields=(("license", "GPL or MIT OR"),)))
     packages = tuple(sbom.describe(p, YUM if p.arch != "all" else APT, "v", "v-1") for p in odd)
     doc = sbom.SbomDocument(name="tree", profile="p", created=0, packages=packages)
     spdx_path = sbom.write_sbom(tmp_path / "tree.spdx.json", doc, "spdx")
@@ -189,5 +200,54 @@ def test_awkward_packages_still_validate(tmp_path: Path) -> None:
                                                           "SPDXRef-Package-libstdc-6-all-2"]
     assert {p["downloadLocation"] for p in data["packages"]} == {"NOASSERTION"}
     assert data["packages"][3]["licenseDeclared"] == "GPL-2.0-or-later OR (MIT AND BSD-3-Clause)"
+    assert data["packages"][4]["licenseDeclared"].startswith("LicenseRef-GPL-")
     assert data["packages"][3]["supplier"] == "Organization: CentOS BuildSystem http://bugs.centos.org"
-    assert len({c["bom-ref"] for c in json.loads(cdx)["components"]}) == 4
+    assert len({c["bom-ref"] for c in json.loads(cdx)["components"]}) == 5
+
+
+PRIMARY = b"""<?xml version="1.0" encoding="UTF-8"?>
+<metadata xmlns="http://linux.duke.edu/metadata/common" xmlns:rpm="http://linux.duke.edu/metadata/rpm" packages="1">
+<package type="rpm"><name>zlib</name><arch>x86_64</arch>
+  <version epoch="0" ver="1.2.7" rel="21.el7_9"/><checksum type="sha256" pkgid="YES">""" + b"34" * 32 + b"""</checksum>
+  <summary>compression</summary><size package="90000" installed="180000" archive="181000"/>
+  <location href="Packages/zlib-1.2.7-21.el7_9.x86_64.rpm"/>
+  <format><rpm:license>zlib and Boost</rpm:license><rpm:vendor></rpm:vendor>
+    <rpm:packager>CentOS BuildSystem &lt;http://bugs.centos.org&gt;</rpm:packager></format>
+</package></metadata>"""
+
+
+def test_yum_primary_keeps_what_the_facts_name() -> None:
+    """primary.xml's packager stands in for an empty vendor; the licence text is kept whole."""
+    import io
+
+    from bootstrap.adapters.yum.primary import parse_primary
+
+    (pkg,) = parse_primary(io.BytesIO(PRIMARY), "https://vault.centos.org/7.9.2009/os/x86_64/")
+    described = sbom.describe(pkg, YUM, "centos", "centos-7")
+    assert described.supplier == "CentOS BuildSystem <http://bugs.centos.org>"
+    assert described.license == "zlib and Boost"
+    # epoch 0 is no epoch (the parser leaves it out of the version, as rpm prints it)
+    assert described.purl == "pkg:rpm/centos/zlib@1.2.7-21.el7_9?arch=x86_64&distro=centos-7"
+    assert spdx_expression(described.license) is None  # Boost is an alias of BSL-1.0
+    assert described.checksums == (Checksum("sha256", "34" * 32),)
+
+
+def test_importing_the_package_loads_no_sbom_library() -> None:
+    """The build path imports bootstrap.sbom; the libraries load only when an SBOM is made."""
+    code = ("import sys, bootstrap.sbom; "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in "
+            "('cyclonedx', 'packageurl', 'license_expression', 'spdx_tools', 'jsonschema')))")
+    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout
+    assert out.strip() == "[]"
+
+
+def test_same_bytes_in_another_process_with_another_hash_seed() -> None:
+    """No set or dict order that Python's string hashing decides reaches the output."""
+    code = ("import pickle, sys; from bootstrap import sbom; doc = pickle.load(sys.stdin.buffer); "
+            "sys.stdout.write(''.join(sbom.render(doc, f) for f in sbom.FORMATS))")
+    here = "".join(sbom.render(_document(), fmt) for fmt in sbom.FORMATS)
+    for seed in ("1", "4242"):
+        env = {**os.environ, "PYTHONHASHSEED": seed}
+        out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, env=env,
+                             input=pickle.dumps(_document())).stdout
+        assert out.decode() == here

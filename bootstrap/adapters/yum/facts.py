@@ -21,8 +21,9 @@ FACTS = FamilyFacts(
          "loongarch64": ("loong64", "")},
     # yum's $basearch: i386 for the i486/i586/i686 trees.
     basearch={"i486": "i386", "i586": "i386", "i686": "i386"},
-    # SBOM: purl-spec's rpm type carries the epoch as `epoch=`; primary.xml's vendor and
-    # license (kept in Package.fields by primary.py), packager where a parser keeps it.
+    # SBOM: purl-spec's rpm type carries the epoch as `epoch=`; primary.xml's vendor, packager
+    # and license, as primary.py keeps them in Package.fields (primary.sqlite's reader keeps
+    # none of the three).
     purl_type="rpm",
     purl_epoch_qualifier=True,
     supplier_fields=("vendor", "packager"),

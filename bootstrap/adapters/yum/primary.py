@@ -7,8 +7,8 @@ repeated in pre_depends); provides, conflicts, obsoletes; the weak `<rpm:recomme
 `files` = the paths primary lists (createrepo keeps only /etc, *bin/ and
 /usr/lib/sendmail there: the rest is in filelists, read only on demand, see
 `parse_filelists`); location = base (the `xml:base` of the entry, else the repository URL) +
-href; checksums = the pkgid digest. `fields` keeps summary, sourcerpm, license, vendor, buildtime
-and the header range for the package database and for `rootfs-bootstrap resolve` output.
+href; checksums = the pkgid digest. `fields` keeps summary, sourcerpm, license, vendor, packager,
+buildtime and the header range for the package database and for `rootfs-bootstrap resolve` output.
 
 `rpmlib(...)` requirements are skipped: they name features of rpm itself (rpmlib(PayloadIsXz)),
 which rpm provides internally and no package lists. Rich dependencies go through richdep (a
@@ -152,6 +152,7 @@ def _package(el: ET.Element, repo_url: str, repo_id: str) -> Package | None:
               ("sourcerpm", fmt.findtext(f"{RPM}sourcerpm") or "" if fmt is not None else ""),
               ("license", fmt.findtext(f"{RPM}license") or "" if fmt is not None else ""),
               ("vendor", fmt.findtext(f"{RPM}vendor") or "" if fmt is not None else ""),
+              ("packager", fmt.findtext(f"{RPM}packager") or "" if fmt is not None else ""),
               ("buildtime", time.get("build", "") if time is not None else ""),
               ("header-end", hdr.get("end", "") if hdr is not None else "")]
     return Package(
