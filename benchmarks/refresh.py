@@ -15,6 +15,7 @@ in FILE.
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import json
 import os
 import statistics
@@ -70,7 +71,8 @@ def section(rows: list[tuple[str, str, list[Sample], list[Sample]]], rounds: int
         return (f"{statistics.median(s.wall for s in samples):.2f} s, "
                 f"{statistics.median(s.rss_mib for s in samples):.0f} MiB")
 
-    lines = [HEADING, "", f"{machine()}; medians of {rounds} rounds; exit 0 and nothing built in every run.", "",
+    lines = [HEADING, "", f"- Date: {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC", f"- Machine: {machine()}",
+             f"- Medians of {rounds} rounds; exit 0 and nothing built in every run; target: unchanged < 2 s.", "",
              "| family | index and request | unchanged (top files only) | index moved (resolved again) |",
              "| --- | --- | --- | --- |"]
     lines += [f"| {family} | {label} | {fig(a)} | {fig(b)} |" for family, label, a, b in rows]
