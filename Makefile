@@ -12,7 +12,7 @@ OUT ?= out
 SYSTEM_PACKAGES = gpg gpgv dpkg-dev apt-utils debootstrap mmdebstrap rpm createrepo-c \
 	podman skopeo umoci zstd xz-utils bzip2 pigz cpio gcc gcc-multilib libarchive13 \
 	libcap2-bin uidmap fakeroot file busybox-static python3-venv util-linux \
-	mount e2fsprogs libsolv-tools
+	mount e2fsprogs libsolv-tools docker-registry apache2-utils
 
 .PHONY: install install-system install-python demo test lint bench clean
 
@@ -42,8 +42,9 @@ demo: install
 	mkdir -p $(OUT)/demo-root && tar -xzf $(OUT)/demo.tar.gz -C $(OUT)/demo-root --numeric-owner
 	chroot $(OUT)/demo-root /bin/sh -c '. /etc/os-release; echo "inside: $$PRETTY_NAME"; dpkg-query -W | wc -l | sed "s/$$/ packages installed/"'
 
+# One test process per core (pytest-xdist): the suite is mostly CPU-bound Python.
 test: install lint
-	$(PY) -m pytest -q -ra
+	$(PY) -m pytest -q -ra -n auto
 
 # Fails on any finding: ruff (style, imports, bugs) and mypy (types), both configured in setup.cfg
 # and pyproject.toml.

@@ -11,6 +11,28 @@ from bootstrap.types import FetchItem, IndexStamp, Package, Profile, RepoTrust, 
 
 
 @dataclass(frozen=True)
+class ImageOptions:
+    """What an image build (`--format oci|docker`, `--push`, `--platform`) says beyond the
+    root: the config's command and environment, labels, tags, annotations, layering, the
+    architectures, and where to push."""
+
+    cmd: tuple[str, ...] | None = None  # None: the profile's command
+    entrypoint: tuple[str, ...] = ()
+    env: tuple[str, ...] = ()  # KEY=VALUE, added to (or replacing in) the default PATH
+    workdir: str = ""
+    user: str = ""
+    labels: tuple[tuple[str, str], ...] = ()
+    tags: tuple[str, ...] = ()  # NAME:TAG (or TAG)
+    source: str = ""  # org.opencontainers.image.source
+    revision: str = ""  # org.opencontainers.image.revision
+    layers: int = 1  # at most this many layers, split by package (bootstrap.image)
+    platforms: tuple[str, ...] = ()  # arch words of the family; () = the profile's (or --arch)
+    push: str = ""  # REGISTRY/REPO:TAG to push to
+    mount_from: str = ""  # another repository of the push's registry that holds its blobs
+    insecure_registry: bool = False
+
+
+@dataclass(frozen=True)
 class BuildOptions:
     """Everything the command line can say about one build."""
 
@@ -38,6 +60,7 @@ class BuildOptions:
     offline: bool = False  # nothing from the network: the cache, file:// mirrors, the store
     store: Path | None = None  # a directory of packages laid out by `fetch --store` (locked builds)
     sbom_format: str = "spdx"  # the SBOM written beside the output: spdx, cyclonedx, or none
+    image: ImageOptions = field(default_factory=ImageOptions)  # for --format oci/docker and --push
 
 
 @dataclass

@@ -6,6 +6,8 @@ The only module that imports click and the only place that exits: every Bootstra
 from __future__ import annotations
 
 import errno
+import json
+import shlex
 import signal
 import sys
 from collections.abc import Callable
@@ -115,13 +117,42 @@ def cli() -> None:
     """
 
 
+def _words(ctx: click.Context, param: click.Parameter, value: str | None) -> tuple[str, ...] | None:
+    """--cmd '/bin/sh -c "echo hi"' (shell words) or --cmd '["/bin/sh", "-c", "echo hi"]' (JSON)."""
+    if value is None:
+        return None
+    if value.lstrip().startswith("["):
+        try:
+            words = json.loads(value)
+        except ValueError as err:
+            raise click.BadParameter(f"not a JSON list of strings: {err}") from None
+        if not isinstance(words, list) or not all(isinstance(w, str) for w in words):
+            raise click.BadParameter("not a JSON list of strings")
+        return tuple(words)
+    try:
+        return tuple(shlex.split(value))
+    except ValueError as err:
+        raise click.BadParameter(str(err)) from None
+
+
+def _pairs(ctx: click.Context, param: click.Parameter, value: tuple[str, ...]) -> tuple[str, ...]:
+    """KEY=VALUE options: refused without the `=`."""
+    for item in value:
+        if "=" not in item or item.startswith("="):
+            raise click.BadParameter(f"{item!r} is not KEY=VALUE")
+    return value
+
+
 def _output_options(func: Callable[..., Any]) -> Callable[..., Any]:
     """Options of the commands that build an image (build, refresh)."""
     options = [
-        click.option("-o", "--output", required=True,
-                     help="FILE.tar[.gz|.xz|.zst], DIR/ for a directory, - for stdout."),
-        click.option("--format", "fmt", type=click.Choice(["tar", "dir", "oci"]),
-                     help="Output kind (default from -o)."),
+        click.option("-o", "--output",
+                     help="FILE.tar[.gz|.xz|.zst], DIR/ for a directory, - for stdout; an OCI layout DIR or "
+                          "FILE.tar with --format oci, FILE.tar with --format docker."),
+        click.option("--format", "fmt", type=click.Choice(["tar", "dir", "oci", "docker"]),
+                     help="Output kind (default from -o; oci with --push or several --platform): oci is an "
+                          "image layout (an oci-archive when -o ends in .tar), docker a docker-archive "
+                          "(docker load / podman load)."),
         click.option("--compress", type=click.Choice(["auto", "none", "gzip", "xz", "zstd", "bzip2"]), default="auto",
                      show_default=True, help="Tar compression (auto: from the output name; gzip otherwise)."),
         click.option("--mode", type=click.Choice(["auto", "root", "unshare", "extract"]), default="auto",
@@ -130,24 +161,58 @@ def _output_options(func: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--sbom-format", type=click.Choice(["spdx", "cyclonedx", "none"]), default="spdx",
                      show_default=True,
                      help="The SBOM written beside the output: SPDX 2.3 JSON (OUT.spdx.json) or CycloneDX 1.5 "
-                          "JSON (OUT.cdx.json)."),
+                          "JSON (OUT.cdx.json); images also carry it as an attachment."),
         click.option("--offline", is_flag=True,
                      help="Touch no network: packages from the cache, the --store and file:// mirrors only."),
         click.option("--store", type=click.Path(file_okay=False, path_type=Path),
                      help="A directory of locked packages (written by `fetch --lock FILE --store DIR`), "
                           "used before the mirror."),
+        click.option("--cmd", callback=_words, help="Image: the default command (shell words or a JSON list; "
+                                                    "default: the profile's)."),
+        click.option("--entrypoint", callback=_words, help="Image: the entrypoint (shell words or a JSON list)."),
+        click.option("--env", multiple=True, callback=_pairs, metavar="KEY=VALUE",
+                     help="Image: an environment variable (repeatable; PATH is set by default)."),
+        click.option("--workdir", default="", help="Image: the working directory."),
+        click.option("--user", default="", help="Image: the user (NAME, UID or UID:GID)."),
+        click.option("--label", "labels", multiple=True, callback=_pairs, metavar="KEY=VALUE",
+                     help="Image: a config label (repeatable)."),
+        click.option("--tag", "tags", multiple=True, metavar="NAME:TAG", help="Image: a tag (repeatable)."),
+        click.option("--source", default="", help="Image: org.opencontainers.image.source (the recipe's URL)."),
+        click.option("--revision", default="", help="Image: org.opencontainers.image.revision."),
+        click.option("--layers", default=1, show_default=True, type=click.IntRange(1, 127),
+                     help="Image: split the root into up to N layers by package, largest first."),
+        click.option("--platform", "platforms", multiple=True, callback=_csv, metavar="ARCH,...",
+                     help="Image: one image per architecture (the family's words: amd64,arm64,386 or "
+                          "x86_64,aarch64) in one image index."),
+        click.option("--push", default="", metavar="REGISTRY/REPO:TAG",
+                     help="Push the image (and its lock and SBOM) to this registry reference."),
+        click.option("--insecure-registry", is_flag=True,
+                     help="Let the registry be plain HTTP or have a certificate that does not verify."),
     ]
     for option in reversed(options):
         func = option(func)
     return func
 
 
+def _image_options(kw: dict[str, Any]) -> Any:
+    from bootstrap.buildplan import ImageOptions
+
+    return ImageOptions(cmd=kw["cmd"], entrypoint=kw["entrypoint"] or (), env=kw["env"], workdir=kw["workdir"],
+                        user=kw["user"], labels=tuple(tuple(x.split("=", 1)) for x in kw["labels"]),
+                        tags=kw["tags"], source=kw["source"], revision=kw["revision"], layers=kw["layers"],
+                        platforms=kw["platforms"], push=kw["push"], insecure_registry=kw["insecure_registry"])
+
+
 def _build_options(kw: dict[str, Any], **more: Any) -> dict[str, Any]:
     """The BuildOptions fields the output options give."""
-    fmt = kw["fmt"] or ("dir" if kw["output"].endswith("/") else "tar")
-    return {"output": kw["output"], "fmt": fmt, "compress": kw["compress"], "mode": kw["mode"],
+    output = kw["output"] or ""
+    if not output and not kw["push"]:
+        raise click.UsageError("Missing option '-o' / '--output' (or --push REF).")
+    image = kw["push"] or kw["platforms"]
+    fmt = kw["fmt"] or ("oci" if image else "dir" if output.endswith("/") else "tar")
+    return {"output": output, "fmt": fmt, "compress": kw["compress"], "mode": kw["mode"],
             "cache_dir": kw["cache_dir"], "jobs": kw["jobs"], "offline": kw["offline"], "store": kw["store"],
-            "sbom_format": kw["sbom_format"], **more}
+            "sbom_format": kw["sbom_format"], "image": _image_options(kw), **more}
 
 
 def _reporter(kw: dict[str, Any], progress: bool = True) -> Any:
@@ -180,18 +245,28 @@ def build(**kw: Any) -> None:
         buildrequires=kw["buildrequires"], defines=kw["defines"], devices=kw["devices"], **_build_options(kw))
     report = _reporter(kw)
 
-    def run() -> Path | None:
-        if kw["lock_file"] is None:
-            return run_build(opts, report)
-        from bootstrap.lock import read_lock
-        from bootstrap.locked import build_from_lock, check_fits
+    def run() -> str:
+        from bootstrap.imagebuild import build_image, is_image_build
 
-        lock = read_lock(kw["lock_file"])
-        check_fits(lock, opts, str(kw["lock_file"]))
-        return build_from_lock(lock, opts, report)
+        lock = None
+        if kw["lock_file"] is not None:
+            from bootstrap.lock import read_lock
+            from bootstrap.locked import check_fits
 
-    out = _guard(run, kw["verbose"])
-    report.info(f"wrote {out if out is not None else 'standard output'}")
+            lock = read_lock(kw["lock_file"])
+            check_fits(lock, opts, str(kw["lock_file"]))
+        if is_image_build(opts):
+            image = build_image(opts, report, None if lock is None else {lock.arch: lock})
+            return " and ".join(str(x) for x in (image.output, image.pushed) if x is not None)
+        if lock is None:
+            out = run_build(opts, report)
+        else:
+            from bootstrap.locked import build_from_lock
+
+            out = build_from_lock(lock, opts, report)
+        return str(out) if out is not None else "standard output"
+
+    report.info(f"wrote {_guard(run, kw['verbose'])}")
 
 
 @cli.command("lock")
@@ -218,8 +293,11 @@ def lock_cmd(**kw: Any) -> None:
 
 
 @cli.command("refresh")
-@click.argument("lock_file", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("lock_file", required=False, type=click.Path(dir_okay=False, path_type=Path))
 @_output_options
+@click.option("--from", "from_ref", metavar="REGISTRY/REPO:TAG",
+              help="Read the lock from this published image instead of LOCK_FILE; push there (or to --push) "
+                   "only when something changed.")
 @click.option("--report", "report_json", type=click.Path(dir_okay=False, path_type=Path),
               help="Write the change report as JSON here (when something changed).")
 @click.option("--report-md", type=click.Path(dir_okay=False, path_type=Path),
@@ -232,30 +310,41 @@ def lock_cmd(**kw: Any) -> None:
 @click.option("-q", "--quiet", is_flag=True, help="Only warnings and errors (and the change report).")
 @click.option("-v", "--verbose", is_flag=True, help="Say more; tracebacks for internal errors.")
 def refresh_cmd(**kw: Any) -> None:
-    """Resolve LOCK_FILE's profile again; build and rewrite the lock only if something changed.
+    """Resolve LOCK_FILE's profile again (or the lock a published image carries, with
+    --from); build, and rewrite the lock or push the image, only if something changed.
 
     \b
     Exit codes:
-      0   nothing changed: nothing built, the lock left as it is (one line says so)
-      10  something changed: the image built at -o, the lock rewritten, the change
+      0   nothing changed: nothing built, the lock left as it is, nothing pushed
+          (one line says so)
+      10  something changed: the image built at -o (and pushed with --push or
+          --from), the lock rewritten (or pushed with the image), the change
           report printed (and written with --report / --report-md)
       1-9, 130  failure, as for build (the old lock untouched, nothing at -o)
     """
     from bootstrap.refresh import EXIT_CHANGED, refresh
 
+    if (kw["lock_file"] is None) == (kw["from_ref"] is None):
+        raise click.UsageError("give LOCK_FILE or --from REGISTRY/REPO:TAG (one of them)")
     mirrors = _mirrors(kw["mirror"]) if kw["mirror"] else {}
     keyrings = {"keyrings": tuple(str(Path(k).resolve()) for k in kw["keyrings"])} if kw["keyrings"] else {}
     report = _reporter(kw)
-    done = _guard(lambda: refresh(kw["lock_file"], _build_options(kw, **mirrors, **keyrings), report,
-                                  report_json_path=kw["report_json"], report_md_path=kw["report_md"]),
-                  kw["verbose"])
+    if kw["from_ref"] is not None:
+        from bootstrap.publish import refresh_from
+
+        push = kw["push"]
+        kw["push"] = push or kw["from_ref"]  # -o is optional: the image goes back to the registry
+        build = _build_options(kw, **mirrors, **keyrings)
+        done = _guard(lambda: refresh_from(kw["from_ref"], build, report, push=push, report_json_path=kw["report_json"],
+                                           report_md_path=kw["report_md"]), kw["verbose"])
+    else:
+        build = _build_options(kw, **mirrors, **keyrings)
+        done = _guard(lambda: refresh(kw["lock_file"], build, report, report_json_path=kw["report_json"],
+                                      report_md_path=kw["report_md"]), kw["verbose"])
     click.echo(done.line, err=True)
     if not done.changed:
         return
-    from bootstrap.lock.changes import report_markdown
-
-    assert done.report is not None  # a change is always reported
-    click.echo(report_markdown(done.report), nl=False)
+    click.echo(done.printed(), nl=False)
     sys.exit(EXIT_CHANGED)
 
 

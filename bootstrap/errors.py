@@ -55,6 +55,13 @@ class ChecksumError(FetchError):
     """A downloaded file does not match the digest its index gives."""
 
 
+class RegistryError(BootstrapError):
+    """A container registry refused or failed a request (unreachable, credentials refused, an
+    error answer), or answered something that does not check (a digest that differs)."""
+
+    exit_code = 3
+
+
 class VerificationError(BootstrapError):
     """A signature is missing, bad, or made by a key that is not trusted."""
 

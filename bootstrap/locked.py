@@ -29,7 +29,7 @@ from bootstrap.adapters import Installed
 from bootstrap.errors import LockError, UsageError
 from bootstrap.lock import Lock, LockedRepo, LockedSeed, LockOptions
 from bootstrap.payloads import fetch_item, safe_name, store_path
-from bootstrap.pipeline import BuildOptions, Plan, load_profile, make_adapter
+from bootstrap.pipeline import BuildOptions, Packer, Plan, load_profile, make_adapter
 from bootstrap.report import Reporter
 from bootstrap.root import Root
 from bootstrap.types import Fetcher, FetchItem, Package, Profile, RepoTrust
@@ -85,11 +85,12 @@ def check_fits(lock: Lock, opts: BuildOptions, source: str) -> None:
         raise LockError(f"{source} is for {lock.arch}, not {opts.arch}", hint="lock each architecture apart")
 
 
-def build_from_lock(lock: Lock, opts: BuildOptions, report: Reporter) -> Path | None:
-    """The build of exactly `lock`'s packages (pipeline.build with plan_from_lock)."""
+def build_from_lock(lock: Lock, opts: BuildOptions, report: Reporter, packer: Packer | None = None) -> Path | None:
+    """The build of exactly `lock`'s packages (pipeline.build with plan_from_lock; `packer`
+    as there)."""
     from bootstrap.pipeline import build
 
-    return build(opts, report, lambda o, fetcher, rep, root: plan_from_lock(lock, o, fetcher, rep, root))
+    return build(opts, report, lambda o, fetcher, rep, root: plan_from_lock(lock, o, fetcher, rep, root), packer)
 
 
 def plan_from_lock(lock: Lock, opts: BuildOptions, fetcher: Fetcher, report: Reporter, root: Root) -> Plan:

@@ -5,6 +5,7 @@ OCI platform of an image. The family says which machine each of its arch words i
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 from bootstrap.adapters import Adapter
 from bootstrap.errors import PackError, UsageError
@@ -38,16 +39,50 @@ def oci_platform(arch: str, adapter: Adapter) -> tuple[str, str]:
     return found
 
 
-def choose_mode(requested_mode: str, arch: str, adapter: Adapter, report: Reporter) -> str:
-    """The configure mode: as asked, or for `auto` the best this machine allows."""
+# qemu-user's name for each `uname -m` (binfmt_misc entries are called qemu-NAME).
+_QEMU = {"i686": "i386", "armv7l": "arm", "armv6l": "arm", "armv5tel": "arm", "aarch64": "aarch64",
+         "x86_64": "x86_64", "ppc64le": "ppc64le", "ppc64": "ppc64", "s390x": "s390x", "riscv64": "riscv64",
+         "mips64el": "mips64el", "mipsel": "mipsel", "loongarch64": "loongarch64"}
+BINFMT = Path("/proc/sys/fs/binfmt_misc")
+
+
+def qemu_binfmt(target: str, binfmt: Path = BINFMT) -> tuple[str | None, str]:
+    """(the interpreter, "") when binfmt_misc runs `target` (`uname -m`) binaries through
+    qemu-user in a chroot, else (None, why not). Only an enabled entry with the F flag counts:
+    the kernel then opened the interpreter when it was registered, so it need not exist in
+    the build root (qemu-user-static with binfmt-support registers it so)."""
+    name = f"qemu-{_QEMU.get(target, target)}"
+    try:
+        text = (binfmt / name).read_text()
+    except OSError:
+        return None, f"no binfmt_misc entry {name} (install qemu-user-static to run its scripts)"
+    fields: dict[str, str] = {}
+    for line in text.splitlines():
+        key, _, value = line.partition(" ")
+        fields[key] = value
+    if "enabled" not in fields:
+        return None, f"binfmt_misc entry {name} is disabled"
+    if "F" not in fields.get("flags:", ""):
+        return None, f"binfmt_misc entry {name} lacks the F flag (its interpreter is not usable in a chroot)"
+    return fields.get("interpreter", "").strip() or name, ""
+
+
+def choose_mode(requested_mode: str, arch: str, adapter: Adapter, report: Reporter,
+                binfmt: Path = BINFMT) -> str:
+    """The configure mode: as asked, or for `auto` the best this machine allows. A target
+    this host cannot run natively runs through qemu-user where binfmt_misc offers it (said
+    so), else is built in extract mode (auto) or refused (root, unshare)."""
     from bootstrap.sandbox import detect_mode
 
     host = os.uname().machine
-    runnable = machine(arch, adapter) in _RUNNABLE.get(host, {host, ""})
-    if requested_mode == "auto" and not runnable:
-        report.info(f"mode: extract ({arch} binaries cannot run on this {host} host)")
-        return "extract"
-    if requested_mode in ("root", "unshare") and not runnable:
-        raise UsageError(f"mode {requested_mode} needs to run {arch} binaries, which this host cannot",
-                         hint="use --mode extract")
+    target = machine(arch, adapter)
+    if target not in _RUNNABLE.get(host, {host, ""}):
+        interpreter, why = qemu_binfmt(target, binfmt)
+        if interpreter is None:
+            if requested_mode in ("root", "unshare"):
+                raise UsageError(f"mode {requested_mode} needs to run {arch} binaries, which this host cannot: "
+                                 f"{why}", hint="use --mode extract, or register qemu-user-static")
+            report.info(f"mode: extract ({arch} binaries cannot run on this {host} host: {why})")
+            return "extract"
+        report.info(f"{arch} binaries run through qemu-user ({interpreter})")
     return detect_mode(requested_mode, report.info)

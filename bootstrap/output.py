@@ -49,21 +49,27 @@ def root_parent(output: str, fmt: str) -> Path | None:
     return None
 
 
+def pack_meta(installed: list[Installed]) -> tuple[dict[str, FileEntry] | None, list[FileEntry]]:
+    """What the packer takes from the manifests besides the disk: (owner overrides, or None
+    when the disk's owners are right; the device nodes packages ship)."""
+    entries = [e for i in installed for e in i.manifest]
+    # As root, the disk holds the right owners (and what scripts chowned), but never the
+    # device nodes: those come from the manifest, as tar headers.
+    if os.geteuid() == 0:
+        return None, device_nodes(entries)
+    # Unprivileged (extract or unshare): the disk holds our uid (or, after a script's chown
+    # in unshare mode, a subordinate id); the manifest holds the packages' owners. Files
+    # the scripts made belong to root. Known gap: a script's chown to another id (root:shadow
+    # on /etc/shadow) is not carried in unshare mode; mapping the subordinate ids back
+    # would fix it.
+    return {e.path: e for e in entries}, device_nodes(entries)
+
+
 def pack(root: Root, installed: list[Installed], *, output: str, fmt: str, compress: str,
          devices: bool, image: ImageConfig | None, report: Reporter, epoch: int) -> Path | None:
     """Pack `root` to `output`, every time clamped to `epoch` (bootstrap.epoch); returns its
     path (None for stdout)."""
-    entries = [e for i in installed for e in i.manifest]
-    # As root, the disk holds the right owners (and what scripts chowned), but never the
-    # device nodes: those come from the manifest, as tar headers.
-    overrides, nodes = None, device_nodes(entries)
-    if os.geteuid() != 0:
-        # Unprivileged (extract or unshare): the disk holds our uid (or, after a script's chown
-        # in unshare mode, a subordinate id); the manifest holds the packages' owners. Files
-        # the scripts made belong to root. Known gap: a script's chown to another id (root:shadow
-        # on /etc/shadow) is not carried in unshare mode; mapping the subordinate ids back
-        # would fix it.
-        overrides = {e.path: e for e in entries}
+    overrides, nodes = pack_meta(installed)
     out = write_output(root.path, output, fmt=fmt, compress=compress, overrides=overrides,
                        devices=nodes, source_date_epoch=epoch, config=image)
     if fmt == "dir" and out is not None and nodes:

@@ -243,21 +243,28 @@ def resolve_only(opts: BuildOptions, report: Reporter) -> Plan:
 # How a build gets its plan: plan() by default; bootstrap.locked's plan_from_lock for a build
 # from a lock file, which reads no index.
 Planner = Callable[[BuildOptions, Fetcher, Reporter, Root], Plan]
+# What a build does with its finished root instead of packing it to opts.output: an image
+# build adds it to its layout (bootstrap.imagebuild). Called in the pack phase with the plan,
+# what was installed, the root and the build's epoch; it writes its own SBOM.
+Packer = Callable[[Plan, list[Installed], Root, int], None]
 
 
-def build(opts: BuildOptions, report: Reporter, planner: Planner | None = None) -> Path | None:
-    """The whole build; returns the output path (None for stdout). `planner` makes the plan
-    in the build root (default: the profile, index and resolve phases of plan())."""
+def build(opts: BuildOptions, report: Reporter, planner: Planner | None = None,
+          packer: Packer | None = None) -> Path | None:
+    """The whole build; returns the output path (None for stdout, or when `packer` took the
+    root). `planner` makes the plan in the build root (default: the profile, index and resolve
+    phases of plan())."""
     # Only a build packs: `resolve` does not load the packer (libarchive: 40 ms of start-up).
     from bootstrap import output
 
-    output.check(opts.output, opts.fmt, opts.devices)  # fail now, not after the whole build
+    if packer is None:
+        output.check(opts.output, opts.fmt, opts.devices)  # fail now, not after the whole build
     fetcher = make_fetcher(opts, report)
     out: Path | None = None
     parent = output.root_parent(opts.output, opts.fmt)
     try:
         with build_root(parent, report.info) as root:
-            out, profile = _build_in(opts, fetcher, root, report, planner)
+            out, profile = _build_in(opts, fetcher, root, report, planner, packer)
     except KeyboardInterrupt:
         # Ctrl-C, SIGTERM or SIGHUP that arrived once the output was complete (while the root
         # was being removed): an interrupted build leaves nothing, as it says.
@@ -284,13 +291,13 @@ def _root_full(parent: Path | None, err: OSError) -> NoSpaceError:
 
 
 def _build_in(opts: BuildOptions, fetcher: Fetcher, root: Root, report: Reporter,
-              planner: Planner | None) -> tuple[Path | None, Profile]:
+              planner: Planner | None, packer: Packer | None = None) -> tuple[Path | None, Profile]:
     """Every phase from the profile to the packed output, in `root`: (output, profile)."""
     if planner is None:
         the_plan = plan(opts, fetcher, report, root=root)
     else:
         the_plan = planner(opts, fetcher, report, root)
-    if opts.fmt == "oci":
+    if opts.fmt in ("oci", "docker"):
         oci_platform(the_plan.profile.arch, the_plan.adapter)  # fail before any download
     mode = choose_mode(opts.mode, the_plan.profile.arch, the_plan.adapter, report)
     installed = fetch_and_unpack(the_plan, fetcher, root, report, opts.store)
@@ -302,6 +309,10 @@ def _build_in(opts: BuildOptions, fetcher: Fetcher, root: Root, report: Reporter
     with report.phase("cleanup"):
         the_plan.adapter.cleanup(root)
         scrub(root)  # the family-neutral traces of the build host (bootstrap.scrub)
+    if packer is not None:
+        with report.phase("pack"):
+            packer(the_plan, installed, root, epoch)
+        return None, the_plan.profile
     with report.phase("pack"):
         out = _pack(opts, the_plan, installed, root, report, epoch)
     if out is not None and opts.sbom_format != "none":

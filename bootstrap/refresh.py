@@ -41,37 +41,76 @@ class Refreshed:
     line: str
     report: ChangeReport | None = None
     output: Path | None = None
+    markdown: str = ""  # the change report to print; "" = report_markdown(report)
+
+    def printed(self) -> str:
+        """The change report as the command prints it."""
+        if self.markdown:
+            return self.markdown
+        return report_markdown(self.report) if self.report is not None else ""
 
 
-def refresh(path: Path, build: dict[str, object], report: Reporter, *,
-            report_json_path: Path | None = None, report_md_path: Path | None = None) -> Refreshed:
-    """See the module docstring. `build` holds the output's options (output, fmt, compress,
-    mode, cache_dir, jobs...) and any --mirror / --keyring that override the lock's."""
-    old = read_lock(path)
-    opts = options_of(old, **build)
+@dataclass(frozen=True)
+class Assessment:
+    """Whether `old` still holds: `new` is the lock a fresh resolution gives when the packages
+    were compared (None when the indexes alone answered), `changes` the report between them."""
+
+    changed: bool
+    line: str
+    new: Lock | None = None
+    changes: ChangeReport | None = None
+
+
+def assess(old: Lock, opts: BuildOptions, report: Reporter, *, overridden: bool = False) -> Assessment:
+    """Resolve `old` again (or see from the indexes' digests that nothing can have changed,
+    unless `overridden`: another mirror or keyring was given); builds nothing."""
     from bootstrap.pipeline import make_fetcher
 
     fetcher = make_fetcher(opts, report)
-    overridden = any(build.get(k) for k in ("mirror", "keyrings"))
     if not overridden:
         with report.phase("check"):
             same = _indexes_unchanged(old, opts, fetcher, report)
         if same:
-            return Refreshed(False, "nothing changed: every repository still serves the index the lock was "
-                                    "resolved from")
+            return Assessment(False, "nothing changed: every repository still serves the index the lock was "
+                                     "resolved from")
     new = _resolve_again(old, opts, fetcher, report)
     changes = compare(old, new, make_adapter(load_profile(opts)).version_scheme(old.arch).compare)
     if not changes.changed:
         moved = [r.id for r in changes.repositories if r.moved]
         said = f" (the index of {', '.join(moved)} moved; its packages did not)" if moved else ""
-        return Refreshed(False, f"nothing changed{said}", changes)
-    out = build_from_lock(new, opts, report)
-    write_lock(path, new)
-    if report_json_path is not None:
-        _write_text(report_json_path, report_json(changes))
-    if report_md_path is not None:
-        _write_text(report_md_path, report_markdown(changes))
-    return Refreshed(True, f"changed: {summary_line(changes)}; lock {path} rewritten", changes, out)
+        return Assessment(False, f"nothing changed{said}", new, changes)
+    return Assessment(True, f"changed: {summary_line(changes)}", new, changes)
+
+
+def refresh(path: Path, build: dict[str, object], report: Reporter, *,
+            report_json_path: Path | None = None, report_md_path: Path | None = None) -> Refreshed:
+    """See the module docstring. `build` holds the output's options (output, fmt, compress,
+    mode, cache_dir, jobs, image...) and any --mirror / --keyring that override the lock's.
+    An image build (bootstrap.imagebuild: --format oci/docker, --push) makes the image from
+    the new lock."""
+    old = read_lock(path)
+    opts = options_of(old, **build)
+    done = assess(old, opts, report, overridden=any(build.get(k) for k in ("mirror", "keyrings")))
+    if not done.changed:
+        return Refreshed(False, done.line, done.changes)
+    assert done.new is not None and done.changes is not None  # a change is always compared
+    from bootstrap.imagebuild import build_image, is_image_build
+
+    if is_image_build(opts):
+        out = build_image(opts, report, {done.new.arch: done.new}).output
+    else:
+        out = build_from_lock(done.new, opts, report)
+    write_lock(path, done.new)
+    write_reports(done.changes, report_json_path, report_md_path)
+    return Refreshed(True, f"{done.line}; lock {path} rewritten", done.changes, out)
+
+
+def write_reports(changes: ChangeReport, json_path: Path | None, md_path: Path | None) -> None:
+    """The change report where asked, as JSON and as Markdown."""
+    if json_path is not None:
+        _write_text(json_path, report_json(changes))
+    if md_path is not None:
+        _write_text(md_path, report_markdown(changes))
 
 
 def _indexes_unchanged(lock: Lock, opts: BuildOptions, fetcher: Fetcher, report: Reporter) -> bool:

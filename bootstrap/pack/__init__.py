@@ -1,9 +1,10 @@
-"""The packer: the built root as a tarball, a directory or an OCI image layout.
+"""The packer: the built root as a tarball, a directory, an OCI image layout or a docker archive.
 
 `write_output` is the one entry point. Contract:
 - tar: reproducible (see pack.tar), compressed as `compress` says (pack.compress.choose);
 - dir: the tree itself at the output path (pack.directory);
 - oci: an image layout directory, or its tar when the name ends in .tar (pack.oci);
+- docker: a docker archive (`docker load`, `podman load`, skopeo `docker-archive:`), one layer;
 - output "-" writes a tar stream to stdout (uncompressed unless asked) and returns None;
 - everything else is written under `.NAME.tmp-XXXX` beside the output and renamed at the end:
   after any failure or Ctrl-C nothing exists at the output path;
@@ -26,7 +27,7 @@ from bootstrap.pack.tar import write_tar
 from bootstrap.types import FileEntry
 
 __all__ = ["ImageConfig", "check_output", "device_nodes", "write_output", "write_tar"]
-FORMATS = ("tar", "dir", "oci")
+FORMATS = ("tar", "dir", "oci", "docker")
 
 
 def check_output(output: str, fmt: str = "tar") -> None:
@@ -46,7 +47,7 @@ def write_output(root: Path, output: str, *, fmt: str = "tar", compress: str = "
 
     `overrides` (root-relative path → manifest entry) give the owners, modes and xattrs an
     unprivileged build could not put on disk; `devices` the device nodes of a build that gives
-    none (pack.tar.write_tar); `config` is required for OCI output.
+    none (pack.tar.write_tar); `config` is required for OCI and docker output.
     """
     if fmt not in FORMATS:
         raise UsageError(f"unknown output format {fmt!r}", hint=f"use one of: {', '.join(FORMATS)}")
@@ -56,11 +57,11 @@ def write_output(root: Path, output: str, *, fmt: str = "tar", compress: str = "
     try:
         if fmt == "dir":
             return write_directory(Path(root), Path(output.rstrip("/") or "."))
-        if fmt == "oci":
+        if fmt in ("oci", "docker"):
             if config is None:
-                raise UsageError("OCI output needs an image configuration (architecture, command)")
+                raise UsageError(f"{fmt} output needs an image configuration (architecture, command)")
             return write_oci(Path(root), Path(output), config, overrides=overrides, devices=devices,
-                             source_date_epoch=source_date_epoch)
+                             source_date_epoch=source_date_epoch, fmt=fmt)
         if output == "-":
             _tar_to_stdout(Path(root), method, (overrides, devices), source_date_epoch)
             return None

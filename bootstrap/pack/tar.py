@@ -15,13 +15,15 @@ and xattrs: an unprivileged build cannot own files as root on disk. When overrid
 paths they do not name (made by the tool itself) belong to root (0:0), and so does a path they
 name as another kind of entry than the disk holds (a merged-/usr link where a package had a
 directory): root and unprivileged builds then pack the same headers.
+`only` limits the stream to a subset of the paths (one image layer, bootstrap.image); without
+it the stream is the whole tree, byte for byte what it was before `only` existed.
 """
 from __future__ import annotations
 
 import os
 import stat
 import sys
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Container, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -77,10 +79,14 @@ def walk(root: Path) -> list[bytes]:
 def write_tar(root: Path, sink: Callable[[bytes], None], *,
               overrides: Mapping[str, FileEntry] | None = None,
               devices: Sequence[FileEntry] = (),
-              source_date_epoch: int | None = None) -> None:
+              source_date_epoch: int | None = None,
+              only: Container[bytes] | None = None) -> None:
     """Write the tar stream of `root` to `sink` (see the module docstring for its shape).
     `devices` are device nodes to write where the disk has nothing (they are never made in a
-    build root), for builds whose disk owners are right and so give no `overrides`."""
+    build root), for builds whose disk owners are right and so give no `overrides`.
+    `only`: the root-relative paths to write (as `walk` gives them, b"" for the root); a
+    device node of `devices` or `overrides` (see `missing_nodes`) is written when its on-disk
+    path is in `only`. None writes everything."""
     failure: list[BaseException] = []
 
     def emit(data: bytes) -> int:
@@ -93,8 +99,10 @@ def write_tar(root: Path, sink: Callable[[bytes], None], *,
         return len(data)
 
     table = _canonical_overrides(root, overrides) if overrides is not None else None
-    nodes = _missing_nodes(root, {**_canonical_overrides(root, {e.path: e for e in devices}),
-                                  **(table or {})})
+    nodes = _nodes(root, table, devices)
+    paths = sorted(walk(root) + list(nodes))
+    if only is not None:
+        paths = [rel for rel in paths if rel in only]
     try:
         # xattrs only as SCHILY.xattr records (what GNU tar, Go's archive/tar and so docker
         # read): libarchive's own LIBARCHIVE.xattr duplicates make GNU tar warn on every one.
@@ -106,7 +114,7 @@ def write_tar(root: Path, sink: Callable[[bytes], None], *,
         archive = writer.__enter__()
         try:
             links: dict[tuple[int, int], str] = {}
-            for rel in sorted(walk(root) + list(nodes)):
+            for rel in paths:
                 if rel in nodes:
                     _add_node(archive._pointer, rel, nodes[rel], source_date_epoch)
                 else:
@@ -161,6 +169,19 @@ def _add(archive_p: int, root: Path, rel: bytes, links: dict[tuple[int, int], st
             raise_if_stopped()
     ffi.write_finish_entry(archive_p)
     raise_if_stopped()
+
+
+def missing_nodes(root: Path, overrides: Mapping[str, FileEntry] | None,
+                  devices: Sequence[FileEntry] = ()) -> dict[bytes, FileEntry]:
+    """The device nodes `write_tar` adds to what the disk holds, by on-disk root-relative path
+    (the same `overrides` and `devices` given, the same nodes): a layered image places each
+    of them in exactly one layer's `only`."""
+    return _nodes(root, _canonical_overrides(root, overrides) if overrides is not None else None, devices)
+
+
+def _nodes(root: Path, table: Mapping[str, FileEntry] | None, devices: Sequence[FileEntry]) -> dict[bytes, FileEntry]:
+    """`missing_nodes` of the re-keyed overrides `table`: theirs win over `devices`."""
+    return _missing_nodes(root, {**_canonical_overrides(root, {e.path: e for e in devices}), **(table or {})})
 
 
 def _missing_nodes(root: Path, table: Mapping[str, FileEntry]) -> dict[bytes, FileEntry]:
@@ -218,13 +239,15 @@ def _chunks(path: bytes) -> Iterator[bytes]:
             yield chunk
 
 
-def _canonical_overrides(root: Path, overrides: Mapping[str, FileEntry]) -> dict[str, FileEntry]:
-    """Re-key the manifest by where each path is on disk: a package's `bin/sh` lives at
-    `usr/bin/sh` when the root has the merged-/usr link `bin -> usr/bin`."""
+def canonical_paths(root: Path, paths: Iterable[str]) -> dict[str, str]:
+    """Each manifest path (root-relative, as the manifests say it) → where it is on disk: a
+    package's `bin/sh` lives at `usr/bin/sh` when the root has the merged-/usr link
+    `bin -> usr/bin`. Only the parent is resolved (the entry itself may be a symlink); a
+    parent that does not resolve inside the root leaves the path as it is."""
     confined = Confined(root, "pack", set())
     parents: dict[str, str | None] = {}
-    table: dict[str, FileEntry] = {}
-    for path, item in overrides.items():
+    found: dict[str, str] = {}
+    for path in paths:
         head, _, tail = path.rpartition("/")
         if head not in parents:
             try:
@@ -232,6 +255,12 @@ def _canonical_overrides(root: Path, overrides: Mapping[str, FileEntry]) -> dict
             except UnpackError:
                 parents[head] = None
         real = parents[head]
-        key = path if real is None else (f"{real}/{tail}" if real else tail)
-        table[key] = item
-    return table
+        found[path] = path if real is None else (f"{real}/{tail}" if real else tail)
+    return found
+
+
+def _canonical_overrides(root: Path, overrides: Mapping[str, FileEntry]) -> dict[str, FileEntry]:
+    """The manifest re-keyed by where each path is on disk (`canonical_paths`); of two paths
+    that land on one, the later in the manifest wins."""
+    where = canonical_paths(root, overrides)
+    return {where[path]: item for path, item in overrides.items()}

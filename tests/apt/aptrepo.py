@@ -117,18 +117,20 @@ def build_repo(root: Path, debs: list[Path], gnupghome: Path, suite: str = "book
                arch: str = "amd64", *, date: str | None = None, valid_until: str | None = None) -> None:
     """An apt archive at `root` holding `debs`, signed with the key in `gnupghome`. `date`
     replaces the Release's Date (apt-ftparchive's Release::Date) and `valid_until` adds a
-    Valid-Until (RFC 2822 dates, as `Sat, 21 Nov 2026 00:53:02 UTC`)."""
+    Valid-Until (RFC 2822 dates, as `Sat, 21 Nov 2026 00:53:02 UTC`). `arch` may name several
+    architectures ("amd64 arm64"): each gets the same index (of Architecture: all packages, say)."""
     pool = root / "pool" / "main"
     pool.mkdir(parents=True, exist_ok=True)
     for deb in debs:
         shutil.copy2(deb, pool / deb.name)
-    bindir = root / "dists" / suite / "main" / f"binary-{arch}"
-    bindir.mkdir(parents=True, exist_ok=True)
     packages = subprocess.run(["apt-ftparchive", "packages", "pool"], cwd=root, check=True,
                               capture_output=True).stdout
-    (bindir / "Packages").write_bytes(packages)
-    (bindir / "Packages.gz").write_bytes(gzip.compress(packages, mtime=0))
-    (bindir / "Packages.xz").write_bytes(lzma.compress(packages))
+    for word in arch.split():  # "amd64 arm64": one index per architecture, each listing the pool
+        bindir = root / "dists" / suite / "main" / f"binary-{word}"
+        bindir.mkdir(parents=True, exist_ok=True)
+        (bindir / "Packages").write_bytes(packages)
+        (bindir / "Packages.gz").write_bytes(gzip.compress(packages, mtime=0))
+        (bindir / "Packages.xz").write_bytes(lzma.compress(packages))
     dated = ["-o", f"APT::FTPArchive::Release::Date={date}"] if date else []
     release = subprocess.run(
         ["apt-ftparchive", *dated, "-o", f"APT::FTPArchive::Release::Suite={suite}",
