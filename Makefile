@@ -14,7 +14,7 @@ SYSTEM_PACKAGES = gpg gpgv dpkg-dev apt-utils debootstrap mmdebstrap rpm creater
 	libcap2-bin uidmap fakeroot file busybox-static python3-venv util-linux \
 	mount e2fsprogs libsolv-tools docker-registry apache2-utils
 
-.PHONY: install install-system install-python demo test lint bench clean
+.PHONY: install install-system install-python demo test lint bench man clean
 
 install: install-system install-python
 
@@ -46,10 +46,14 @@ demo: install
 test: install lint
 	$(PY) -m pytest -q -ra -n auto
 
+# The man pages, one per command, from the click help (committed; installed with the package).
+man: install-python
+	$(PY) tools/man.py --target man
+
 # Fails on any finding: ruff (style, imports, bugs) and mypy (types), both configured in setup.cfg
 # and pyproject.toml.
 lint: install-python
-	$(PY) -m ruff check bootstrap tests benchmarks
+	$(PY) -m ruff check bootstrap tests benchmarks tools
 	$(PY) -m mypy
 
 # The whole build against mmdebstrap/debootstrap on the 88-package subset index, the same build

@@ -44,8 +44,10 @@ class BuildOptions:
     arch: str | None = None
     mirror: str | None = None
     alternate_mirrors: tuple[str, ...] = ()  # --mirror given again: tried in order after `mirror`
-    keyrings: tuple[str, ...] = ()
+    keyrings: tuple[str, ...] = ()  # key files or directories, added to the vendor's keys
+    keyring_only: bool = False  # --keyring-only: trust the --keyring ones alone
     verify: bool = True
+    components: tuple[str, ...] = ()  # --components: the archive areas (main, contrib...), replacing the profile's
     fmt: str = "tar"
     compress: str = "auto"
     mode: str = "auto"
@@ -84,3 +86,15 @@ class Plan:
     def target(self) -> Target:
         """What the database and configure hooks know of this build."""
         return Target(self.profile.arch, self.requests, dict(self.trust))
+
+
+@dataclass
+class BuildFacts:
+    """What a build did, filled in as its phases run (for the command line's summary and
+    --json): the packages installed (seeded ones included), the configure mode used, the
+    SBOM written beside the output, the build's epoch."""
+
+    packages: list[Package] = field(default_factory=list)
+    mode: str = ""
+    sbom: Path | None = None
+    epoch: int = 0

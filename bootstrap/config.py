@@ -3,7 +3,13 @@
 A profile section (`[debian-bookworm]`, `[centos4.3]`) names a release of a vendor; the vendor's
 repos.d file says where its repositories live. Every key of the profile section (defaults
 included) is a `$variable` in repos.d templates, with `$release`, `$releasever`, `$basearch`,
-`$arch`, `$major`, `$minor` and `$mirror` always defined.
+`$arch`, `$major`, `$minor`, `$vendor_name` (repos.d's `name`) and `$mirror` always defined.
+Each Repository's options are its repos.d keys plus `mirror_via` and `mirror_layout`, what an
+error about its mirror suggests (_mirror_help).
+
+Keys: each repository trusts the vendor's keys (repos.d `keys`, or its `gpgkey`) and every
+--keyring (only those with --keyring-only); a directory stands for the key files in it that
+match the family's FamilyFacts.key_files patterns, sorted by name.
 
 No mirror host of Debian is written here or in the data files: the Debian mirror comes from
 `--mirror`, the vendor's environment variable, or the host's own apt sources (read at run time).
@@ -37,6 +43,8 @@ class ProfileInfo:
     release: str
     aliases: tuple[str, ...]
     description: str
+    variants: tuple[str, ...] = ()
+    default_variant: str = ""
 
 
 @dataclass(frozen=True)
@@ -48,8 +56,13 @@ class Overrides:
     # Further mirrors of the same distribution (--mirror given again), each laid out as
     # `mirror`: a repository whose URL uses $mirror gets its URL on each as an alternate.
     alternate_mirrors: tuple[str, ...] = ()
+    # Key files or directories of keys (--keyring), added to the vendor's shipped keys of
+    # every repository; with `keyring_only` they replace them (the key of a private mirror
+    # that must be the only one trusted).
     keyrings: tuple[str, ...] = ()
+    keyring_only: bool = False
     verify: bool = True
+    components: tuple[str, ...] = ()  # --components: the archive areas, replacing the profile's
 
 
 class _CaseKeeping(configparser.ConfigParser):
@@ -92,8 +105,14 @@ def list_profiles(data_root: Path = DATA_ROOT) -> list[ProfileInfo]:
             vendor = sec.get("vendor", path.stem)
             infos.append(ProfileInfo(section, _vendor_family(data_root, vendor), vendor,
                                      sec.get("release", ""), tuple(sec.get("aliases", "").split()),
-                                     sec.get("description", "")))
+                                     sec.get("description", ""), tuple(sec.get("variants", "").split()),
+                                     sec.get("variant", "default")))
     return infos
+
+
+def profile_names(data_root: Path = DATA_ROOT) -> list[str]:
+    """Every profile name and alias, as `build` takes them."""
+    return list(_profile_sections(data_root))
 
 
 def _vendor_file(data_root: Path, vendor: str) -> Path:
@@ -158,6 +177,12 @@ def _variables(section: str, sec: Mapping[str, str], vsec: Mapping[str, str], fa
                      releasever=sec.get("releasever", release),
                      basearch=sec.get("basearch") or facts.basearch.get(arch, arch),
                      major=release.split(".")[0], minor=(release.split(".") + [""])[1])
+    variables.setdefault("vendor_name", vsec.get("name", ""))  # for messages: "Alpine Linux v3.16 has no ..."
+    if overrides.components:
+        if "components" not in variables:
+            raise ConfigError(f"--components: {section} has no archive components",
+                             hint="--components goes with profiles whose repositories have areas (Debian, Ubuntu)")
+        variables["components"] = " ".join(overrides.components)
     mirror, security = _mirrors(vsec, overrides, environ, facts)
     if mirror:
         variables["mirror"] = mirror.rstrip("/")
@@ -252,10 +277,12 @@ def _repositories(vparser: configparser.ConfigParser, sec: Mapping[str, str],
             if optional:
                 continue  # e.g. a security archive when only --mirror was given: skipped, not guessed
             raise _no_mirror(vparser, repo_id)
-        keys = overrides.keyrings or tuple(_key_path(k, data_root) for k in
-                                           (rsec.get("gpgkey") or _subst(default_keys, variables)).split())
+        named = rsec.get("gpgkey") or _subst(default_keys, variables)
+        shipped = tuple(_key_path(k, data_root) for k in named.split())
+        keys = _trusted_keys(shipped, overrides, adapters.facts(family))
         urls += _on_other_mirrors(vparser[repo_id], variables, overrides.alternate_mirrors)
         urls = list(dict.fromkeys(urls))
+        rsec.update(_mirror_help(vparser[repo_id], variables, vparser["vendor"]))
         repos.append(Repository(
             id=repo_id, family=family, url=urls[0], alternates=tuple(urls[1:]),
             suite=rsec.get("suite", ""), components=tuple(rsec.get("components", "").split()),
@@ -263,6 +290,25 @@ def _repositories(vparser: configparser.ConfigParser, sec: Mapping[str, str],
             mirrorlist=rsec.get("mirrorlist", ""), optional=optional,
             options=tuple(sorted(rsec.items()))))
     return repos
+
+
+def _mirror_help(rsec: Mapping[str, str], variables: Mapping[str, str],
+                 vendor: Mapping[str, str]) -> dict[str, str]:
+    """What an error about this repository's mirror tells the user to do (the adapters'
+    `adapters.mirrors.mirror_hint`), as two repository options: `mirror_via`, how to name
+    another mirror for it (`--mirror URL or $ROOTFS_BOOTSTRAP_CENTOS_MIRROR`), and
+    `mirror_layout`, its first URL with that mirror written URL (`URL/7.9.2009/os/x86_64/`).
+    Both "" for a repository whose URL names no mirror variable (a fixed host)."""
+    words = (rsec.get("baseurl") or rsec.get("url") or "").split()
+    template = words[0] if words else ""
+    for var, env_key, flag in (("mirror", "mirror_env", "--mirror URL"),
+                               ("security_mirror", "security_mirror_env", "")):
+        layout = _subst(template, {**variables, var: "URL"})
+        if layout.startswith("URL") and not template.startswith("URL"):
+            env = vendor.get(env_key, "")
+            via = " or ".join(w for w in (flag, f"${env}" if env else "") if w)
+            return {"mirror_via": via, "mirror_layout": layout}
+    return {"mirror_via": "", "mirror_layout": ""}
 
 
 def _priority(text: str, repo_id: str) -> int:
@@ -285,6 +331,34 @@ def _on_other_mirrors(rsec: Mapping[str, str], variables: Mapping[str, str],
     for mirror in mirrors:
         urls += _subst(template, {**variables, "mirror": check_mirror(mirror, "--mirror").rstrip("/")}).split()
     return urls
+
+
+def _trusted_keys(shipped: tuple[str, ...], overrides: Overrides, facts: FamilyFacts) -> tuple[str, ...]:
+    """A repository's keys: the vendor's `shipped` ones, then each --keyring (only the
+    --keyring ones with `keyring_only`), each directory among them replaced by the key
+    files in it (FamilyFacts.key_files), once each in that order. ConfigError for --keyring-only
+    without --keyring, and for a directory that holds no key file of the family's."""
+    if overrides.keyring_only and not overrides.keyrings:
+        raise ConfigError("--keyring-only needs at least one --keyring FILE",
+                          hint="give the keys to trust with --keyring, or drop --keyring-only")
+    given = overrides.keyrings if overrides.keyring_only else shipped + overrides.keyrings
+    return tuple(dict.fromkeys(key for entry in given for key in _key_files(entry, facts)))
+
+
+def _key_files(entry: str, facts: FamilyFacts) -> tuple[str, ...]:
+    """The key files `entry` stands for: a URL or a file as it is (a missing one too: the
+    signature check names it), a directory the files in it that match the family's
+    `key_files` patterns, sorted by name (ConfigError when none does)."""
+    path = Path(entry)
+    if "://" in entry or not path.is_dir():
+        return (entry,)
+    found = sorted({f for pattern in facts.key_files for f in path.glob(pattern)
+                    if f.is_file() and not f.name.startswith(".")})
+    if not found:
+        wanted = ", ".join(facts.key_files) or "none"
+        raise ConfigError(f"keyring directory {entry} holds no key file",
+                          hint=f"a directory of {facts.family} keys holds files named {wanted}")
+    return tuple(str(f) for f in found)
 
 
 def _key_path(key: str, data_root: Path) -> str:

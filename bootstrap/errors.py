@@ -55,6 +55,20 @@ class ChecksumError(FetchError):
     """A downloaded file does not match the digest its index gives."""
 
 
+class Unreachable(FetchError):
+    """The mirror's host could not be reached at all (after the retries): `reason` is one of
+    "name resolution failed", "connection refused", "timed out" (no answer in time) or
+    "TLS: ..." (the handshake or the certificate failed); `host` is HOST or HOST:PORT as the
+    URL gives it, `url` the file asked for. Not "the file is missing": nothing answered."""
+
+    def __init__(self, message: str, hint: str | None = None, *, url: str = "", host: str = "",
+                 reason: str = "") -> None:
+        super().__init__(message, hint)
+        self.url = url
+        self.host = host
+        self.reason = reason
+
+
 class RegistryError(BootstrapError):
     """A container registry refused or failed a request (unreachable, credentials refused, an
     error answer), or answered something that does not check (a digest that differs)."""

@@ -30,7 +30,7 @@ from pathlib import Path
 
 from bootstrap import output
 from bootstrap.adapters import Installed
-from bootstrap.buildplan import BuildOptions, ImageOptions, Plan
+from bootstrap.buildplan import BuildFacts, BuildOptions, ImageOptions, Plan
 from bootstrap.buildsbom import MEDIA_TYPES, build_sbom
 from bootstrap.errors import UsageError
 from bootstrap.image import (
@@ -95,8 +95,10 @@ def check_image(opts: BuildOptions) -> None:
         output.check(opts.output, opts.fmt, False)
 
 
-def build_image(opts: BuildOptions, report: Reporter, locks: Mapping[str, Lock] | None = None) -> ImageResult:
-    """See the module docstring. `opts.output` may be empty when pushing."""
+def build_image(opts: BuildOptions, report: Reporter, locks: Mapping[str, Lock] | None = None,
+                facts: BuildFacts | None = None) -> ImageResult:
+    """See the module docstring. `opts.output` may be empty when pushing; `facts` gathers
+    what every platform's build did (its packages, one after the other)."""
     check_image(opts)
     staging = None if opts.output else Path(tempfile.mkdtemp(prefix="rootfs-bootstrap-image."))
     final = staging / "layout" if staging is not None else Path(opts.output.rstrip("/"))
@@ -109,15 +111,19 @@ def build_image(opts: BuildOptions, report: Reporter, locks: Mapping[str, Lock] 
                 one = replace(opts, arch=arch, output=str(final))
                 packer = _Packer(writer, one, report, None if locks is None else locks[str(arch)],
                                  None if staging is not None else final, len(arches) > 1, written)
+                each = BuildFacts()
                 if locks is None:
                     from bootstrap.pipeline import build
 
-                    build(one, report, packer=packer)
+                    build(one, report, packer=packer, facts=each)
                 else:
                     from bootstrap.locked import build_from_lock
 
-                    build_from_lock(locks[str(arch)], one, report, packer=packer)
+                    build_from_lock(locks[str(arch)], one, report, packer=packer, facts=each)
                 made[packer.arch] = packer.lock
+                if facts is not None:
+                    facts.packages += each.packages
+                    facts.mode, facts.epoch = each.mode, each.epoch
             writer.finish(_tags(opts.image))
     except BaseException:
         for path in written:  # the layout never reached `final`: neither do its SBOMs
@@ -150,7 +156,7 @@ def _push(layout: Path, image: ImageOptions, report: Reporter) -> str:
 
     ref = parse_reference(image.push)
     client = RegistryClient(ref.registry, insecure=image.insecure_registry, log=report.debug)
-    with report.phase("push"):
+    with report.phase("push", image.push, unit=""):
         result = push_layout(layout, ref, client, log=report.debug, mount_from=image.mount_from)
     report.info(f"pushed {image.push}@{result.digest}: {result.uploaded} blobs uploaded, "
                 f"{result.present} already there, {result.mounted} mounted")

@@ -26,6 +26,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from bootstrap.adapters import Installed
+from bootstrap.buildplan import BuildFacts
 from bootstrap.errors import LockError, UsageError
 from bootstrap.lock import Lock, LockedRepo, LockedSeed, LockOptions
 from bootstrap.payloads import fetch_item, safe_name, store_path
@@ -53,7 +54,8 @@ def lock_from_plan(the_plan: Plan, opts: BuildOptions) -> Lock:
     options = LockOptions(the_plan.variant, opts.include, opts.exclude,
                           tuple(str(Path(b).resolve()) for b in opts.buildrequires), opts.defines,
                           tuple(m for m in (opts.mirror, *opts.alternate_mirrors) if m),
-                          tuple(str(Path(k).resolve()) for k in opts.keyrings), opts.verify)
+                          tuple(str(Path(k).resolve()) for k in opts.keyrings), opts.verify,
+                          opts.keyring_only)
     return Lock(profile.name, profile.family, profile.vendor, profile.release, profile.arch, options,
                 tuple(repos), tuple(sorted(the_plan.packages, key=lambda p: (p.name, p.arch, p.version))),
                 the_plan.requests,
@@ -62,14 +64,20 @@ def lock_from_plan(the_plan: Plan, opts: BuildOptions) -> Lock:
 
 def options_of(lock: Lock, **build: object) -> BuildOptions:
     """The BuildOptions that resolve as `lock` was resolved; `build` adds what the output
-    needs (output, fmt, mode...) and may override `mirror`, `alternate_mirrors`, `keyrings`."""
+    needs (output, fmt, mode...) and may override `mirror`, `alternate_mirrors`, `keyrings`
+    and `keyring_only`. Keys go together: `build` giving keyrings (or keyring_only=True)
+    decides keyring_only too (False unless it says True); otherwise the lock's stands."""
     o = lock.options
     mirrors = o.mirrors
     base: dict[str, object] = {
         "profile": lock.profile, "include": o.include, "exclude": o.exclude, "variant": o.variant,
         "arch": lock.arch, "mirror": mirrors[0] if mirrors else None, "alternate_mirrors": mirrors[1:],
-        "keyrings": o.keyrings, "verify": o.verify, "buildrequires": o.buildrequires, "defines": o.defines}
+        "keyrings": o.keyrings, "keyring_only": o.keyring_only, "verify": o.verify,
+        "buildrequires": o.buildrequires, "defines": o.defines}
+    only = build.pop("keyring_only", None)
     base.update({k: v for k, v in build.items() if v is not None})
+    if only or build.get("keyrings"):
+        base["keyring_only"] = bool(only)
     return BuildOptions(**base)  # type: ignore[arg-type]
 
 
@@ -85,18 +93,20 @@ def check_fits(lock: Lock, opts: BuildOptions, source: str) -> None:
         raise LockError(f"{source} is for {lock.arch}, not {opts.arch}", hint="lock each architecture apart")
 
 
-def build_from_lock(lock: Lock, opts: BuildOptions, report: Reporter, packer: Packer | None = None) -> Path | None:
+def build_from_lock(lock: Lock, opts: BuildOptions, report: Reporter, packer: Packer | None = None,
+                    facts: BuildFacts | None = None) -> Path | None:
     """The build of exactly `lock`'s packages (pipeline.build with plan_from_lock; `packer`
-    as there)."""
+    and `facts` as there)."""
     from bootstrap.pipeline import build
 
-    return build(opts, report, lambda o, fetcher, rep, root: plan_from_lock(lock, o, fetcher, rep, root), packer)
+    return build(opts, report, lambda o, fetcher, rep, root: plan_from_lock(lock, o, fetcher, rep, root), packer,
+                 facts)
 
 
 def plan_from_lock(lock: Lock, opts: BuildOptions, fetcher: Fetcher, report: Reporter, root: Root) -> Plan:
     """The plan of a build from `lock` (module docstring); the root is seeded when the lock
     has a seed."""
-    with report.phase("profile"):
+    with report.phase("profile", f"{opts.profile} from a lock"):
         profile = load_profile(_as_locked(lock, opts))
         if profile.name != lock.profile or profile.family != lock.family:
             raise LockError(f"the lock is for {lock.profile} ({lock.family}), not {profile.name}",
@@ -108,7 +118,7 @@ def plan_from_lock(lock: Lock, opts: BuildOptions, fetcher: Fetcher, report: Rep
     seeded: list[Installed] = []
     seed_item = None
     if lock.seed is not None:
-        with report.phase("seed"):
+        with report.phase("seed", "the locked base tarball", unit=""):
             seed_item = _seed_item(lock.seed, opts.store)
             seeded = adapter.seed(fetcher, root, report.info, lock.options.variant, seed_item)
     packages = _moved(lock, profile)
@@ -118,10 +128,14 @@ def plan_from_lock(lock: Lock, opts: BuildOptions, fetcher: Fetcher, report: Rep
 
 def _as_locked(lock: Lock, opts: BuildOptions) -> BuildOptions:
     """The build's options with what it does not say taken from the lock: its arch, its
-    mirrors and keyrings (the build's --mirror / --keyring win), its verification."""
+    mirrors and keyrings (the build's --mirror / --keyring win, and with its keyrings its
+    --keyring-only), its verification."""
     mirrors = (opts.mirror, *opts.alternate_mirrors) if opts.mirror else lock.options.mirrors
+    own_keys = bool(opts.keyrings)
     return replace(opts, arch=lock.arch, mirror=mirrors[0] if mirrors else None, alternate_mirrors=tuple(mirrors[1:]),
-                   keyrings=opts.keyrings or lock.options.keyrings, verify=lock.options.verify and opts.verify)
+                   keyrings=opts.keyrings if own_keys else lock.options.keyrings,
+                   keyring_only=opts.keyring_only if own_keys else opts.keyring_only or lock.options.keyring_only,
+                   verify=lock.options.verify and opts.verify)
 
 
 def _trust(locked: LockedRepo, profile: Profile, fetcher: Fetcher) -> RepoTrust:

@@ -67,6 +67,18 @@ def qemu_binfmt(target: str, binfmt: Path = BINFMT) -> tuple[str | None, str]:
     return fields.get("interpreter", "").strip() or name, ""
 
 
+def check_mode_early(requested_mode: str) -> None:
+    """Refuse, before any index is read, a mode this machine cannot give whatever the target:
+    `--mode root` when not root (or chroot fails), `--mode unshare` without user namespaces
+    or subordinate ids, an unknown mode: the UsageError choose_mode would raise after the
+    whole resolution. `auto` and `extract` are always possible and pass; what depends on the
+    target's architecture (qemu-user) is still choose_mode's to decide."""
+    from bootstrap.sandbox import detect_mode
+
+    if requested_mode not in ("auto", "extract"):
+        detect_mode(requested_mode, lambda line: None)
+
+
 def choose_mode(requested_mode: str, arch: str, adapter: Adapter, report: Reporter,
                 binfmt: Path = BINFMT) -> str:
     """The configure mode: as asked, or for `auto` the best this machine allows. A target

@@ -35,8 +35,11 @@ def check(output: str, fmt: str, devices: bool) -> None:
     if fmt != "dir":
         raise UsageError("--devices goes with --format dir",
                          hint="tar and OCI outputs always carry the device nodes, as tar headers")
-    if os.geteuid() != 0:
-        raise UsageError("--devices needs root (creating device nodes needs CAP_MKNOD)",
+    from bootstrap.sandbox.userns import initial_namespace
+
+    # Not in a user namespace either (mode unshare's, a container's): none lets mknod make a device.
+    if os.geteuid() != 0 or not initial_namespace():
+        raise UsageError("--devices needs root of the host (creating device nodes needs CAP_MKNOD)",
                          hint="leave --devices out: the directory then has no device nodes")
 
 
@@ -53,15 +56,14 @@ def pack_meta(installed: list[Installed]) -> tuple[dict[str, FileEntry] | None, 
     """What the packer takes from the manifests besides the disk: (owner overrides, or None
     when the disk's owners are right; the device nodes packages ship)."""
     entries = [e for i in installed for e in i.manifest]
-    # As root, the disk holds the right owners (and what scripts chowned), but never the
-    # device nodes: those come from the manifest, as tar headers.
+    # As root, the disk holds the right owners (the unpacker's chowns and the scripts'), but
+    # never the device nodes: those come from the manifest, as tar headers. Mode unshare is
+    # this case too: its build runs as uid 0 of its user namespace (bootstrap.rootless), where
+    # the packer stats the ids as they are inside, root:shadow on /etc/shadow included.
     if os.geteuid() == 0:
         return None, device_nodes(entries)
-    # Unprivileged (extract or unshare): the disk holds our uid (or, after a script's chown
-    # in unshare mode, a subordinate id); the manifest holds the packages' owners. Files
-    # the scripts made belong to root. Known gap: a script's chown to another id (root:shadow
-    # on /etc/shadow) is not carried in unshare mode; mapping the subordinate ids back
-    # would fix it.
+    # Unprivileged extract: the disk holds our uid, the manifest the packages' owners; files
+    # the tool made belong to root. (No script ran, so nothing else changed an owner.)
     return {e.path: e for e in entries}, device_nodes(entries)
 
 

@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 from bootstrap.adapters import Installed
 from bootstrap.buildplan import Plan
 from bootstrap.errors import BootstrapError
-from bootstrap.report import Reporter
+from bootstrap.report import Reporter, mib
 from bootstrap.root import Root
 from bootstrap.types import Fetcher, FetchItem, Package, RepoTrust
 
@@ -37,8 +37,11 @@ def fetch_item(the_plan: Plan, pkg: Package, store: Path | None = None) -> Fetch
 def fetch_and_unpack(the_plan: Plan, fetcher: Fetcher, root: Root, report: Reporter,
                       store: Path | None = None) -> list[Installed]:
     adapter = the_plan.adapter
+    total = sum(p.size for p in the_plan.packages)
+    count = len(the_plan.packages)
     try:
-        with report.phase("fetch"):
+        # The fetcher draws the fetch phase's bar itself (bytes downloaded).
+        with report.phase("fetch", f"{count} packages, {mib(total)}"):
             items = [fetch_item(the_plan, p, store) for p in the_plan.packages]
             # An adapter that can (apt) starts decompressing each package as it arrives.
             ready = adapter.preload(the_plan.packages)
@@ -49,13 +52,17 @@ def fetch_and_unpack(the_plan: Plan, fetcher: Fetcher, root: Root, report: Repor
                 except BootstrapError:
                     fetcher.forget(item)  # a copy named by its cache key that is bad
                     raise
-            total = sum(p.size for p in the_plan.packages)
-            report.info(f"fetch: {len(paths)} packages, {total / 1e6:.1f} MB")
         installed = list(the_plan.seeded)
-        with report.phase("unpack"):
+        # Bytes of the packages unpacked, each counted when it is done; packages of N where
+        # an index gave no sizes.
+        sized = all(p.size > 0 for p in the_plan.packages)
+        with report.phase("unpack", f"{count} packages, {mib(total)}", total=total if sized else count,
+                          unit="B" if sized else "packages") as meter:
             adapter.prepare_root(root)
-            for pkg, path in zip(the_plan.packages, paths, strict=True):
+            for done, (pkg, path) in enumerate(zip(the_plan.packages, paths, strict=True), 1):
                 installed.append(adapter.unpack(pkg, path, root))
+                meter.advance(pkg.size if sized else 1)
+                meter.note(f"{done}/{count} packages")
     finally:
         adapter.release()  # on failure or Ctrl-C too: no decompression left running
     return installed

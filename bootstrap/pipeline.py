@@ -23,7 +23,7 @@ from pathlib import Path
 
 from bootstrap import config
 from bootstrap.adapters import Adapter, Installed, get_adapter
-from bootstrap.buildplan import BuildOptions, Plan
+from bootstrap.buildplan import BuildFacts, BuildOptions, Plan
 from bootstrap.buildroot import build_root
 from bootstrap.collector import paused
 from bootstrap.epoch import build_epoch
@@ -35,16 +35,18 @@ from bootstrap.errors import (
     UsageError,
 )
 from bootstrap.hooks import run_hooks
-from bootstrap.machine import choose_mode, oci_platform, personality
+from bootstrap.machine import check_mode_early, choose_mode, oci_platform, personality
 from bootstrap.payloads import fetch_and_unpack
-from bootstrap.report import Reporter
+from bootstrap.report import NO_METER, Reporter
 from bootstrap.resolve.result import Resolution
 from bootstrap.root import Root
 from bootstrap.scrub import scrub
+from bootstrap.space import check_space
 from bootstrap.types import (
     Dependency,
     Fetcher,
     IndexStamp,
+    Meter,
     Package,
     Profile,
     Relation,
@@ -76,7 +78,7 @@ def load_profile(opts: BuildOptions) -> Profile:
     keyrings = tuple(str(Path(k).resolve()) for k in opts.keyrings)
     return config.load_profile(opts.profile, config.Overrides(
         arch=opts.arch, mirror=opts.mirror, alternate_mirrors=opts.alternate_mirrors,
-        keyrings=keyrings, verify=opts.verify))
+        keyrings=keyrings, verify=opts.verify, components=opts.components, keyring_only=opts.keyring_only))
 
 
 def make_adapter(profile: Profile, report: Reporter | None = None) -> Adapter:
@@ -85,22 +87,27 @@ def make_adapter(profile: Profile, report: Reporter | None = None) -> Adapter:
 
 
 def load_universe(profile: Profile, adapter: Adapter, fetcher: Fetcher, report: Reporter,
-                  stamps: dict[str, IndexStamp] | None = None) -> tuple[list[Package], dict[str, RepoTrust]]:
+                  stamps: dict[str, IndexStamp] | None = None,
+                  meter: Meter = NO_METER) -> tuple[list[Package], dict[str, RepoTrust]]:
     """Every package of every enabled repository (optional ones that do not exist are
     skipped), with the trust of each repository read, by id; the stamp of each index read
-    goes into `stamps`."""
+    goes into `stamps`. `meter` advances by one as each repository is done (read or
+    skipped), its note naming the one being read."""
     universe: list[Package] = []
     trust: dict[str, RepoTrust] = {}
     for repo in profile.repositories:
         if not repo.verify:
             report.emit(f"W: not verifying the signature of repository {repo.id} ({repo.url}): --no-verify was given")
+        meter.note(repo.id)
         try:
             found = adapter.load(repo, profile.arch, fetcher, report.info)
         except RepositoryNotFound:
             if not repo.optional:
                 raise
             report.info(f"repository {repo.id} ({repo.url} {repo.suite}) is not on the mirror: skipped")
+            meter.advance(1)
             continue
+        meter.advance(1)
         report.debug(f"{repo.id}: {len(found.packages)} packages")
         universe.extend(one_numbering(universe, found.packages))
         trust[repo.id] = found.trust
@@ -177,7 +184,7 @@ def plan(opts: BuildOptions, fetcher: Fetcher, report: Reporter, *,
          root: Root | None = None) -> Plan:
     """Profile, index and resolve phases. With `root`, an adapter that seeds the root from a
     base tarball (Alpine's minirootfs) does so, and what it installed counts as chosen."""
-    with report.phase("profile"):
+    with report.phase("profile", opts.profile):
         profile = load_profile(opts)
         adapter = make_adapter(profile, report)
         variant = opts.variant or profile.default_variant
@@ -187,7 +194,7 @@ def plan(opts: BuildOptions, fetcher: Fetcher, report: Reporter, *,
     seed_item = None
     if root is not None and adapter.seeds(variant):
         # Alpine seeds from the minirootfs, only for the variants that start from it.
-        with report.phase("seed"):
+        with report.phase("seed", f"the base tarball of variant {variant}", unit=""):
             seed_item = adapter.seed_source(fetcher, report.info, variant)
             seeded = adapter.seed(fetcher, root, report.info, variant, seed_item)
     stamps: dict[str, IndexStamp] = {}
@@ -206,10 +213,11 @@ def _index_and_resolve(opts: BuildOptions, profile: Profile, adapter: Adapter, v
     """The index and resolve phases of plan()."""
     from bootstrap.resolve import resolve
 
-    with report.phase("index"):
-        universe, trust = load_universe(profile, adapter, fetcher, report, stamps)
-        report.info(f"index: {len(universe)} packages in {len(profile.repositories)} repositories")
-    with report.phase("resolve"):
+    repos = len(profile.repositories)
+    with report.phase("index", f"{repos} repositories", total=repos, unit="repositories") as meter:
+        universe, trust = load_universe(profile, adapter, fetcher, report, stamps, meter)
+        report.info(f"index: {len(universe)} packages in {repos} repositories")
+    with report.phase("resolve", f"{len(universe)} packages known", unit=""):
         requests = requested(opts, profile, adapter, universe, variant, fetcher, spec_names)
         # yum: file dependencies that primary's short file list cannot answer need filelists.
         universe = adapter.complete_universe(universe, [d[0].name for d in requests], fetcher,
@@ -250,21 +258,22 @@ Packer = Callable[[Plan, list[Installed], Root, int], None]
 
 
 def build(opts: BuildOptions, report: Reporter, planner: Planner | None = None,
-          packer: Packer | None = None) -> Path | None:
+          packer: Packer | None = None, facts: BuildFacts | None = None) -> Path | None:
     """The whole build; returns the output path (None for stdout, or when `packer` took the
     root). `planner` makes the plan in the build root (default: the profile, index and resolve
-    phases of plan())."""
+    phases of plan()); `facts`, when given, is filled in with what the build did."""
     # Only a build packs: `resolve` does not load the packer (libarchive: 40 ms of start-up).
     from bootstrap import output
 
     if packer is None:
         output.check(opts.output, opts.fmt, opts.devices)  # fail now, not after the whole build
+    check_mode_early(opts.mode)  # --mode root as a user fails before any index is read
     fetcher = make_fetcher(opts, report)
     out: Path | None = None
     parent = output.root_parent(opts.output, opts.fmt)
     try:
         with build_root(parent, report.info) as root:
-            out, profile = _build_in(opts, fetcher, root, report, planner, packer)
+            out, profile = _build_in(opts, fetcher, root, report, planner, packer, facts or BuildFacts())
     except KeyboardInterrupt:
         # Ctrl-C, SIGTERM or SIGHUP that arrived once the output was complete (while the root
         # was being removed): an interrupted build leaves nothing, as it says.
@@ -283,7 +292,7 @@ def build(opts: BuildOptions, report: Reporter, planner: Planner | None = None,
 def _root_full(parent: Path | None, err: OSError) -> NoSpaceError:
     """A write into the build root found its file system full (the cache and the output say so
     themselves): where the root was, and what to free or move. The root is gone by now."""
-    where = parent or Path(tempfile.gettempdir())
+    where = f"{parent}" if parent else f"{tempfile.gettempdir()} (TMPDIR)"
     hint = ("free space there, or write the directory output to a larger file system" if parent
             else "free space there, or set TMPDIR to a larger file system")
     shown = f" ({err.filename})" if err.filename else ""
@@ -291,7 +300,7 @@ def _root_full(parent: Path | None, err: OSError) -> NoSpaceError:
 
 
 def _build_in(opts: BuildOptions, fetcher: Fetcher, root: Root, report: Reporter,
-              planner: Planner | None, packer: Packer | None = None) -> tuple[Path | None, Profile]:
+              planner: Planner | None, packer: Packer | None, facts: BuildFacts) -> tuple[Path | None, Profile]:
     """Every phase from the profile to the packed output, in `root`: (output, profile)."""
     if planner is None:
         the_plan = plan(opts, fetcher, report, root=root)
@@ -300,28 +309,37 @@ def _build_in(opts: BuildOptions, fetcher: Fetcher, root: Root, report: Reporter
     if opts.fmt in ("oci", "docker"):
         oci_platform(the_plan.profile.arch, the_plan.adapter)  # fail before any download
     mode = choose_mode(opts.mode, the_plan.profile.arch, the_plan.adapter, report)
+    facts.mode = mode
+    # Room for the root and the output, before the download (bootstrap.space).
+    check_space(the_plan.packages, opts.output, opts.fmt, root.path,
+                in_tmpdir=not (opts.fmt == "dir" or opts.output.endswith("/")))
     installed = fetch_and_unpack(the_plan, fetcher, root, report, opts.store)
+    facts.packages = [i.package for i in installed]  # the seeded ones first
     run_hooks("extract", opts.hook_extract, root, report)
     # One date for everything the build writes (bootstrap.epoch): scripts see it too.
-    epoch = build_epoch(e for i in installed for e in i.manifest)
+    epoch = facts.epoch = build_epoch(e for i in installed for e in i.manifest)
     _configure(the_plan, installed, root, mode, report, epoch)
     run_hooks("customize", opts.hook_customize, root, report)
     with report.phase("cleanup"):
         the_plan.adapter.cleanup(root)
         scrub(root)  # the family-neutral traces of the build host (bootstrap.scrub)
     if packer is not None:
-        with report.phase("pack"):
+        from bootstrap.pack import metered
+
+        with report.phase("pack", f"the image of {the_plan.profile.arch}"), metered(report.progress, root.path):
             packer(the_plan, installed, root, epoch)
         return None, the_plan.profile
-    with report.phase("pack"):
+    from bootstrap.pack import describe
+
+    with report.phase("pack", describe(opts.output, opts.fmt, opts.compress)):
         out = _pack(opts, the_plan, installed, root, report, epoch)
     if out is not None and opts.sbom_format != "none":
         from bootstrap import output
         from bootstrap.buildsbom import write_build_sbom
 
         try:
-            write_build_sbom(out, opts.sbom_format, the_plan.profile, the_plan.adapter.facts, installed, epoch,
-                             report)
+            facts.sbom = write_build_sbom(out, opts.sbom_format, the_plan.profile, the_plan.adapter.facts,
+                                          installed, epoch, report)
         except BaseException:
             output.discard(out)  # an output without its SBOM is a half-written build
             raise
@@ -334,7 +352,9 @@ def _configure(the_plan: Plan, installed: list[Installed], root: Root, mode: str
 
     adapter, arch = the_plan.adapter, the_plan.profile.arch
     target = the_plan.target()
-    with report.phase("configure"):
+    # Time only: the families configure in one command (dpkg --configure -a, rpm) or script
+    # by script, and the hooks say neither.
+    with report.phase("configure", f"{len(installed)} packages, mode {mode}", unit=""):
         adapter.register(root, installed, target)
         if mode == "extract":
             report.info("configure: mode extract, maintainer scripts not run")
@@ -348,11 +368,13 @@ def _configure(the_plan: Plan, installed: list[Installed], root: Root, mode: str
 def _pack(opts: BuildOptions, the_plan: Plan, installed: list[Installed], root: Root,
           report: Reporter, epoch: int) -> Path | None:
     from bootstrap import output
-    from bootstrap.pack import ImageConfig
+    from bootstrap.pack import ImageConfig, metered
 
     image = None
     if opts.fmt == "oci":
         arch, variant = oci_platform(the_plan.profile.arch, the_plan.adapter)
         image = ImageConfig(arch=arch, variant=variant, cmd=the_plan.profile.command)
-    return output.pack(root, installed, output=opts.output, fmt=opts.fmt, compress=opts.compress, epoch=epoch,
-                       devices=opts.devices, image=image, report=report)
+    # A directory output is a rename: no bytes to count, no walk to measure them.
+    with metered(None if opts.fmt == "dir" else report.progress, root.path):
+        return output.pack(root, installed, output=opts.output, fmt=opts.fmt, compress=opts.compress, epoch=epoch,
+                           devices=opts.devices, image=image, report=report)

@@ -67,7 +67,7 @@ def refresh_from(ref_text: str, build: dict[str, Any], report: Reporter, *, push
         image = replace(image, mount_from=_mount_source(ref, push or ref_text))
         if build.get("mode") in (None, "auto"):  # built as published, unless told otherwise
             build["mode"] = notes.get(MODE_ANNOTATION, "auto")
-    overridden = any(build.get(k) for k in ("mirror", "keyrings"))
+    overridden = any(build.get(k) for k in ("mirror", "keyrings", "keyring_only"))
     done: dict[str, Assessment] = {}
     for arch, lock in locks.items():
         opts = options_of(lock, **{**build, "fmt": "oci", "image": image})

@@ -90,7 +90,7 @@ def refresh(path: Path, build: dict[str, object], report: Reporter, *,
     the new lock."""
     old = read_lock(path)
     opts = options_of(old, **build)
-    done = assess(old, opts, report, overridden=any(build.get(k) for k in ("mirror", "keyrings")))
+    done = assess(old, opts, report, overridden=any(build.get(k) for k in ("mirror", "keyrings", "keyring_only")))
     if not done.changed:
         return Refreshed(False, done.line, done.changes)
     assert done.new is not None and done.changes is not None  # a change is always compared

@@ -37,6 +37,28 @@ def note_stop(signum: int) -> None:
     _stops.append(signum)
 
 
+_deferring = [0]  # how deep we are in blocks whose stops wait for raise_if_stopped
+
+
+@contextmanager
+def stops_deferred() -> Iterator[None]:
+    """A block that calls into C which calls back into Python (libarchive's writer): a stop
+    that arrives is only noted (the CLI's handlers ask `deferring()`), never raised inside a
+    callback, where ctypes would print it as "Exception ignored" and go on; the block's own
+    raise_if_stopped() after each call ends it. Signals are not blocked: the stop is seen
+    as soon as the C call returns."""
+    _deferring[0] += 1
+    try:
+        yield
+    finally:
+        _deferring[0] -= 1
+
+
+def deferring() -> bool:
+    """Whether a stop that arrives now must be noted rather than raised (stops_deferred)."""
+    return _deferring[0] > 0
+
+
 def raise_if_stopped() -> None:
     """Raise Stopped when a stop signal arrived: for code after a C call whose callback the
     handler's exception may have been swallowed in."""

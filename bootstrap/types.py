@@ -38,8 +38,22 @@ class Meter(Protocol):
         ...
 
 
-# Starts a meter: (label, total units or None when unknown, unit: "B" for bytes or "item").
-# The library calls it; the command line decides what it shows (bootstrap/progress.py).
+class NoMeter:
+    """The meter when nobody watches: every call costs one method call and does nothing."""
+
+    def advance(self, amount: int) -> None:
+        pass
+
+    def note(self, text: str) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+# Starts a meter: (label, total units or None when unknown, unit: "B" for bytes, "" for time
+# only, else the name of the items counted: "packages"). The library calls it (bootstrap.report
+# gives each phase its meter); the command line decides what it shows (bootstrap/progress.py).
 Progress = Callable[[str, "int | None", str], Meter]
 
 

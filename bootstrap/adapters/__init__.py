@@ -91,6 +91,8 @@ class FamilyFacts:
       (maintainer, vendor, packager), first non-empty wins; () for none.
     - `license_fields`: the raw index fields holding the licence the package declares, first
       non-empty wins; () where the family's index has none.
+    - `key_files`: glob patterns of the key files a directory given as a keyring (`--keyring
+      DIR`, a vendor's `keys = DIR`) contributes; () where the family takes no directory.
     """
 
     family: str
@@ -105,6 +107,7 @@ class FamilyFacts:
     purl_epoch_qualifier: bool = False
     supplier_fields: tuple[str, ...] = ()
     license_fields: tuple[str, ...] = ()
+    key_files: tuple[str, ...] = ()
 
 
 class Adapter(ABC):

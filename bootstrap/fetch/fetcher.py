@@ -25,7 +25,8 @@ Contracts:
   errors fail at once. A mirror (scheme://host:port) whose failures outlasted the retries is
   down for the rest of the run: later files try it last, once, without retries. Every failure
   is one FetchError line with a hint (WorkspaceError for the cache's own); no other exception
-  escapes.
+  escapes. A host that never answered (its name does not resolve, it refuses, it times out,
+  TLS fails) is an Unreachable, which names the host and the reason.
 - Pace: besides the per-read `timeout`, each attempt must end within `deadline_base` +
   bytes / `deadline_rate` seconds and never run slower than `min_rate` bytes/s over a
   `rate_window`-second window (defaults 60 s + size at 64 KiB/s, 1 KiB/s over 30 s); bodies are
@@ -58,7 +59,7 @@ from typing import BinaryIO, TypeVar
 from urllib.parse import unquote, urlsplit
 from urllib.request import url2pathname
 
-from bootstrap.errors import ChecksumError, FetchError
+from bootstrap.errors import ChecksumError, FetchError, Unreachable
 from bootstrap.fetch.cache import cache_entry, cached_size, sweep_parts
 from bootstrap.fetch.httpget import NETWORK_HINT, HttpGetter
 from bootstrap.fetch.mirrors import MirrorHealth, NotThere, failover
@@ -69,7 +70,6 @@ from bootstrap.fetch.transfer import (
     _content_length,
     _guarded,
     _no_tick,
-    _NoMeter,
     _NotFound,
     _Pace,
     _read1,
@@ -77,11 +77,17 @@ from bootstrap.fetch.transfer import (
     _Transient,
 )
 from bootstrap.fetch.verify import MIRROR_HINT, Expect, cache_path, default_cache_dir, keyed_path
-from bootstrap.types import Checksum, FetchItem, Meter, Progress
+from bootstrap.types import Checksum, FetchItem, Meter, NoMeter, Progress
 
 __all__ = ["ChecksumError", "FetchError", "FetchItem", "Fetcher", "default_cache_dir"]
 
 T = TypeVar("T")
+
+
+def _host(url: str) -> str:
+    """HOST, or HOST:PORT when the URL names a port: how an unreachable mirror is named."""
+    parts = urlsplit(url)
+    return parts.netloc.rpartition("@")[2] or url
 
 
 def _local_path(url: str) -> Path:
@@ -175,7 +181,7 @@ class Fetcher(HttpGetter):
             return []
         lock, stop = threading.Lock(), threading.Event()
         total = sum(max(item.size, 0) for item in items) or None
-        meter: Meter = self.progress("fetch", total, "B") if self.progress else _NoMeter()
+        meter: Meter = self.progress("fetch", total, "B") if self.progress else NoMeter()
         try:
             def tick(n: int) -> None:
                 with lock:
@@ -297,6 +303,9 @@ class Fetcher(HttpGetter):
                     self._health.down(url)
                     tries = f" (after {failures + 1} attempts)" if failures else \
                         " (down earlier in this run: not retried)" if was_down else ""
+                    if exc.unreachable:  # nothing answered: the index phase names the host and the mirror's layout
+                        raise Unreachable(f"cannot fetch {url}: {exc}{tries}", hint=NETWORK_HINT, url=url,
+                                          host=_host(url), reason=exc.unreachable) from None
                     raise FetchError(f"cannot fetch {url}: {exc}{tries}", hint=NETWORK_HINT) from None
                 delay = self._delay(failures, exc.retry_after)
                 failures += 1

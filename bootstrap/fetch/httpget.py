@@ -10,7 +10,7 @@ from urllib.parse import urljoin, urlsplit
 import requests
 
 from bootstrap.errors import FetchError
-from bootstrap.fetch.transfer import _NotFound, _range_start, _reason, _retry_after, _State, _Transient
+from bootstrap.fetch.transfer import _NotFound, _range_start, _reason, _retry_after, _State, _Transient, _unreachable
 
 NETWORK_HINT = "check --mirror / network"
 REDIRECT_HINT = "the mirror redirects somewhere it should not; check --mirror or pick another mirror"
@@ -82,7 +82,7 @@ class HttpGetter:
                 response = self._session().get(here, stream=True, timeout=self.timeout,
                                                headers=headers, allow_redirects=False)
             except (requests.ConnectionError, requests.Timeout) as exc:
-                raise _Transient(_reason(exc)) from None
+                raise _Transient(_reason(exc), unreachable=_unreachable(exc)) from None
             except requests.RequestException as exc:
                 raise FetchError(f"cannot fetch {url}: {_reason(exc)}", hint=NETWORK_HINT) from None
             if response.status_code not in _REDIRECTS:

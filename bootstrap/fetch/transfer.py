@@ -35,28 +35,17 @@ class _NotFound(Exception):
 
 class _Transient(Exception):
     """A failure worth retrying; the message is the short reason, `retry_after` the seconds the
-    server asked us to wait (Retry-After), if it did."""
+    server asked us to wait (Retry-After), if it did; `unreachable` why the host could not be
+    reached at all (_unreachable), "" when it answered."""
 
-    def __init__(self, reason: str, retry_after: float | None = None) -> None:
+    def __init__(self, reason: str, retry_after: float | None = None, unreachable: str = "") -> None:
         super().__init__(reason)
         self.retry_after = retry_after
+        self.unreachable = unreachable
 
 
 class _Cancelled(Exception):
     """get_many gave up (another download failed): stop quietly."""
-
-
-class _NoMeter:
-    """The meter when nobody watches."""
-
-    def advance(self, amount: int) -> None:
-        pass
-
-    def note(self, text: str) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
 
 
 def _no_tick(_: int) -> None:
@@ -78,6 +67,31 @@ def _reason(exc: BaseException) -> str:
         text = inner.args[0]  # not the repr of its (message, cause) tuple
     first = text.splitlines()[0] if text.strip() else type(exc).__name__
     return first[:200]
+
+
+_TLS_REASON = re.compile(r"\[SSL(?:: [A-Z0-9_]+)?\] ([^(]+?)\s*\(_ssl")
+_NO_NAME = ("Name or service not known", "Temporary failure in name resolution", "No address associated",
+            "nodename nor servname", "Failed to resolve")
+
+
+def _unreachable(exc: BaseException) -> str:
+    """Why a request that got no answer at all could not reach its host: "name resolution
+    failed", "connection refused", "timed out", "TLS: <what the handshake said>"; "" for any
+    other failure (a reset, a proxy's refusal: something was reached). `exc` is what
+    requests raised before any response headers arrived."""
+    if isinstance(exc, requests.exceptions.ProxyError):
+        return ""
+    if isinstance(exc, requests.exceptions.SSLError):
+        found = _TLS_REASON.search(str(exc))
+        return f"TLS: {found.group(1).strip() if found else 'the handshake failed'}"
+    if isinstance(exc, requests.Timeout):  # connect or first answer: stream=True reads no body yet
+        return "timed out"
+    text = str(exc)
+    if any(word in text for word in _NO_NAME):
+        return "name resolution failed"
+    if "Connection refused" in text:
+        return "connection refused"
+    return ""
 
 
 class _State:

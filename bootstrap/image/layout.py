@@ -42,8 +42,8 @@ from bootstrap.image.layers import Layer, with_parents
 from bootstrap.image.spec import Attachment, Descriptor, ImageSpec, Platform, Tag, parse_tag
 from bootstrap.pack.compress import open_sink
 from bootstrap.pack.output import as_pack_error, atomic_dir, atomic_file, check_target, is_special, umask
-from bootstrap.pack.tar import missing_nodes, write_tar
-from bootstrap.types import FileEntry
+from bootstrap.pack.tar import current_meter, missing_nodes, write_tar
+from bootstrap.types import FileEntry, Meter
 
 FORMATS = ("oci", "docker")
 MANIFEST_TYPE = "application/vnd.oci.image.manifest.v1+json"
@@ -110,11 +110,14 @@ class LayoutWriter:
 
     def add(self, root: Path, platform: Platform, spec: ImageSpec, *, epoch: int,
             overrides: Mapping[str, FileEntry] | None = None, devices: Sequence[FileEntry] = (),
-            layers: Sequence[Layer] | None = None, attachments: Sequence[Attachment] = ()) -> Descriptor:
+            layers: Sequence[Layer] | None = None, attachments: Sequence[Attachment] = (),
+            meter: Meter | None = None) -> Descriptor:
         """Add the image of `root` for `platform`: its layers (one of the whole root when
         `layers` is None or empty, else one per `Layer`, each device node in exactly one),
         config, manifest and attachments. `overrides` and `devices` as for pack.tar.write_tar;
-        every time is `epoch`. Returns the image manifest's descriptor, with its platform.
+        every time is `epoch`; `meter` (else pack.tar's `current_meter()`) advances by the
+        bytes of file content the layers take (`content_bytes(root)` in all). Returns the
+        image manifest's descriptor, with its platform.
         UsageError: a second platform in a docker archive, or one platform twice; PackError:
         `root` is no directory, or a write failed."""
         def work() -> Descriptor:
@@ -124,7 +127,8 @@ class LayoutWriter:
                 raise UsageError("a docker archive holds one platform", hint="use --format oci")
             if any(image.descriptor.platform == platform for image in self._images):
                 raise UsageError(f"platform {platform} is in this image already")
-            return self._add(root, platform, spec, epoch, (overrides, devices), layers or None, attachments)
+            return self._add(root, platform, spec, epoch, (overrides, devices), layers or None, attachments,
+                             meter if meter is not None else current_meter())
 
         return self._guarded(work)
 
@@ -166,10 +170,10 @@ class LayoutWriter:
     # -- one platform's image --------------------------------------------------------------
 
     def _add(self, root: Path, platform: Platform, spec: ImageSpec, epoch: int, meta: _Meta,
-             layers: Sequence[Layer] | None, attachments: Sequence[Attachment]) -> Descriptor:
+             layers: Sequence[Layer] | None, attachments: Sequence[Attachment], meter: Meter | None) -> Descriptor:
         created = rfc3339(epoch)
         self._epoch = max(self._epoch, epoch)
-        written = [self._layer(root, only, meta, epoch) for only in _selections(root, layers, meta)]
+        written = [self._layer(root, only, meta, epoch, meter) for only in _selections(root, layers, meta)]
         names = [layer.name for layer in layers] if layers else [""]
         config = self._json_blob(CONFIG_TYPE, _config(platform, spec, created, [d for _, d in written], names))
         files = [self._blob(a.media_type, a.data, ((TITLE, a.title),) if a.title else ()) for a in attachments]
@@ -188,7 +192,8 @@ class LayoutWriter:
         self._images.append(_Image(described, config, tuple(layer for layer, _ in written)))
         return described
 
-    def _layer(self, root: Path, only: frozenset[bytes] | None, meta: _Meta, epoch: int) -> tuple[Descriptor, str]:
+    def _layer(self, root: Path, only: frozenset[bytes] | None, meta: _Meta, epoch: int,
+               meter: Meter | None) -> tuple[Descriptor, str]:
         """One layer blob of `root` (`only` its paths); returns (its descriptor, its diff_id)."""
         tmp = self._blobs / ".layer.tmp"
         diff = hashlib.sha256()
@@ -201,7 +206,8 @@ class LayoutWriter:
                 sink.write(data)
 
             try:
-                write_tar(root, tee, overrides=meta[0], devices=meta[1], source_date_epoch=epoch, only=only)
+                write_tar(root, tee, overrides=meta[0], devices=meta[1], source_date_epoch=epoch, only=only,
+                          meter=meter)
                 sink.close()
             except BaseException:
                 sink.kill()

@@ -186,9 +186,9 @@ def _digest(repo: LockedRepo | None) -> str:
 
 def _options_changed(old: Lock, new: Lock) -> tuple[str, ...]:
     """The LockOptions fields (and `requests`) whose values differ, sorted. Where the packages
-    came from and which keys checked them (`mirrors`, `keyrings`: a refresh's --mirror and
-    --keyring) do not count: the same packages make the same image."""
-    names = [f.name for f in fields(old.options) if f.name not in ("mirrors", "keyrings")
+    came from and which keys checked them (`mirrors`, `keyrings`, `keyring_only`: a refresh's
+    --mirror, --keyring and --keyring-only) do not count: the same packages make the same image."""
+    names = [f.name for f in fields(old.options) if f.name not in ("mirrors", "keyrings", "keyring_only")
              and getattr(old.options, f.name) != getattr(new.options, f.name)]
     if old.requests != new.requests:
         names.append("requests")

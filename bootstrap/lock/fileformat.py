@@ -80,9 +80,15 @@ def _document(lock: Lock) -> dict[str, Any]:
 
 
 def _options(opts: LockOptions) -> dict[str, Any]:
-    return {"variant": opts.variant, "include": list(opts.include), "exclude": list(opts.exclude),
-            "buildrequires": list(opts.buildrequires), "defines": list(opts.defines),
-            "mirrors": list(opts.mirrors), "keyrings": list(opts.keyrings), "verify": opts.verify}
+    out: dict[str, Any] = {
+        "variant": opts.variant, "include": list(opts.include), "exclude": list(opts.exclude),
+        "buildrequires": list(opts.buildrequires), "defines": list(opts.defines),
+        "mirrors": list(opts.mirrors), "keyrings": list(opts.keyrings), "verify": opts.verify}
+    # Written only when set: a lock without it (every lock before it existed) means False,
+    # and the same build keeps writing the same bytes.
+    if opts.keyring_only:
+        out["keyring_only"] = True
+    return out
 
 
 def _repo(repo: LockedRepo) -> dict[str, Any]:
@@ -122,7 +128,8 @@ def _lock(doc: dict[str, Any]) -> Lock:
     o = doc["options"]
     options = LockOptions(str(o["variant"]), _strs(o.get("include")), _strs(o.get("exclude")),
                           _strs(o.get("buildrequires")), _strs(o.get("defines")), _strs(o.get("mirrors")),
-                          _strs(o.get("keyrings")), bool(o.get("verify", True)))
+                          _strs(o.get("keyrings")), bool(o.get("verify", True)),
+                          o.get("keyring_only", False) is True)
     seed = doc.get("seed")
     return Lock(
         profile=str(doc["profile"]), family=str(doc["family"]), vendor=str(doc.get("vendor", "")),

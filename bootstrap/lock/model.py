@@ -46,7 +46,9 @@ class LockedSeed:
 @dataclass(frozen=True)
 class LockOptions:
     """The build options that shape a resolution, as given at lock time. `mirrors` are the
-    --mirror values (first the mirror, then its alternates); `keyrings` absolute paths."""
+    --mirror values (first the mirror, then its alternates); `keyrings` absolute paths (files
+    or directories of keys); `keyring_only` whether they replaced the vendor's keys
+    (--keyring-only) rather than adding to them."""
 
     variant: str
     include: tuple[str, ...] = ()
@@ -56,6 +58,7 @@ class LockOptions:
     mirrors: tuple[str, ...] = ()
     keyrings: tuple[str, ...] = ()
     verify: bool = True
+    keyring_only: bool = False
 
 
 @dataclass(frozen=True)

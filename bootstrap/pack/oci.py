@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bootstrap.image.spec import DEFAULT_PATH, ImageSpec, Platform
-from bootstrap.types import FileEntry
+from bootstrap.types import FileEntry, Meter
 
 __all__ = ["DEFAULT_PATH", "ImageConfig", "write_oci"]
 
@@ -35,15 +35,15 @@ class ImageConfig:
 def write_oci(root: Path, final: Path, config: ImageConfig, *,
               overrides: Mapping[str, FileEntry] | None = None,
               devices: Sequence[FileEntry] = (),
-              source_date_epoch: int | None = None, fmt: str = "oci") -> Path:
+              source_date_epoch: int | None = None, fmt: str = "oci", meter: Meter | None = None) -> Path:
     """Write the image of `root` at `final` as `fmt` ("oci": a layout directory, or its tar
     when the name ends in .tar; "docker": a docker archive); returns `final`. `overrides` and
     `devices` as for pack.tar.write_tar; every time in it is `source_date_epoch` (without one,
-    now: builds always give theirs)."""
+    now: builds always give theirs); `meter` as for LayoutWriter.add."""
     from bootstrap.image.layout import LayoutWriter
 
     epoch = int(time.time()) if source_date_epoch is None else source_date_epoch
     with LayoutWriter(final, fmt) as writer:
         writer.add(root, Platform(config.arch, config.variant), ImageSpec(cmd=config.cmd, env=config.env),
-                   epoch=epoch, overrides=overrides, devices=devices, layers=None)
+                   epoch=epoch, overrides=overrides, devices=devices, layers=None, meter=meter)
         return writer.finish([config.ref])

@@ -17,6 +17,11 @@ name as another kind of entry than the disk holds (a merged-/usr link where a pa
 directory): root and unprivileged builds then pack the same headers.
 `only` limits the stream to a subset of the paths (one image layer, bootstrap.image); without
 it the stream is the whole tree, byte for byte what it was before `only` existed.
+`meter` advances by the bytes of file content as they go into the stream: `content_bytes` of
+the tree is its total (the headers and padding around them are not counted), so a pack's bar
+ends at 100% and its ETA is real. `metered` makes such a meter the one of a block: every
+writer of a whole tree (pack.write_output, image.LayoutWriter.add) given no meter of its own
+takes `current_meter()`, and the tar of a finished layout, which is no tree of the build, none.
 """
 from __future__ import annotations
 
@@ -24,6 +29,8 @@ import os
 import stat
 import sys
 from collections.abc import Callable, Container, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,8 +41,8 @@ from libarchive.write import custom_writer
 
 from bootstrap.errors import UnpackError
 from bootstrap.root import Confined
-from bootstrap.signals import raise_if_stopped
-from bootstrap.types import FileEntry
+from bootstrap.signals import raise_if_stopped, stops_deferred
+from bootstrap.types import FileEntry, Meter, Progress
 from bootstrap.unpack import add_xattr, set_hardlink, set_symlink
 
 CHUNK = 1 << 20
@@ -76,18 +83,69 @@ def walk(root: Path) -> list[bytes]:
     return found
 
 
+def content_bytes(root: Path) -> int:
+    """The bytes of file content a tar of `root` carries: regular files, each inode once (a
+    later path of a hard-linked inode is a header only). One lstat of every path."""
+    base = os.fsencode(root)
+    seen: set[tuple[int, int]] = set()
+    total = 0
+    for rel in walk(root)[1:]:
+        st = os.lstat(base + b"/" + rel)
+        if not stat.S_ISREG(st.st_mode):
+            continue
+        if st.st_nlink > 1:
+            if (st.st_dev, st.st_ino) in seen:
+                continue
+            seen.add((st.st_dev, st.st_ino))
+        total += st.st_size
+    return total
+
+
+# The meter of the pack the current block runs (`metered`): the pipeline reaches the packers
+# through bootstrap.output and its Packer hook, which hand on what to write, not who watches.
+_METER: ContextVar[Meter | None] = ContextVar("pack_meter", default=None)
+
+
+@contextmanager
+def metered(progress: Progress | None, root: Path) -> Iterator[Meter | None]:
+    """A "pack" meter of `progress` for the block, of `content_bytes(root)` bytes (one walk of
+    the tree), which `current_meter()` gives in it; closed when the block ends. Without
+    progress: None, and no walk."""
+    if progress is None:
+        yield None
+        return
+    meter = progress("pack", content_bytes(root), "B")
+    token = _METER.set(meter)
+    try:
+        yield meter
+    finally:
+        _METER.reset(token)
+        meter.close()
+
+
+def current_meter() -> Meter | None:
+    """The meter `metered` set for the running block, or None."""
+    return _METER.get()
+
+
+def _no_tick(amount: int) -> None:
+    """The meter of an unwatched stream."""
+
+
 def write_tar(root: Path, sink: Callable[[bytes], None], *,
               overrides: Mapping[str, FileEntry] | None = None,
               devices: Sequence[FileEntry] = (),
               source_date_epoch: int | None = None,
-              only: Container[bytes] | None = None) -> None:
+              only: Container[bytes] | None = None,
+              meter: Meter | None = None) -> None:
     """Write the tar stream of `root` to `sink` (see the module docstring for its shape).
     `devices` are device nodes to write where the disk has nothing (they are never made in a
     build root), for builds whose disk owners are right and so give no `overrides`.
     `only`: the root-relative paths to write (as `walk` gives them, b"" for the root); a
     device node of `devices` or `overrides` (see `missing_nodes`) is written when its on-disk
-    path is in `only`. None writes everything."""
+    path is in `only`. None writes everything. `meter`: the module docstring."""
     failure: list[BaseException] = []
+    tick = meter.advance if meter is not None else _no_tick
 
     def emit(data: bytes) -> int:
         # An exception cannot cross libarchive's C callback: keep it, report a failure.
@@ -106,24 +164,24 @@ def write_tar(root: Path, sink: Callable[[bytes], None], *,
     try:
         # xattrs only as SCHILY.xattr records (what GNU tar, Go's archive/tar and so docker
         # read): libarchive's own LIBARCHIVE.xattr duplicates make GNU tar warn on every one.
-        # The stop handler may raise inside the write callback, where ctypes swallows it:
-        # after every call into libarchive, a stop that arrived ends the stream
-        # (bootstrap.signals). Signals are not held: a write into a busy compressor's pipe
-        # can block for minutes.
-        writer = custom_writer(emit, "pax_restricted", block_size=CHUNK, options="xattrheader=SCHILY")
-        archive = writer.__enter__()
-        try:
-            links: dict[tuple[int, int], str] = {}
-            for rel in paths:
-                if rel in nodes:
-                    _add_node(archive._pointer, rel, nodes[rel], source_date_epoch)
-                else:
-                    _add(archive._pointer, root, rel, links, table, source_date_epoch)
-        except BaseException:
-            writer.__exit__(*sys.exc_info())  # archive_write_fail: no further callback
-            raise
-        writer.__exit__(None, None, None)  # the closing flush calls back into Python
-        raise_if_stopped()
+        # A stop is only noted while libarchive runs (it calls back into Python, where ctypes
+        # would swallow an exception): after every call into it, a stop that arrived ends
+        # the stream (bootstrap.signals.stops_deferred).
+        with stops_deferred():
+            writer = custom_writer(emit, "pax_restricted", block_size=CHUNK, options="xattrheader=SCHILY")
+            archive = writer.__enter__()
+            try:
+                links: dict[tuple[int, int], str] = {}
+                for rel in paths:
+                    if rel in nodes:
+                        _add_node(archive._pointer, rel, nodes[rel], source_date_epoch)
+                    else:
+                        _add(archive._pointer, root, rel, links, table, source_date_epoch, tick)
+            except BaseException:
+                writer.__exit__(*sys.exc_info())  # archive_write_fail: no further callback
+                raise
+            writer.__exit__(None, None, None)  # the closing flush calls back into Python
+            raise_if_stopped()
     except ArchiveError:
         if failure:
             raise failure[0] from None
@@ -135,7 +193,8 @@ def write_tar(root: Path, sink: Callable[[bytes], None], *,
 
 
 def _add(archive_p: int, root: Path, rel: bytes, links: dict[tuple[int, int], str],
-         table: Mapping[str, FileEntry] | None, epoch: int | None) -> None:
+         table: Mapping[str, FileEntry] | None, epoch: int | None,
+         tick: Callable[[int], None] = _no_tick) -> None:
     path = os.path.join(os.fsencode(root), rel) if rel else os.fsencode(root)
     st = os.lstat(path)
     kind = stat.S_IFMT(st.st_mode)
@@ -167,6 +226,7 @@ def _add(archive_p: int, root: Path, rel: bytes, links: dict[tuple[int, int], st
         for chunk in _chunks(path):
             ffi.write_data(archive_p, chunk, len(chunk))
             raise_if_stopped()
+            tick(len(chunk))
     ffi.write_finish_entry(archive_p)
     raise_if_stopped()
 

@@ -8,16 +8,18 @@ referrers included) and reading a published image back.
   insecure fallback, Basic and Bearer authentication, retries, one-line errors.
 - `push`: `push_layout` → `PushResult`; `pull`: `read_image` → `RemoteImage`, `read_blob`.
 
-Why no client library: the one maintained Python client, oras-py (PyPI `oras` 0.2.43, read
-from its wheel), lacks what a nightly CI push needs here. It has no cross-repository mount. It
+Why no client library: the Python client the OCI community maintains, oras-py (PyPI `oras`
+0.2.43, read from its wheel), lacks what a nightly CI push needs here. It has no
+cross-repository mount. It
 reads only ~/.docker/config.json and paths the caller lists, merged into one dict (so not
 podman's order, nor $REGISTRY_AUTH_FILE or containers/auth.json), and never an
 `identitytoken`. Its chunked upload resends a failed PATCH as it was, after 2 + 3**n seconds,
 without asking the registry what it holds (Debian's registry, distribution 2.8, appends what
 any PATCH brings and drops an upload whose state went stale, so such a retry cannot go on).
 Its `insecure` means plain HTTP, with no HTTPS-without-verification first. It knows nothing of
-the referrers tag schema, and it builds manifests from files, where we push a layout's
-manifests byte for byte. Its errors are ValueErrors and log lines, not one line naming the
+the referrers tag schema, and its manifest upload re-serialises a dict (other bytes, so
+another digest than the layout's) under one fixed media type, the image manifest's (no image
+index as it is). Its errors are ValueErrors and log lines, not one line naming the
 registry. What it does well (challenge parsing, the token GET) is the small part; the
 distribution API itself is a handful of requests, which `requests` makes plainly. skopeo (a
 host tool) would copy the layout but gives no per-blob counts, no referrers fallback

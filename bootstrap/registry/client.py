@@ -130,7 +130,8 @@ class RegistryClient(Transport):
         if not is_digest(digest):
             raise RegistryError(f"registry {self.registry}: {digest!r} in {repo} is not a sha256 digest")
         answer = self.request("GET", f"/v2/{repo}/blobs/{digest}", repo=repo, what=f"get of blob {digest}",
-                              scopes=pull_scopes(repo), ok=(200,), retry=True, stream=True)
+                              scopes=pull_scopes(repo), ok=(200,), retry=True, stream=True,
+                              headers={"Accept-Encoding": "identity"})  # the digest is of the bytes stored
         with answer:
             data = self._read(answer, max_size, f"blob {digest} of {repo}")
         if sha256_digest(data) != digest:

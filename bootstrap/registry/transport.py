@@ -4,8 +4,8 @@ registry's challenge, retries of idempotent requests, and every failure as one l
 Contract of `Transport.request(method, target, repo=, what=, scopes=, ok=)`:
 - `target` is a path under the registry (`/v2/...`) or a URL the registry gave (a Location).
 - HTTPS always; with `insecure` (docker's insecure-registries, skopeo's --tls-verify=false)
-  certificates are not checked, and when TLS cannot be spoken at all at the first contact the
-  registry is spoken to in plain HTTP from then on.
+  certificates are not checked, and when the first contact over HTTPS fails (no TLS there,
+  typically) the registry is spoken to in plain HTTP from then on.
 - A 401 is answered once per request: `Basic` → the credentials (looked up with
   auth.find_credentials when none were given, only now); `Bearer` → a token from the realm for
   `scopes` (cached per scope set, fetched again when the registry refuses it).
@@ -39,7 +39,7 @@ INSECURE_HINT = "the registry seems to speak plain HTTP: give --insecure-registr
 _TIMEOUT = (30.0, 300.0)  # (connect, read) seconds: a registry may take long to commit a big blob
 
 
-class Unreachable(RegistryError):
+class NoAnswer(RegistryError):
     """No answer came (connection refused, name not resolved, TLS failure, reset, timeout)."""
 
 
@@ -74,8 +74,10 @@ class Transport:
         self.registry, self.host = registry, api_host(registry)
         self.insecure, self.retries, self.chunk_size, self.backoff = insecure, retries, chunk_size, backoff
         self.log = log
-        self.session = session if session is not None else requests.Session()
-        self.session.headers.setdefault("User-Agent", "rootfs-bootstrap")
+        if session is None:
+            session = requests.Session()  # trust_env stays on: *_proxy variables apply
+            session.headers["User-Agent"] = "rootfs-bootstrap"
+        self.session = session
         self.sleep: Callable[[float], None] = time.sleep
         self._scheme = "https"
         self._reached = False  # once the registry answered, the scheme is settled and retries allowed
@@ -98,6 +100,10 @@ class Transport:
         """An absolute URL for a path under the registry (a URL stays as it is)."""
         return target if "://" in target else f"{self._scheme}://{self.host}{target}"
 
+    def ours(self, url: str) -> bool:
+        """Whether `url` is on this registry's API host."""
+        return url.split("://", 1)[-1].split("/", 1)[0] == self.host
+
     def request(self, method: str, target: str, *, repo: str, what: str, scopes: Sequence[str],
                 ok: Collection[int], retry: bool = False, headers: Mapping[str, str] | None = None,
                 params: Mapping[str, str] | None = None, data: bytes | None = None,
@@ -105,11 +111,13 @@ class Transport:
         """See the module docstring."""
         authenticated, attempt = False, 0
         while True:
-            sent = {**(headers or {}), **self._authorization(scopes)}
+            url = self.url(target)
+            sent = dict(headers or {})
+            if self.ours(url):  # a Location elsewhere (a storage host) never gets our credentials
+                sent.update(self._authorization(scopes))
             try:
-                response = self.send(method, self.url(target), headers=sent, params=params, data=data,
-                                     stream=stream)
-            except Unreachable as exc:
+                response = self.send(method, url, headers=sent, params=params, data=data, stream=stream)
+            except NoAnswer as exc:
                 if not (retry and self._reached and attempt < self.retries):
                     raise
                 attempt = self._wait(attempt, f"{what}: {exc.message}")
@@ -137,18 +145,19 @@ class Transport:
 
     def send(self, method: str, url: str, **kwargs: Any) -> requests.Response:
         """One HTTP request, no authentication handling; the insecure fallback to plain HTTP
-        happens here. No answer raises Unreachable."""
+        happens here. No answer raises NoAnswer."""
         ours = url.startswith(f"https://{self.host}/")
         try:
             with warnings.catch_warnings():
                 if self.insecure:  # asked for: certificates are not checked, no need to warn each time
                     warnings.simplefilter("ignore", InsecureRequestWarning)
                 response = self.session.request(method, url, verify=not self.insecure, timeout=_TIMEOUT, **kwargs)
-        except requests.exceptions.SSLError as exc:
+        except requests.exceptions.ConnectionError as exc:  # SSLError among them
+            # as docker does for an insecure registry: whatever stopped HTTPS at the first
+            # contact, plain HTTP is tried (a refused connection then fails the same way)
             if ours and self.insecure and not self._reached:
-                self.log(f"registry: {self.host} speaks no TLS ({_reason(exc)}): using plain HTTP")
+                self.log(f"registry: HTTPS to {self.host} failed ({_reason(exc)}): using plain HTTP")
                 self._scheme = "http"
-                self._reached = True
                 return self.send(method, "http://" + url.removeprefix("https://"), **kwargs)
             raise self._unreachable(url, exc) from None
         except requests.RequestException as exc:
@@ -157,15 +166,15 @@ class Transport:
             self._reached = True
         return response
 
-    def _unreachable(self, url: str, exc: requests.RequestException) -> Unreachable:
+    def _unreachable(self, url: str, exc: requests.RequestException) -> NoAnswer:
         reason = _reason(exc)
         name = self.registry if f"://{self.host}/" in url else url.split("?", 1)[0]
         if isinstance(exc, requests.exceptions.SSLError):
             if "wrong version number" in reason or "record layer" in reason or "http request" in reason:
-                return Unreachable(f"cannot reach {name} over HTTPS ({reason})", hint=INSECURE_HINT)
-            return Unreachable(f"cannot reach {name}: its TLS certificate does not verify ({reason})",
+                return NoAnswer(f"cannot reach {name} over HTTPS ({reason})", hint=INSECURE_HINT)
+            return NoAnswer(f"cannot reach {name}: its TLS certificate does not verify ({reason})",
                                hint="install its CA certificate, or give --insecure-registry to skip the check")
-        return Unreachable(f"cannot reach {name} ({reason})",
+        return NoAnswer(f"cannot reach {name} ({reason})",
                            hint="check the registry's name and port, and the network")
 
     def _authorization(self, scopes: Sequence[str]) -> dict[str, str]:

@@ -28,7 +28,7 @@ from urllib.parse import urljoin
 import requests
 
 from bootstrap.errors import RegistryError
-from bootstrap.registry.transport import Transport, Unreachable, push_scopes, transient
+from bootstrap.registry.transport import NoAnswer, Transport, push_scopes, transient
 
 Opener = Callable[[int], BinaryIO]
 SINGLE_POST_MAX = 64 << 10
@@ -85,7 +85,10 @@ class _Upload:
         with response:
             if response.status_code == 201:
                 self._check_digest(response)
-                return True
+                if single or response.headers.get("Docker-Content-Digest") == self.digest or self._exists():
+                    return True
+                raise RegistryError(f"registry {self.t.registry}: {self.what} to {self.repo}: the registry "
+                                    "answered 201 to opening an upload, yet has no such blob")
             if single:
                 self.t.single_post = False
                 self.t.log(f"registry: {self.t.registry} opened a session for a single-POST upload: "
@@ -126,10 +129,9 @@ class _Upload:
     def _resync(self) -> bool:
         """After a failure: True when the registry has the whole blob; else the upload is set to
         go on from where the registry says it is (or from 0, in a new session)."""
-        with self._call("HEAD", f"/v2/{self.repo}/blobs/{self.digest}") as found:
-            if found.status_code == 200:
-                self.t.log(f"registry: {self.what}: the registry has it (the answer to the last request was lost)")
-                return True
+        if self._exists():
+            self.t.log(f"registry: {self.what}: the registry has it (the answer to the last request was lost)")
+            return True
         with self._call("GET", self.location) as status:
             if status.status_code in (404, 400, 410):
                 self.t.log(f"registry: {self.what}: the registry dropped the upload ({status.status_code}): "
@@ -146,6 +148,12 @@ class _Upload:
         self.offset = held
         return False
 
+    def _exists(self) -> bool:
+        """Whether the registry has the blob (HEAD, retried on its own like any idempotent request)."""
+        with self.t.request("HEAD", f"/v2/{self.repo}/blobs/{self.digest}", repo=self.repo, what=self.what,
+                            scopes=push_scopes(self.repo), ok=(200, 404), retry=True) as found:
+            return found.status_code == 200
+
     def _call(self, method: str, target: str, *, data: bytes | None = None,
               headers: Mapping[str, str] | None = None,
               params: Mapping[str, str] | None = None) -> requests.Response:
@@ -153,7 +161,7 @@ class _Upload:
         try:
             response = self.t.request(method, target, repo=self.repo, what=self.what, scopes=push_scopes(self.repo),
                                       ok=_ANY, data=data, headers=headers, params=params)
-        except Unreachable as exc:
+        except NoAnswer as exc:
             raise _Failed(exc.message) from None
         if transient(response.status_code) or response.status_code == 416:
             response.close()

@@ -38,7 +38,8 @@ Rules, as apt/debootstrap, yum/dnf and apk users expect them:
   newest cannot be installed, skipped when none can (apk 2.12.9 fails there instead);
 - `exclude`d names are never chosen; a dependency only they could meet is dropped with a
   warning (debootstrap --exclude), or with `strict_exclude` (an exact set: --variant custom)
-  it is an error naming the dependent;
+  it is an error naming the dependent; an excluded name no package has is a warning too
+  (`--exclude nosuchpkg: no such package in any repository`), a typo excludes nothing;
 - errors are ResolveError naming the shortest chain of requests and dependencies that cannot
   be met (`foo → libbar (>= 2) → only 1.5 available`) with a hint.
 
@@ -48,6 +49,7 @@ broken deterministically; `Resolution.why(name)` is the chain that brought a pac
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
+from dataclasses import replace
 
 from bootstrap.collector import paused
 from bootstrap.errors import ResolveError
@@ -72,9 +74,36 @@ def resolve(universe: Sequence[Package], requests: Sequence[Dependency], scheme:
     reporter.starting()
     try:
         with paused():
-            return _resolve(universe, requests, scheme, exclude, strict_exclude, reporter)
+            result = _resolve(universe, requests, scheme, exclude, strict_exclude, reporter)
     finally:
         reporter.ending()
+    unknown = unknown_excludes(universe, exclude)
+    return replace(result, warnings=(*result.warnings, *unknown)) if unknown else result
+
+
+def unknown_excludes(universe: Sequence[Package], exclude: Collection[str]) -> list[str]:
+    """A warning for each `exclude`d name (in the order given) that no package of `universe`
+    is named: it excluded nothing. A name only provided is said so, since --exclude drops
+    packages by their own name."""
+    names = {p.name for p in universe} if exclude else set()
+    missing = [n for n in dict.fromkeys(exclude) if n not in names]
+    if not missing:
+        return []
+    provided: dict[str, list[str]] = {}
+    for pkg in universe:
+        for rel in pkg.provides:
+            if rel.name in missing:
+                provided.setdefault(rel.name, []).append(pkg.name)
+    warnings = []
+    for name in missing:
+        by = sorted(set(provided.get(name, ())))
+        if by:
+            shown = ", ".join(by[:3]) + (", ..." if len(by) > 3 else "")
+            warnings.append(f"--exclude {name}: no package is named so, it is only provided (by {shown}); "
+                            "exclude those by name")
+        else:
+            warnings.append(f"--exclude {name}: no such package in any repository")
+    return warnings
 
 
 def _resolve(universe: Sequence[Package], requests: Sequence[Dependency], scheme: VersionScheme,

@@ -19,6 +19,7 @@ from bootstrap.errors import ConfigureError
 from bootstrap.signals import signals_held
 
 MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC = 1, 2, 4, 8
+MS_BIND, MS_REC = 4096, 16384
 MNT_DETACH = 2
 # (name, major, minor): what scripts open; all 0666 as on any Linux system.
 DEVICES = (("null", 1, 3), ("zero", 1, 5), ("full", 1, 7), ("random", 1, 8),
@@ -78,29 +79,44 @@ class MountStack:
     def __init__(self, log: Callable[[str], None]) -> None:
         self.log = log
         self.mounted: list[Path] = []
+        self._trees: set[Path] = set()  # recursive binds: detached whole, never unmounted one by one
         self._libc = ctypes.CDLL(None, use_errno=True)
 
     def mount(self, source: str, target: Path, fstype: str, flags: int = 0, data: str = "") -> None:
         with signals_held():  # mounted ⇒ recorded, so unmount_all sees it
-            rc = self._libc.mount(source.encode(), str(target).encode(), fstype.encode(),
+            rc = self._libc.mount(source.encode(), str(target).encode(), fstype.encode() if fstype else None,
                                   ctypes.c_ulong(flags), data.encode() if data else None)
             if rc == 0:
                 self.mounted.append(target)
+                if flags & MS_REC:
+                    self._trees.add(target)
         if rc != 0:
             err = ctypes.get_errno()
             raise ConfigureError(f"cannot mount {fstype} on {target}: {os.strerror(err)}",
                                  hint="mode root needs CAP_SYS_ADMIN; try --mode unshare or extract")
 
-    def mount_all(self, root: Path) -> None:
+    def mount_all(self, root: Path, userns: bool = False) -> None:
         """An empty read-only tmpfs held on /proc (each command mounts the proc of its own PID
         namespace over it: the host's processes are never visible in the root, not even by
-        unmounting), sysfs (read-only), tmpfs /dev with its nodes, devpts, /dev/shm."""
+        unmounting), sysfs (read-only), tmpfs /dev with its nodes, devpts, /dev/shm.
+        `userns`: this process is root of a user namespace, not of the host, where sysfs
+        cannot be mounted (it needs a network namespace of our own) and mknod is refused:
+        the host's /sys is bound instead (read-only is not needed: its files belong to ids
+        the namespace does not map, which cannot be written from it) and so are its nodes."""
         self.mount("tmpfs", root / "proc", "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
                    "mode=0555,size=4k")
-        self.mount("sysfs", root / "sys", "sysfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC)
+        if userns:
+            # Recursive: a user namespace may not bind a tree without the mounts below it.
+            self.mount("/sys", root / "sys", "", MS_BIND | MS_REC)
+        else:
+            self.mount("sysfs", root / "sys", "sysfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC)
         dev = root / "dev"
         self.mount("tmpfs", dev, "tmpfs", MS_NOSUID, "mode=0755")
         for name, major, minor in DEVICES:
+            if userns:
+                os.close(os.open(dev / name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+                self.mount(f"/dev/{name}", dev / name, "", MS_BIND)
+                continue
             os.mknod(dev / name, 0o666 | 0o020000, os.makedev(major, minor))
             os.chmod(dev / name, 0o666)  # mknod honours the umask
         for name, target in LINKS:
@@ -119,6 +135,10 @@ class MountStack:
     def _unmount_all(self) -> None:
         while self.mounted:
             target = self.mounted.pop()
+            if target in self._trees:
+                self._trees.discard(target)
+                self._libc.umount2(str(target).encode(), MNT_DETACH)
+                continue
             if self._libc.umount2(str(target).encode(), 0) == 0:
                 continue
             err = ctypes.get_errno()

@@ -9,10 +9,14 @@ Modes (as mmdebstrap names them):
   /proc/<host pid>/root leads out of the root), and whatever it leaves running dies with it.
   Commands run with fsync and friends made no-ops (bootstrap.sandbox.nosync: the root is
   packed, not kept); in mode unshare too, installed inside the new user namespace.
-- `unshare`: no root needed. Each command runs in fresh user, mount and pid namespaces
-  (util-linux `unshare`): the build user becomes root and its /etc/subuid, /etc/subgid
-  ranges become uids 1..n (packages chown to root:shadow, _apt...), the mounts are made inside
-  the namespace and vanish with it, so nothing can be left mounted on the host.
+- `unshare`: no root needed. The build runs whole inside one user namespace
+  (bootstrap.rootless): the build user is uid 0 there and its /etc/subuid, /etc/subgid ranges
+  are ids 1..n (packages chown to root:shadow, _apt...), and the runner works as in mode root
+  (`userns.inside()`), but for what a user namespace cannot do: /sys is bound, not mounted,
+  and /dev gets the host's nodes bound in (no mknod). A runner of mode unshare made outside
+  such a namespace (a library caller) runs each command in fresh user, mount and pid
+  namespaces of its own instead (util-linux `unshare`, `unshare_script`); the owners scripts
+  set then land on the disk as subordinate ids, which only the namespace's packer reads back.
 - `extract`: no scripts at all; works anywhere.
 """
 from __future__ import annotations
@@ -20,7 +24,6 @@ from __future__ import annotations
 import collections
 import ctypes
 import os
-import pwd
 import shutil
 import signal
 import subprocess
@@ -30,9 +33,10 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from bootstrap.errors import CommandFailed, ConfigureError, UsageError
-from bootstrap.sandbox import nosync
+from bootstrap.sandbox import nosync, userns
 from bootstrap.sandbox.caps import drop_argv
 from bootstrap.sandbox.mounts import MountStack, check_mountpoint, unshare_script
+from bootstrap.sandbox.userns import Reason
 from bootstrap.types import Log
 
 MODES = ("auto", "root", "unshare", "extract")
@@ -47,12 +51,19 @@ _TAIL = 20
 
 
 def detect_mode(requested: str, log: Log) -> str:
-    """`auto` → the best mode this machine allows (root, unshare, extract), logged with the
-    reason; an explicit mode is checked and refused with the reason when it cannot work."""
+    """`auto` → the best mode this machine allows (root, unshare, extract): one line for each
+    better mode passed over (why not, and what would make it possible), then the one chosen.
+    An explicit mode is checked and refused with the reason (and the fix as the hint) when it
+    cannot work. In the namespace bootstrap.rootless made for an unshare build, `auto` and
+    `unshare` are mode unshare, and what auto said outside is said again here."""
     if requested not in MODES:
         raise UsageError(f"unknown mode {requested!r}", hint=f"choose one of {', '.join(MODES)}")
     if requested == "extract":
         return "extract"
+    if requested in ("auto", "unshare") and userns.inside():
+        for line in userns.said_outside():
+            log(line)
+        return "unshare"
     root_problem = _root_problem()
     if requested == "root":
         if root_problem:
@@ -65,57 +76,43 @@ def detect_mode(requested: str, log: Log) -> str:
     unshare_problem = unshare_unavailable()
     if requested == "unshare":
         if unshare_problem:
+            fix = getattr(unshare_problem, "fix", "")
             raise UsageError(f"mode unshare is not possible: {unshare_problem}",
-                             hint="use --mode extract (no maintainer scripts), or run as root")
+                             hint=(f"{fix}; or " if fix else "")
+                             + "use --mode extract (no maintainer scripts), or run as root")
         return "unshare"
+    log(_passed_over("root", root_problem))
     if not unshare_problem:
         log("mode: unshare (user namespaces with subordinate ids)")
         return "unshare"
-    log(f"mode: extract (not root: {root_problem}; no unshare: {unshare_problem}); "
-        "maintainer scripts will not run")
+    log(_passed_over("unshare", unshare_problem))
+    log("mode: extract (maintainer scripts will not run)")
     return "extract"
 
 
-def _root_problem() -> str | None:
+def _passed_over(mode: str, problem: str | None) -> str:
+    """Auto mode's line for a better mode it cannot use: why, and what would enable it."""
+    fix = getattr(problem, "fix", "")
+    return f"mode: {mode} is not possible: {problem}" + (f"; {fix}" if fix else "")
+
+
+def _root_problem(proc: Path = Path("/proc")) -> Reason | None:
+    """Why mode root cannot work here (uid 0, CAP_SYS_ADMIN to mount, chroot), or None."""
     if os.geteuid() != 0:
-        return "not running as root"
+        return Reason("not running as root", "run as root (sudo) for mode root")
+    if not userns.has_sys_admin(proc):
+        return Reason("running as root without CAP_SYS_ADMIN (a container?), so nothing can be mounted",
+                      "docker: --privileged, podman: --cap-add sys_admin")
     probe = subprocess.run(["chroot", "/", "true"], capture_output=True)
     if probe.returncode != 0:
-        return "chroot does not work here (no CAP_SYS_CHROOT?)"
+        return Reason("chroot does not work here (no CAP_SYS_CHROOT?)", "a container needs CAP_SYS_CHROOT")
     return None
 
 
-def unshare_unavailable(user: str | None = None) -> str | None:
-    """None when unshare mode works for this user; otherwise why not, in words."""
-    for tool in ("unshare", "newuidmap", "newgidmap"):
-        if shutil.which(tool) is None:
-            return f"{tool} is not installed (util-linux, uidmap)"
-    probe = subprocess.run(["unshare", "--user", "--map-root-user", "--mount", "--pid", "--fork",
-                            "true"], capture_output=True, text=True)
-    if probe.returncode != 0:
-        return ("unprivileged user namespaces are disabled "
-                f"({probe.stderr.strip() or 'unshare failed'})")
-    name = user or pwd.getpwuid(os.getuid()).pw_name
-    for kind in ("subuid", "subgid"):
-        if subordinate_range(Path(f"/etc/{kind}"), name, os.getuid()) is None:
-            return (f"no subordinate id range of 65536 ids for {name} in /etc/{kind} "
-                    "(files of users other than root need one)")
-    return None
-
-
-def subordinate_range(path: Path, name: str, uid: int) -> tuple[int, int] | None:
-    """(first id, count) of the user's first range of at least 65536 ids, as mmdebstrap
-    requires; the file may name the user or give the numeric id."""
-    try:
-        lines = path.read_text().splitlines()
-    except OSError:
-        return None
-    for line in lines:
-        fields = line.strip().split(":")
-        if len(fields) == 3 and fields[0] in (name, str(uid)) and fields[1].isdigit() \
-                and fields[2].isdigit() and int(fields[2]) >= 65536:
-            return int(fields[1]), int(fields[2])
-    return None
+def unshare_unavailable(user: str | None = None) -> Reason | None:
+    """None when unshare mode works for this user (or `user`); otherwise why not, in words,
+    with `.fix`: what would make it work (bootstrap.sandbox.userns, in its order)."""
+    return userns.unshare_reason(userns.Host(user=user) if user else None)
 
 
 def _kill_group(proc: subprocess.Popen[bytes], patience: float = 5.0) -> None:
@@ -160,7 +157,9 @@ class ChrootRunner:
         self.log = log or (lambda _line: None)
         self._mounts = MountStack(self.log)
         self._resolv: tuple[Path, Path | None] | None = None
-        self._ids: tuple[tuple[int, int], tuple[int, int]] | None = None
+        self._ids: userns.IdMap | None = None
+        # In the build's own namespace a runner of mode unshare is a root runner (see above).
+        self._as_root = mode == "root" or userns.inside()
         self._tools: tuple[str, str, str] | None = None  # (unshare, setpriv, chroot) of the host
         self._libc = ctypes.CDLL(None, use_errno=True)  # loaded here: no dlopen after fork
 
@@ -169,8 +168,8 @@ class ChrootRunner:
             for name in ("proc", "sys", "dev"):
                 check_mountpoint(self.root, name)
             self._tools = self._host_tools()
-            if self.mode == "root":
-                self._mounts.mount_all(self.root)
+            if self._as_root:
+                self._mounts.mount_all(self.root, userns=not userns.initial_namespace())
             else:
                 self._ids = self._subordinate_ids()
             self._resolv_in()
@@ -194,7 +193,7 @@ class ChrootRunner:
         `env`; output goes to the log.
         Raises CommandFailed (a ConfigureError) with the last lines of output on failure."""
         full_env = {**self.env, **(env or {})}
-        if self.mode == "root":
+        if self._as_root:
             command, preexec = self._root_argv(argv), self._enter_root_mode
         else:
             command, preexec = self._unshare_argv(argv), self._set_personality
@@ -265,24 +264,20 @@ class ChrootRunner:
         if self.personality == "linux32" and libc.personality(PER_LINUX32) == -1:
             os._exit(126)
 
-    def _subordinate_ids(self) -> tuple[tuple[int, int], tuple[int, int]]:
+    def _subordinate_ids(self) -> userns.IdMap:
         problem = unshare_unavailable()
         if problem:
             raise ConfigureError(f"mode unshare is not possible: {problem}",
-                                 hint="use --mode extract, or run as root")
-        name = pwd.getpwuid(os.getuid()).pw_name
-        uids = subordinate_range(Path("/etc/subuid"), name, os.getuid())
-        gids = subordinate_range(Path("/etc/subgid"), name, os.getuid())
-        assert uids is not None and gids is not None
-        return uids, gids
+                                 hint=getattr(problem, "fix", "") or "use --mode extract, or run as root")
+        ids = userns.id_map()
+        assert ids is not None
+        return ids
 
     def _unshare_argv(self, argv: Sequence[str]) -> list[str]:
         """unshare maps our uid to 0 and the subordinate range to 1..n-1 (newuidmap), then
         the script mounts /proc, /sys, /dev inside the new mount namespace and chroots."""
         assert self._ids is not None and self._tools is not None
-        (uid0, ucount), (gid0, gcount) = self._ids
-        return ["unshare", "--map-root-user", f"--map-users={uid0},1,{ucount - 1}",
-                f"--map-groups={gid0},1,{gcount - 1}", "--mount", "--pid", "--fork",
+        return ["unshare", *self._ids.argv(), "--mount", "--pid", "--fork",
                 "--kill-child", "--propagation", "private", "--",
                 *nosync.helper_argv(["sh", "-c", unshare_script(drop_argv(self._tools[1])), "rootfs-bootstrap",
                                      str(self.root), *argv])]

@@ -112,6 +112,9 @@ class _Workspace:
 
     def _prepare(self, index: int, keyring: Path) -> Path:
         """An absolute path gpgv can read (it looks relative names up in GNUPGHOME)."""
+        if keyring.is_dir():  # config gives a directory's key files, never the directory
+            raise VerificationError(f"{self.name}: keyring {keyring} is a directory, not a key file",
+                                    hint="name the key files in it instead")
         if not keyring.is_file():
             raise VerificationError(f"{self.name}: keyring {keyring} not found",
                                     hint="check the path given with --keyring or the vendor's keys")

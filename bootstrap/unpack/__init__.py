@@ -7,6 +7,7 @@ libarchive calls libarchive-c does not wrap, which the packer needs too.
 from bootstrap.unpack.archive import (
     Declare,
     Declared,
+    Divert,
     IdMap,
     Skip,
     Unpacker,
@@ -18,5 +19,5 @@ from bootstrap.unpack.archive import (
 from bootstrap.unpack.ffi import add_xattr, data_blocks, set_hardlink, set_symlink
 from bootstrap.unpack.safety import normalize
 
-__all__ = ["Declare", "Declared", "IdMap", "Skip", "Unpacker", "add_xattr", "data_blocks", "nested", "normalize",
-           "open_archive", "read_archive_members", "read_members", "set_hardlink", "set_symlink"]
+__all__ = ["Declare", "Declared", "Divert", "IdMap", "Skip", "Unpacker", "add_xattr", "data_blocks", "nested",
+           "normalize", "open_archive", "read_archive_members", "read_members", "set_hardlink", "set_symlink"]

@@ -14,6 +14,10 @@ Contract (see also safety and write):
 - Where a family's metadata, not the archive, decides what an entry is (an rpm's header over
   its cpio), `declare(path)` gives a `Declared` record and the archive's own type, permission
   bits, link target and device numbers give way to it; the archive still supplies the data.
+- Where the family's installer writes a package's file under another name (apk's `.apk-new`,
+  rpm's `.rpmnew`: the file already in the root is kept), `divert(path, kind)` names that
+  path; the entry is written there and its manifest record carries it, so the manifest says
+  what is on disk. A hard link to a diverted entry links to where it was written.
 """
 from __future__ import annotations
 
@@ -31,7 +35,7 @@ from libarchive.read import ArchiveRead
 from bootstrap.errors import NO_SPACE_ERRNOS, UnpackError
 from bootstrap.root import Root
 from bootstrap.types import FileEntry
-from bootstrap.unpack.ffi import clear_hardlink, data_blocks, nested_reader, set_symlink
+from bootstrap.unpack.ffi import clear_hardlink, data_blocks, nested_reader, set_hardlink, set_symlink
 from bootstrap.unpack.safety import normalize
 from bootstrap.unpack.write import Writer, entry_kind
 
@@ -59,6 +63,8 @@ class Declared:
 Declare = Callable[[str], Declared | None]
 # skip(path, kind) -> True to leave the entry out (see Unpacker.extract).
 Skip = Callable[[str, str], bool]
+# divert(path, kind) -> the root-relative path to write the entry at instead, or None.
+Divert = Callable[[str, str], str | None]
 
 
 @dataclass(frozen=True)
@@ -99,30 +105,32 @@ class Unpacker:
 
     def extract(self, source: Source, package: str, *, ids: IdMap | None = None,
                 skip: Skip | None = None, fmt: str = "all",
-                declare: Declare | None = None) -> list[FileEntry]:
+                declare: Declare | None = None, divert: Divert | None = None) -> list[FileEntry]:
         """Extract any archive libarchive reads (`fmt` names one format, as "cpio" for an
         rpm's payload, or "all"). `skip(path, kind)` (root-relative path, the FileEntry type
         word the archive gives) returning True leaves that entry out of the root and out of
         the manifest (apk's control files, dpkg path-exclude, a file apk leaves to its owner);
         it may raise a BootstrapError to refuse the package before that entry is written.
-        `declare(path)` (see the module docstring) runs after `skip`, for every entry."""
+        `declare(path)` (see the module docstring) runs after `skip`, for every entry;
+        `divert(path, kind)` after both, with the kind `declare` made the entry."""
         with open_archive(source, package, fmt) as archive:
             return self.extract_archive(archive, package, ids=ids, skip=skip, label=_label(source),
-                                        declare=declare)
+                                        declare=declare, divert=divert)
 
     def extract_archive(self, archive: ArchiveRead, package: str, *, ids: IdMap | None = None,
                         skip: Skip | None = None, label: str = "",
-                        declare: Declare | None = None) -> list[FileEntry]:
+                        declare: Declare | None = None, divert: Divert | None = None) -> list[FileEntry]:
         """extract() for an archive already open: a member of a container a family's payload
         reader walks (a .deb's data.tar inside its ar), read through `nested`."""
-        return self._extract_from(archive, package, ids, skip, label or package, declare)
+        return self._extract_from(archive, package, ids, skip, label or package, declare, divert)
 
     def _extract_from(self, archive: ArchiveRead, package: str, ids: IdMap | None,
                       skip: Skip | None, label: str,
-                      declare: Declare | None = None) -> list[FileEntry]:
+                      declare: Declare | None = None, divert: Divert | None = None) -> list[FileEntry]:
         writer = Writer(self.root, package)
         manifest: list[FileEntry] = []
         where: dict[str, int] = {}
+        moved: dict[str, str] = {}  # archive path → where divert wrote it
         try:
             for entry in archive:
                 rel = normalize(_text_names(entry, package), package)
@@ -134,6 +142,7 @@ class Unpacker:
                     if declared is None:
                         continue
                     data = _impose(entry, declared)
+                rel = _diverted(entry, rel, package, divert, moved)
                 uid, gid, names = _owners(entry, ids)
                 item = writer.write(archive._pointer, entry, rel, uid, gid, names, data)
                 if item.type == "hardlink" and item.digest and item.linkname in where:
@@ -149,11 +158,30 @@ class Unpacker:
         except OSError as err:
             if err.errno in NO_SPACE_ERRNOS:
                 raise  # a full disk, not a bad package: the pipeline says where and what to free
+            shown = f" ({err.filename})" if err.filename else ""
             raise UnpackError(f"package {package}: cannot write into {self.root}: "
-                              f"{err.strerror} ({err.filename})") from None
+                              f"{err.strerror or err}{shown}") from None
         for path, mtime in reversed(writer.dir_times):  # deepest last-made first
             os.utime(path, (mtime, mtime), follow_symlinks=False)
         return manifest
+
+
+def _diverted(entry: libarchive.ArchiveEntry, rel: str, package: str, divert: Divert | None,
+              moved: dict[str, str]) -> str:
+    """Where `entry` (archive path `rel`) is written: `divert`'s answer, else `rel`. A hard
+    link whose target was diverted is pointed at the target's new place (the archive's name
+    for it no longer holds that file)."""
+    if entry_kind(entry) == "hardlink" and moved:
+        target = normalize(entry.linkpath, package)
+        if target in moved:
+            set_hardlink(entry, moved[target])
+    if divert is None:
+        return rel
+    other = divert(rel, entry_kind(entry))
+    if other is None:
+        return rel
+    moved[rel] = normalize(other, package)
+    return moved[rel]
 
 
 def _impose(entry: libarchive.ArchiveEntry, declared: Declared) -> bytes | None:

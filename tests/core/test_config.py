@@ -91,8 +91,10 @@ def test_unknown_profile_suggests() -> None:
 
 
 def test_keyring_override_and_arch(etc: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """--keyring-only replaces the shipped keys (plain --keyring adds: tests/core/test_keyrings.py)."""
     monkeypatch.setattr(hostapt, "APT_ETC", etc)
-    profile = config.load_profile("ubuntu-jammy", config.Overrides(arch="arm64", keyrings=("/k.gpg",), verify=False),
+    profile = config.load_profile("ubuntu-jammy", config.Overrides(arch="arm64", keyrings=("/k.gpg",),
+                                                                   keyring_only=True, verify=False),
                                   environ={})
     assert profile.arch == "arm64"
     assert all(r.keyrings == ("/k.gpg",) and not r.verify for r in profile.repositories)

@@ -213,7 +213,7 @@ sys.path.insert(0, sys.argv[1])
 from pathlib import Path
 from bootstrap.sandbox import ChrootRunner, detect_mode
 said = []
-print(detect_mode("auto", said.append), said[0])
+print(detect_mode("auto", said.append), said[-1])
 for personality in (None, "linux32"):
     with ChrootRunner(Path(sys.argv[2]), mode="unshare", personality=personality, log=print) as runner:
         runner.run(["/bin/sh", "-c", "test -c /dev/null && test -d /dev/pts && test -r /proc/self/status "

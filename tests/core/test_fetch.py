@@ -372,13 +372,14 @@ class _Tty(io.StringIO):
 
 def test_get_many_progress_bar(server: Server, fetcher: Fetcher,
                                monkeypatch: pytest.MonkeyPatch) -> None:
-    items = [FetchItem(server.add(f"/q{i}", b"q" * 1000), sha256(b"q" * 1000), 1000) for i in range(3)]
+    body = b"q" * (400 << 10)
+    items = [FetchItem(server.add(f"/q{i}", body), sha256(body), len(body)) for i in range(3)]
     tty = _Tty()
     monkeypatch.setattr("sys.stderr", tty)
     fetcher.progress = terminal_progress()
     fetcher.get_many(items)
     shown = tty.getvalue()
-    assert "3/3 packages" in shown and "2.93k" in shown  # bytes, total = sum of sizes
+    assert "3/3 packages" in shown and "1.2/1.2 MiB" in shown  # bytes in MiB, total = sum of sizes
     fetcher.progress = None
     quiet = _Tty()
     monkeypatch.setattr("sys.stderr", quiet)

@@ -15,61 +15,28 @@ import sys
 import tarfile
 import tempfile
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from tests.apt.aptrepo import Deb, build_deb, build_repo, make_key
 from tests.lockflow import cli, ok
 from tests.registryserver import Registry
-from tests.server import Server
+from tests.tinyarchive import SHAPE, Archive, tiny_archive
 
 REPO = Path(__file__).resolve().parents[2]
 EPOCH = "1700000000"
-BUSYBOX = Path("/bin/busybox")
-
-
-def _debs(hello: str = "1.0") -> list[Deb]:
-    return [
-        Deb("tiny-base", arch="all", fields={"Priority": "required", "Essential": "yes"},
-            files={"/bin/busybox": BUSYBOX.read_bytes()}, modes={"/bin/busybox": 0o755},
-            symlinks={"/bin/sh": "busybox"}),
-        Deb("hello", hello, arch="all", fields={"Depends": "libhello (>= 1.0)"},
-            files={"/usr/bin/hello": f"#!/bin/sh\necho hi {hello}\n".encode()}, modes={"/usr/bin/hello": 0o755}),
-        Deb("libhello", "1.0", arch="all", files={"/usr/lib/libhello.so.1": b"v1" * 1000}),
-    ]
-
-
-@dataclass
-class Archive:
-    args: list[str]  # --mirror, --keyring
-    work: Path
-    mirror: Path
-
-    def upgrade(self) -> None:
-        """hello 1.1 joins the pool (1.0 stays): a refresh finds an upgrade."""
-        debs = [build_deb(d, self.work / "debs2") for d in _debs("1.1")[1:2]]
-        build_repo(self.mirror, debs, self.work / "gnupg", arch="amd64 arm64")
 
 
 @pytest.fixture
 def archive(tmp_path: Path) -> Iterator[Archive]:
-    work = tmp_path / "archive"
-    keyring = make_key(work / "gnupg")
-    mirror = work / "mirror"
-    build_repo(mirror, [build_deb(d, work / "debs") for d in _debs()], work / "gnupg", arch="amd64 arm64")
-    with Server(mirror) as server:
-        yield Archive(["--mirror", server.url, "--keyring", str(keyring)], work, mirror)
+    with tiny_archive(tmp_path / "archive") as served:
+        yield served
 
 
 @pytest.fixture
 def registry(tmp_path: Path) -> Iterator[Registry]:
     with Registry(tmp_path / "registry") as reg:
         yield reg
-
-
-SHAPE = ["--variant", "custom", "--include", "tiny-base,hello", "--mode", "extract"]
 
 
 def build(archive: Archive, tmp: Path, *args: str, code: int = 0) -> subprocess.CompletedProcess[str]:

@@ -281,7 +281,7 @@ class TestAptTwoMirrors:
     def test_first_mirror_dead(self, archive: tuple[str, Path, Path], tmp_path: Path) -> None:
         done = _apt(archive, tmp_path, dead_url(""), archive[0])
         _assert_built(done, tmp_path / "out.tar")
-        assert "Connection refused" in done.stderr and f"trying {archive[0]}" in done.stderr
+        assert "connection refused" in done.stderr.lower() and f"trying {archive[0]}" in done.stderr
 
     def test_first_mirror_fails_every_package(self, archive: tuple[str, Path, Path], tmp_path: Path,
                                               front: Callable[[Path, str], tuple[str, list[str]]]) -> None:

@@ -16,7 +16,10 @@ the Adapter contract (bootstrap.adapters).
   index (a notice says so). load holds a verified index to what this cache saw (rollback.py).
 - unpack: the data stream through the unpacker; a file another package (or the seed) owns is
   replaced, kept or refused as apk-tools decides it (owners.py: same name or origin,
-  `replaces`, else "trying to overwrite X owned by Y").
+  `replaces`, else "trying to overwrite X owned by Y"); in a protected directory (`/etc`, and
+  what the root's etc/apk/protected_paths.d says: protected.py) a file already there that its
+  owner did not record as it is now, or that no package owns (the minirootfs's
+  /etc/os-release), is kept and the package's is written as PATH.apk-new (placement.py).
 - register: /lib/apk/db, and /etc/apk: arch, world (the names of `Target.requests`, merged
   into the world already there), repositories, and the keys that verified an index or a
   package (`Target.trust[*].signers`, and the `signers` each unpacked package's control data
@@ -50,9 +53,10 @@ from bootstrap.adapters.apk.facts import FACTS
 from bootstrap.adapters.apk.loader import load_index
 from bootstrap.adapters.apk.owners import PKGINFO_KEYS, Owner, Owners
 from bootstrap.adapters.apk.package import read_apk
+from bootstrap.adapters.apk.placement import Placement, database_entries, kept_from_bytes, kept_to_bytes
 from bootstrap.adapters.apk.rollback import check_index_freshness
 from bootstrap.adapters.apk.version import apk_version_scheme
-from bootstrap.adapters.mirrors import load_from_mirrors
+from bootstrap.adapters.mirrors import arch_words, load_from_mirrors, mirror_hint, sibling_arches
 from bootstrap.errors import ChecksumError, RepositoryNotFound, UnknownSigner
 from bootstrap.indexcache import IndexCache
 from bootstrap.root import Root
@@ -74,6 +78,7 @@ from bootstrap.types import (
 )
 
 _SCRIPT_DIR = "tmp"
+_KEPT = "kept"  # Installed.control key: placement.Kept records, for the database
 _INITDB_DIRS = (("tmp", 0o1777), ("dev", 0o755), ("etc/apk/keys", 0o755), ("lib/apk/db", 0o755),
                 ("var/cache/apk", 0o755), ("var/cache/misc", 0o755))
 
@@ -104,8 +109,7 @@ class ApkAdapter(Adapter):
         url = f"{repo.url.rstrip('/')}/{arch}/APKINDEX.tar.gz"
         data = fetcher.try_get_bytes(url)
         if data is None:
-            raise RepositoryNotFound(f"no APKINDEX.tar.gz at {url}",
-                                     hint="check --mirror and the release/architecture")
+            raise _no_index(repo, url, arch, fetcher, self.profile)
         keyrings = tuple(k for k in repo.keyrings if "://" not in k)
         keys = _keys(keyrings) if repo.verify else None
         # Verified on every read, parsed once per version of the index (loader.py); a verified
@@ -188,16 +192,20 @@ class ApkAdapter(Adapter):
         apk = read_apk(path.read_bytes(), pkg.filename)
         owner = Owner.from_pairs(apk.pkginfo, PKGINFO_KEYS)
         # Owners map through the target's own passwd/group as it is now (baselayout's arrive first).
-        # A file another package owns is apk's to settle: replaced, kept, or a conflict (owners.py).
-        manifest = Unpacker(root).extract(apk.data_stream, pkg.name, ids=IdMap.from_root(root),
-                                          skip=self._owners.skipper(owner))
-        self._owners.record(owner, manifest)
+        # A path where something stands is apk's to settle: another package's file replaced,
+        # left or refused; a protected file kept, the package's beside it as .apk-new.
+        place = Placement(self._owners, owner, root)
+        written = Unpacker(root).extract(apk.data_stream, pkg.name, ids=IdMap.from_root(root),
+                                         skip=place.skip, divert=place.divert)
+        manifest, kept = place.settle(written)
         control = {".PKGINFO": "\n".join(f"{k} = {v}" for k, v in apk.pkginfo).encode(),
                    "checksum": apk.checksum.encode(), "size": str(path.stat().st_size).encode(),
                    # The keys that signed it: register writes those it holds into the image.
                    "signers": " ".join(s.key_name for s in apk.signatures).encode()}
         control.update(apk.scripts)
-        return Installed(pkg, list(manifest), control)
+        if kept:  # the package's files whose paths hold another one: the database lists them
+            control[_KEPT] = kept_to_bytes(kept)
+        return Installed(pkg, manifest, control)
 
     def register(self, root: Root, installed: Sequence[Installed], target: Target) -> None:
         new = [i for i in installed if apk_seed.SEEDED not in i.control]
@@ -206,8 +214,9 @@ class ApkAdapter(Adapter):
             pkginfo = _pkginfo(item)
             checksum = item.control["checksum"].decode()
             size = int(item.control.get("size", b"0") or item.package.size)
+            entries, digests = database_entries(item.manifest, kept_from_bytes(item.control.get(_KEPT, b"")))
             stanza = apk_db.Stanza(apk_db.header_lines(checksum, pkginfo, size),
-                                   apk_db.file_sections(root, item.manifest))
+                                   apk_db.file_sections(root, entries, digests))
             stanzas.append(stanza)
             stem = f"{item.package.name}-{item.package.version}.{checksum}"
             mtime = int(dict(pkginfo).get("builddate", "0") or 0)
@@ -257,6 +266,21 @@ class ApkAdapter(Adapter):
 
     def cleanup(self, root: Root) -> None:
         root.clear_dir("var/cache/apk")
+
+
+def _no_index(repo: Repository, url: str, arch: str, fetcher: Fetcher, profile: Profile | None) -> RepositoryNotFound:
+    """No APKINDEX for `arch` at `url`: when the branch's listing shows other architectures,
+    `Alpine Linux v3.16 has no riscv64 (it has: aarch64, x86_64)`, else the URL; the hint
+    says how to give a mirror and the layout it must have."""
+    hint = mirror_hint(repo, url)
+    found = sibling_arches(fetcher, url, arch, arch_words(FACTS))
+    if found is not None and found[1]:
+        options = profile.options if profile is not None else {}
+        release = options.get("branch") or (profile.release if profile is not None else "")
+        what = " ".join(w for w in (options.get("vendor_name", ""), release) if w) or found[0]
+        return RepositoryNotFound(f"{what} has no {arch} (it has: {', '.join(found[1])})",
+                                  hint="choose one of them with --arch")
+    return RepositoryNotFound(f"no APKINDEX.tar.gz at {url}", hint=f"check the release and --arch, or {hint}")
 
 
 @functools.cache

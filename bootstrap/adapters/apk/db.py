@@ -24,7 +24,7 @@ import base64
 import hashlib
 import io
 import tarfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from bootstrap.errors import UnpackError
@@ -136,8 +136,10 @@ def _acl_line(prefix: str, entry: FileEntry, default: tuple[int, int, int]) -> l
     return [] if acl == default else [f"{prefix}:{acl[0]}:{acl[1]}:{acl[2]:o}"]
 
 
-def file_sections(root: Root, manifest: Iterable[FileEntry]) -> list[DbDir]:
-    """F:/M:/R:/a:/Z: groups for what a package unpacked. A file's digest is read back from
+def file_sections(root: Root, manifest: Iterable[FileEntry],
+                  digests: Mapping[str, str] | None = None) -> list[DbDir]:
+    """F:/M:/R:/a:/Z: groups for what a package unpacked. A file's digest is `digests[path]`
+    when given (a path whose disk holds another file: placement.Kept), else read back from
     `root` (a hard link's from the path it links to); one that cannot be read is digested as
     empty content, as when it was removed after unpacking."""
     dirs: dict[str, DbDir] = {}
@@ -160,6 +162,8 @@ def file_sections(root: Root, manifest: Iterable[FileEntry]) -> list[DbDir]:
             # A symlink's mode is 0777 whatever the tar header says; it differs from the default.
             link = FileEntry(path, "symlink", 0o777, entry.uid, entry.gid, entry.mtime)
             lines = _acl_line("a", link, _FILE_ACL) + [f"Z:{q1(entry.linkname.encode())}"]
+        elif digests and path in digests:
+            lines = _acl_line("a", entry, _FILE_ACL) + [f"Z:{digests[path]}"]
         elif entry.type in ("file", "hardlink"):
             source = entry.linkname if entry.type == "hardlink" else path
             lines = _acl_line("a", entry, _FILE_ACL) + [f"Z:{q1(_read(root, source))}"]

@@ -21,4 +21,6 @@ FACTS = FamilyFacts(
     purl_type="apk",
     supplier_fields=("m",),
     license_fields=("L",),
+    # RSA public keys in PEM, named as apk looks them up (/etc/apk/keys/*.rsa.pub).
+    key_files=("*.pub",),
 )

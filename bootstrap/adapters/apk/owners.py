@@ -11,7 +11,9 @@ For each file (anything but a directory) of a new package that an installed pack
 `replaces` entries are matched by name; a version constraint in them (`name<2`) is not read.
 
 `Owners` is filled from a seeded root's lib/apk/db/installed and from each package as it is
-unpacked; `skipper(new)` is the unpacker's `skip` that applies the rule.
+unpacked, with the checksum each owner recorded for its files in protected directories;
+placement.py gives the unpacker's hooks for one package (the rule above as `skip`, apk's
+protected-path rule as `divert`).
 """
 from __future__ import annotations
 
@@ -20,8 +22,9 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from bootstrap.adapters.apk.db import parse_installed
+from bootstrap.adapters.apk.protected import ProtectedPaths
 from bootstrap.errors import UnpackError
-from bootstrap.types import FileEntry
+from bootstrap.root import Root
 
 _CONSTRAINT = re.compile(r"[<>=~]")
 
@@ -77,31 +80,47 @@ def takes_over(old: Owner, new: Owner) -> bool | None:
 
 
 class Owners:
-    """Root-relative path → the package that owns it, for one build."""
+    """Root-relative path → the package that owns it and the checksum (`Q1...`) that package
+    recorded for it ("" where none was recorded or none is needed: only files in protected
+    directories are ever compared), for one build. `protected` is the root's protected-path
+    rules (`protected_in`)."""
 
     def __init__(self) -> None:
-        self._by_path: dict[str, Owner] = {}
+        self._by_path: dict[str, tuple[Owner, str]] = {}
+        self.protected: ProtectedPaths | None = None
 
     def record_installed(self, text: str) -> None:
-        """Every file an existing lib/apk/db/installed (a seed's) lists, with its package."""
+        """Every file an existing lib/apk/db/installed (a seed's) lists, with its package and
+        its `Z:` checksum."""
         for stanza in parse_installed(text):
             pairs = [(line[:1], line[2:]) for line in stanza.header if line[1:2] == ":"]
             owner = Owner.from_pairs(pairs, _DB_KEYS)
-            for path in stanza.paths():
-                self._by_path[path] = owner
+            for directory in stanza.dirs:
+                for item in directory.files:
+                    path = f"{directory.name}/{item.name}" if directory.name else item.name
+                    z = next((line[2:] for line in item.lines if line.startswith("Z:")), "")
+                    self._by_path[path] = (owner, z)
 
-    def record(self, owner: Owner, manifest: Iterable[FileEntry]) -> None:
-        """The files `owner` just unpacked are now its own."""
-        for entry in manifest:
-            if entry.type != "dir":
-                self._by_path[entry.path.strip("/")] = owner
+    def record(self, owner: Owner, files: Iterable[tuple[str, str]]) -> None:
+        """The (path, checksum) files `owner` just claimed are now its own."""
+        for path, checksum in files:
+            self._by_path[path.strip("/")] = (owner, checksum)
+
+    def owner(self, rel: str) -> Owner | None:
+        found = self._by_path.get(rel)
+        return found[0] if found else None
+
+    def checksum(self, rel: str) -> str | None:
+        """The checksum the owner of `rel` recorded ("" for none); None when no one owns it."""
+        found = self._by_path.get(rel)
+        return found[1] if found else None
 
     def skipper(self, new: Owner) -> Callable[[str, str], bool]:
         """The unpacker's `skip` for `new`: True for a file an earlier owner keeps; raises
         UnpackError for a conflict, before anything is written there. Directories are no
         one's in this sense (apk shares them; the unpacker judges one over a file)."""
         def skip(rel: str, kind: str) -> bool:
-            old = self._by_path.get(rel)
+            old = self.owner(rel)
             if old is None or kind == "dir":
                 return False
             verdict = takes_over(old, new)
@@ -111,3 +130,10 @@ class Owners:
                                        "in either one would settle it)")
             return not verdict
         return skip
+
+    def protected_in(self, root: Root) -> ProtectedPaths:
+        """The root's protected-path rules, read the first time they are asked for (as apk
+        reads them when it opens its database, before it installs anything) and kept."""
+        if self.protected is None:
+            self.protected = ProtectedPaths.from_root(root)
+        return self.protected

@@ -18,8 +18,10 @@ from pathlib import Path
 
 from bootstrap.adapters import Installed
 from bootstrap.adapters.apk.db import INSTALLED
+from bootstrap.adapters.apk.facts import FACTS
 from bootstrap.adapters.apk.index import iter_stanzas, package_from_stanza
-from bootstrap.errors import ChecksumError, RepositoryNotFound, VerificationError
+from bootstrap.adapters.mirrors import arch_words, mirror_hint, reach_error, sibling_arches
+from bootstrap.errors import ChecksumError, RepositoryNotFound, Unreachable, VerificationError
 from bootstrap.root import Root
 from bootstrap.types import Checksum, Fetcher, FetchItem, Log, Profile
 
@@ -75,7 +77,31 @@ def fetch_minirootfs(profile: Profile, arch: str, fetcher: Fetcher, log: Log, ve
 
 def find_minirootfs(profile: Profile, arch: str, fetcher: Fetcher, log: Log, verify: bool) -> FetchItem:
     """Which minirootfs the release has and the digest it is published with (fetching only
-    the small files that say so); the errors of fetch_minirootfs but the download's."""
+    the small files that say so); the errors of fetch_minirootfs but the download's. A
+    mirror that cannot be reached is `cannot reach HOST (why)`, with the layout it must have."""
+    try:
+        return _find_minirootfs(profile, arch, fetcher, log, verify)
+    except Unreachable as exc:
+        if not profile.repositories:
+            raise
+        raise reach_error(profile.repositories[0], exc) from None
+
+
+def _no_releases(profile: Profile, base: str, arch: str, fetcher: Fetcher) -> RepositoryNotFound:
+    """No latest-releases.yaml at `base`: the branch has no `arch` when its releases/ lists
+    others (`Alpine Linux v3.16 has no riscv64 (it has: ...)`), else the URL itself."""
+    url = f"{base}/latest-releases.yaml"
+    found = sibling_arches(fetcher, url, arch, arch_words(FACTS))
+    if found is not None and found[1]:
+        what = " ".join(w for w in (profile.options.get("vendor_name", ""), profile.options.get("branch", "")) if w)
+        return RepositoryNotFound(f"{what or found[0]} has no {arch} (it has: {', '.join(found[1])})",
+                                  hint="choose one of them with --arch")
+    hint = mirror_hint(profile.repositories[0], url) if profile.repositories else "check --mirror"
+    return RepositoryNotFound(f"no latest-releases.yaml at {base}",
+                              hint=f"name a point release (alpine3.16.9), or {hint}")
+
+
+def _find_minirootfs(profile: Profile, arch: str, fetcher: Fetcher, log: Log, verify: bool) -> FetchItem:
     base = profile.options.get("releases_url", "").rstrip("/")
     if not base:
         raise RepositoryNotFound(f"profile {profile.name} says nowhere where its minirootfs is",
@@ -85,8 +111,7 @@ def find_minirootfs(profile: Profile, arch: str, fetcher: Fetcher, log: Log, ver
     if not version:
         text = fetcher.try_get_bytes(f"{base}/latest-releases.yaml")
         if text is None:
-            raise RepositoryNotFound(f"no latest-releases.yaml at {base}",
-                                     hint="check --mirror, or name a point release (alpine3.16.9)")
+            raise _no_releases(profile, base, arch, fetcher)
         entry = choose_minirootfs(parse_latest_releases(text.decode("utf-8", "replace")), arch) or {}
         version = entry.get("version", "")
         if not version:

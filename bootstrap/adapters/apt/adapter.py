@@ -2,7 +2,8 @@
 database together. Formats live in index/packages/release (InRelease, Packages), payload (.deb)
 and dpkg_db/status/scripts (dpkg's database, maintainer scripts); this module only decides what
 a Debian user expects of each phase. The tree is touched only through the `Root` handle the
-pipeline passes in.
+pipeline passes in. A path an earlier package of the build unpacked is dpkg's to settle
+(overwrite.py: shared directories, `Replaces` either way, else "trying to overwrite").
 """
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from typing import TYPE_CHECKING
 from bootstrap.adapters import Adapter, Installed, Runner
 from bootstrap.adapters.apt import dpkg_db, index
 from bootstrap.adapters.apt.facts import FACTS
+from bootstrap.adapters.apt.overwrite import Holder, Holders
 from bootstrap.adapters.mirrors import load_from_mirrors
 from bootstrap.root import Root
 from bootstrap.types import Fetcher, Log, Package, Profile, RepoIndex, Repository, RepoTrust, Target, VersionScheme
@@ -41,6 +43,9 @@ class AptAdapter(Adapter):
     def __init__(self, profile: Profile | None = None, log: Log | None = None) -> None:
         super().__init__(profile, log)
         self._preloader: Preloader | None = None
+        # Which packages of this build have each path so far, for dpkg's overwrite rule
+        # (overwrite.py); the unpack phase's own.
+        self._holders = Holders()
 
     def version_scheme(self, arch: str) -> VersionScheme:
         return index.debian_version_scheme(arch)
@@ -103,11 +108,16 @@ class AptAdapter(Adapter):
         from bootstrap.unpack import Unpacker
 
         unpacker = Unpacker(root)  # holds only the root: nothing to keep between packages
+        skip = self._holders.skipper(Holder.of(pkg), root)
         loaded = self._preloader.take(path) if self._preloader is not None else None
         if loaded is not None:
-            control, manifest = extract_loaded_deb(unpacker, loaded, pkg.name)
+            control, manifest = extract_loaded_deb(unpacker, loaded, pkg.name, skip)
         else:
-            control, manifest = extract_deb(unpacker, path, pkg.name)
+            control, manifest = extract_deb(unpacker, path, pkg.name, skip)
+        if "md5sums" not in control:
+            # dpkg hashes a package that ships none as it unpacks it: before a later package
+            # (with Replaces) may write one of its paths again.
+            control["md5sums"] = dpkg_db.md5sums(root, manifest).encode()
         return Installed(pkg, manifest, control)
 
     def register(self, root: Root, installed: Sequence[Installed], target: Target) -> None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 
 from bootstrap.adapters import Installed
 from bootstrap.adapters.apt.control import ADMIN, control_list, info_name
@@ -21,6 +21,7 @@ from bootstrap.adapters.apt.scripts import configure
 from bootstrap.adapters.apt.status import parse_conffiles, stanza_map, status_stanza
 from bootstrap.errors import ConfigureError
 from bootstrap.root import Root
+from bootstrap.types import FileEntry
 
 __all__ = ["cleanup", "configure", "info_name", "prepare_root", "register"]
 
@@ -86,14 +87,32 @@ def register(root: Root, installed: Sequence[Installed], arch: str, *,
     if not root.is_dir(f"{ADMIN}/info"):
         prepare_root(root, merged_usr=False)
     stanzas = dict(stanza_map(root.read_text_or(STATUS)))
-    for item in installed:
+    for item, gone in zip(installed, _taken_over(installed), strict=True):
         stanzas.pop(item.package.name, None)
         stanzas.pop(f"{item.package.name}:{item.package.arch}", None)
-        stanzas[_key(item)] = _stanza(root, item, status)
-        _write_info(root, item)
+        stanzas[_key(item)] = _stanza(root, item, status, gone)
+        _write_info(root, item, gone)
     _write_triggers(root, installed, arch)
     ordered = sorted(stanzas.items(), key=lambda kv: tuple(kv[0].split(":", 1) + [""])[:2])
     root.write_text(STATUS, "".join(text for _, text in ordered))
+
+
+def _taken_over(installed: Sequence[Installed]) -> list[set[str]]:
+    """For each item, the non-directory paths of its own (in its manifest, or conffiles) that
+    another item has at the end: the last item whose manifest has a path owns it (a later one
+    took it over by `Replaces`, or kept it from this one: adapters/apt/overwrite.py). dpkg
+    drops such paths from the package's file list and marks such conffiles obsolete."""
+    last: dict[str, int] = {}
+    for index, item in enumerate(installed):
+        for entry in item.manifest:
+            if entry.type != "dir":
+                last[entry.path.strip("/")] = index
+    gone = []
+    for index, item in enumerate(installed):
+        conffiles = parse_conffiles(item.control.get("conffiles", b"").decode("utf-8", "replace"))
+        mine = {e.path.strip("/") for e in item.manifest if e.type != "dir"} | {p.strip("/") for p, _ in conffiles}
+        gone.append({path for path in mine if last.get(path, index) != index})
+    return gone
 
 
 def _key(item: Installed) -> str:
@@ -101,10 +120,15 @@ def _key(item: Installed) -> str:
     return name if ":" in name else item.package.name
 
 
-def _stanza(root: Root, item: Installed, status: str) -> str:
+def _stanza(root: Root, item: Installed, status: str, gone: Collection[str] = ()) -> str:
+    """The status stanza; a conffile another package took over (`gone`) is `obsolete`, with
+    the hash it had when that happened: `newconffile`, the package being only unpacked."""
     conffiles = []
     for path, flags in parse_conffiles(item.control.get("conffiles", b"").decode("utf-8", "replace")):
-        conffiles.append((path, _md5_on_disk(root, path), flags))
+        if path.strip("/") in gone:
+            conffiles.append((path, "newconffile", " ".join(["obsolete", *flags.split()])))
+        else:
+            conffiles.append((path, _md5_on_disk(root, path), flags))
     return status_stanza(control_list(item), status, conffiles)
 
 
@@ -122,26 +146,30 @@ def _md5_on_disk(root: Root, path: str) -> str:
     return digest.hexdigest()
 
 
-def _write_info(root: Root, item: Installed) -> None:
+def _write_info(root: Root, item: Installed, gone: Collection[str] = ()) -> None:
     info = f"{ADMIN}/info"
     stem = info_name(item)
     for member, data in item.control.items():
         if member in _NOT_INFO or "/" in member or member.startswith("."):
             continue
         root.write_bytes(f"{info}/{stem}.{member}", data, mode=0o755 if member in _SCRIPTS else 0o644)
-    lines = ["/." if e.path in (".", "") else "/" + e.path.strip("/") for e in item.manifest]
+    lines = ["/." if e.path in (".", "") else "/" + e.path.strip("/") for e in item.manifest
+             if e.path.strip("/") not in gone]
     if "/." not in lines:
         lines.insert(0, "/.")
     root.write_text(f"{info}/{stem}.list", "".join(f"{line}\n" for line in lines))
     if "md5sums" not in item.control:
         # dpkg computes md5sums for packages that ship none; the manifest has sha256 only,
         # so hash the installed files again (rare: every Debian package ships md5sums).
-        root.write_text(f"{info}/{stem}.md5sums", _md5sums(root, item))
+        root.write_text(f"{info}/{stem}.md5sums", md5sums(root, item.manifest))
 
 
-def _md5sums(root: Root, item: Installed) -> str:
+def md5sums(root: Root, manifest: Iterable[FileEntry]) -> str:
+    """The md5sums dpkg writes for a package that ships none: every regular file it unpacked
+    (conffiles too), as `<md5>  <path>` lines, hashed from `root` (so, right after the
+    unpack, before a later package replaces one)."""
     out = []
-    for entry in item.manifest:
+    for entry in manifest:
         if entry.type == "file":
             out.append(f"{_md5_on_disk(root, entry.path)}  {entry.path.strip('/')}\n")
     return "".join(out)

@@ -33,4 +33,6 @@ FACTS = FamilyFacts(
     # (a package's licence is in /usr/share/doc/*/copyright, not in the index).
     purl_type="deb",
     supplier_fields=("Maintainer",),
+    # OpenPGP keyrings as apt's trusted.gpg.d holds them: binary (.gpg) or armored (.asc).
+    key_files=("*.gpg", "*.asc"),
 )

@@ -48,6 +48,7 @@ from bootstrap.adapters.apt.packages import (
     split_stanzas,
 )
 from bootstrap.adapters.apt.release import BY_HASH_DIR, Release, ReleaseFile, parse_date, parse_release
+from bootstrap.adapters.mirrors import mirror_hint
 from bootstrap.compression import describe_size
 from bootstrap.errors import (
     ChecksumError,
@@ -160,7 +161,7 @@ def _load_release(repo: Repository, dist: str, fetcher: Fetcher, log: Log,
     release = fetcher.try_get_bytes(dist + "Release")
     if release is None:
         raise RepositoryNotFound(f"no InRelease or Release file at {dist}",
-                                 hint="check the mirror URL and the suite name")
+                                 hint=f"check the suite name, or {mirror_hint(repo, dist + 'InRelease')}")
     if not repo.verify:
         log(f"WARNING: not verifying {dist}Release (--no-verify)")
         return parse_release(release), _stamp(dist + "Release", release)

@@ -20,7 +20,7 @@ from libarchive.read import ArchiveRead
 from bootstrap import compression
 from bootstrap.errors import UnpackError
 from bootstrap.types import FileEntry
-from bootstrap.unpack import IdMap, Unpacker, data_blocks, nested, open_archive, read_members
+from bootstrap.unpack import IdMap, Skip, Unpacker, data_blocks, nested, open_archive, read_members
 
 T = TypeVar("T")
 _INSTALLED_SIZE = re.compile(rb"^Installed-Size:[ \t]*([0-9]{1,15})[ \t]*$", re.MULTILINE | re.IGNORECASE)
@@ -37,27 +37,29 @@ class LoadedDeb:
     data_tar: bytes
 
 
-def extract_deb(unpacker: Unpacker, path: Path, package: str) -> tuple[dict[str, bytes], list[FileEntry]]:
+def extract_deb(unpacker: Unpacker, path: Path, package: str,
+                skip: Skip | None = None) -> tuple[dict[str, bytes], list[FileEntry]]:
     """Extract a .deb into the unpacker's root: returns (control members by name, data manifest).
 
     Owners map through the root's own /etc/passwd and /etc/group when they exist (as dpkg
-    does), falling back to the numeric ids in the tar headers.
+    does), falling back to the numeric ids in the tar headers. `skip` is the unpacker's (the
+    adapter's: dpkg's rule for a path another package has, overwrite.py).
     """
     def extract(outer: ArchiveRead, name: str) -> list[FileEntry]:
         with nested(outer, package, name) as inner:
             return unpacker.extract_archive(inner, package, ids=IdMap.from_root(unpacker.root),
-                                            label=f"{Path(path).name}:{name}")
+                                            label=f"{Path(path).name}:{name}", skip=skip)
 
     return _read_deb(Path(path), package, extract)
 
 
-def extract_loaded_deb(unpacker: Unpacker, loaded: LoadedDeb,
-                       package: str) -> tuple[dict[str, bytes], list[FileEntry]]:
+def extract_loaded_deb(unpacker: Unpacker, loaded: LoadedDeb, package: str,
+                       skip: Skip | None = None) -> tuple[dict[str, bytes], list[FileEntry]]:
     """extract_deb for a .deb already read by `load_deb`: same result, same checks."""
     label = f"{loaded.name}:{loaded.data_member}"
     with open_archive(loaded.data_tar, package, fmt="tar") as inner:
         manifest = unpacker.extract_archive(inner, package, ids=IdMap.from_root(unpacker.root),
-                                            label=label)
+                                            label=label, skip=skip)
     return loaded.control, manifest
 
 

@@ -26,7 +26,9 @@ module decides what a yum user expects of each phase, and touches the tree only 
   not list is refused), each regular file checked against the header's SHA-256, then owners
   from the header (FILEUSERNAME/FILEGROUPNAME through the root's own /etc/passwd and
   /etc/group), file capabilities as security.capability; %ghost files are never created (rpm
-  does not either).
+  does not either). A path an earlier package of the build brought is settled as rpm settles
+  it in one transaction (files.py: identical files shared, multilib colors, else a conflict
+  that fails the build); a %config file over one already on disk goes to .rpmnew/.rpmorig.
 - register writes nothing (a host rpm cannot write the database an old target reads); configure
   has the target's own rpm install every package again into its database, running the
   scriptlets (rpmdb). Without rpm in the set, scriptlets run through their interpreters and
@@ -43,12 +45,13 @@ from bootstrap.adapters import Adapter, Installed, Runner
 from bootstrap.adapters.yum import rpmdb
 from bootstrap.adapters.yum.caps import XATTR, CapsError, capability_xattr
 from bootstrap.adapters.yum.facts import FACTS
+from bootstrap.adapters.yum.files import FileClaims
 from bootstrap.adapters.yum.header import FILEDIGESTALGO, RpmFile, RpmFileInfo, read_rpm
 from bootstrap.adapters.yum.payload import declared_by, extract_rpm, header_path
 from bootstrap.adapters.yum.repo import RepoState, complete_files, fetch_entry, fetch_repomd, load_packages
 from bootstrap.adapters.yum.repomd import EMPTY_COMPS, Comps, decompress, expand_groups, parse_comps
 from bootstrap.adapters.yum.version import rpm_version_scheme
-from bootstrap.errors import ChecksumError, UnpackError, UsageError
+from bootstrap.errors import ChecksumError, RepositoryNotFound, UnpackError, UsageError
 from bootstrap.root import Root
 from bootstrap.types import (
     Fetcher,
@@ -78,6 +81,9 @@ class YumAdapter(Adapter):
         # What load() read, for the index-phase hooks (comps, filelists) of the same build.
         self._repos: dict[str, RepoState] = {}
         self._notices: set[str] = set()
+        # Which package brought each path so far, for rpm's rules on a path already taken
+        # (files.py); the unpack phase's own.
+        self._claims = FileClaims()
 
     # -- index ------------------------------------------------------------------------------
 
@@ -86,9 +92,10 @@ class YumAdapter(Adapter):
         return rpm_version_scheme(arch, multilib)
 
     def load(self, repo: Repository, arch: str, fetcher: Fetcher, log: Log) -> RepoIndex:
-        state = fetch_repomd(repo, fetcher, log)
+        state = fetch_repomd(repo, fetcher, log, FACTS.basearch.get(arch, arch))
         self._repos[repo.id] = state
         packages = load_packages(state, fetcher, log)
+        _check_arches(repo, state.url, packages, self.version_scheme(arch), arch)
         log(f"{repo.id}: {state.url}: {len(packages)} packages (repomd revision {state.repomd.revision or '?'})")
         # yum checks each package's own signature when the repository says gpgcheck=1.
         # Packages fail over to the repository's other mirrors, as its metadata does.
@@ -161,14 +168,16 @@ class YumAdapter(Adapter):
         with open(path, "rb") as fh:
             rpm = read_rpm(fh)
         ids = IdMap.from_root(root)
-        manifest = extract_rpm(Unpacker(root), path, pkg.name, ids=ids, declare=declared_by(rpm, pkg.name))
+        place = self._claims.plan(rpm, root, self.log)
+        manifest = extract_rpm(Unpacker(root), path, pkg.name, ids=ids, declare=declared_by(rpm, pkg.name),
+                               skip=place.skip, divert=place.divert)
         files = {header_path(f.path): f for f in rpm.files()}
         users = {**_BUILTIN_IDS, **ids.users}
         groups = {**_BUILTIN_IDS, **ids.groups}
         sha256 = rpm.header.ints(FILEDIGESTALGO) == [8]  # without the tag: MD5, not checked here
         fixed = []
         for entry in manifest:
-            info = files.get(entry.path)
+            info = files.get(place.source(entry.path))  # PATH.rpmnew is the header's PATH
             if sha256 and info is not None:
                 _check_digest(pkg.name, entry, info)
             fixed.append(_apply_header(root, pkg.name, entry, info, users, groups))
@@ -199,6 +208,19 @@ class YumAdapter(Adapter):
         for log in ("var/log/yum.log", "var/log/dnf.log", "var/log/dnf.rpm.log"):
             if root.is_file(log) and not root.is_symlink(log):
                 root.unlink(log)
+
+
+def _check_arches(repo: Repository, url: str, packages: Sequence[Package], scheme: VersionScheme, arch: str) -> None:
+    """A tree whose packages are all of architectures `arch` cannot install (an i386 tree where
+    the build is x86_64: a mirror laid out otherwise, or a wrong --arch) has nothing for this
+    build: RepositoryNotFound naming what it has (an optional repository is then skipped, as
+    one the mirror lacks), before anything is resolved against it. Reads each package's arch."""
+    arches = {p.arch for p in packages}
+    if arches and all(scheme.arch_rank(a) is None for a in arches):
+        raise RepositoryNotFound(f"repository {repo.id}: {url} has no packages for {arch} "
+                                   f"(it has: {', '.join(sorted(arches)[:8])})",
+                                   hint="choose the tree's architecture with --arch, or a mirror laid out as "
+                                        "the profile's URLs say")
 
 
 def _epoch_only(rpm: RpmFile, pkg: Package) -> bool:

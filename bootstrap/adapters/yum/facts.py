@@ -28,4 +28,6 @@ FACTS = FamilyFacts(
     purl_epoch_qualifier=True,
     supplier_fields=("vendor", "packager"),
     license_fields=("license",),
+    # OpenPGP keys as /etc/pki/rpm-gpg holds them (RPM-GPG-KEY-*), or by their usual suffixes.
+    key_files=("RPM-GPG-KEY-*", "*.asc", "*.gpg", "*.key"),
 )

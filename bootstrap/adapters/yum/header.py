@@ -19,6 +19,7 @@ the bytes come from a mirror.
 """
 from __future__ import annotations
 
+import re
 import struct
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -41,6 +42,7 @@ PREINPROG, POSTINPROG, PREUNPROG, POSTUNPROG = 1085, 1086, 1087, 1088
 OLDFILENAMES, FILESIZES, FILEMODES, FILEMTIMES, FILELINKTOS, FILEFLAGS = 1027, 1028, 1030, 1034, 1036, 1037
 FILERDEVS, FILEDIGESTS = 1033, 1035
 FILEUSERNAME, FILEGROUPNAME = 1039, 1040
+RPMVERSION, FILEINODES, FILECOLORS = 1064, 1096, 1140
 DIRINDEXES, BASENAMES, DIRNAMES = 1116, 1117, 1118
 PAYLOADFORMAT, PAYLOADCOMPRESSOR, PAYLOADFLAGS = 1124, 1125, 1126
 FILECAPS, FILEDIGESTALGO = 5010, 5011
@@ -70,6 +72,8 @@ class RpmFileInfo:
     caps: str = ""
     rdev: int = 0  # a device's numbers, old-style (major << 8 | minor; os.major/os.minor read it)
     digest: str = ""  # hex, of the algorithm the header's FILEDIGESTALGO names (MD5 without it)
+    color: int = 0  # FILECOLORS: 1 for an ELF32 file, 2 for ELF64, 0 for the rest
+    inode: int = 0  # FILEINODES: files of one package sharing one are a hard-link set (0: unknown)
 
     @property
     def is_ghost(self) -> bool:
@@ -158,6 +162,18 @@ class RpmFile:
                        for c in text)
 
     @property
+    def rpm_version(self) -> tuple[int, ...]:
+        """The version of the rpm that built the package (RPMVERSION: `4.11.3` → (4, 11, 3));
+        () when the header does not say."""
+        parts = []
+        for word in self.header.string(RPMVERSION).split(".")[:4]:
+            digits = re.match(r"[0-9]{1,9}", word)
+            if digits is None:
+                break
+            parts.append(int(digits[0]))
+        return tuple(parts)
+
+    @property
     def payload_compressor(self) -> str:
         """gzip, bzip2, xz, lzma, zstd as the header says; "" when the tag is absent (old rpms,
         always gzip, and uncompressed ufdio payloads: the unpacker detects the format itself)."""
@@ -191,8 +207,10 @@ class RpmFile:
         caps = _pad(h.strings(FILECAPS), n, "")
         rdevs = _pad(h.ints(FILERDEVS), n, 0)
         digests = _pad(h.strings(FILEDIGESTS), n, "")
+        colors = _pad(h.ints(FILECOLORS), n, 0)
+        inodes = _pad(h.ints(FILEINODES), n, 0)
         return [RpmFileInfo(paths[i], modes[i] & 0o177777, users[i], groups[i], flags[i], sizes[i],
-                            links[i], caps[i], rdevs[i], digests[i]) for i in range(n)]
+                            links[i], caps[i], rdevs[i], digests[i], colors[i], inodes[i]) for i in range(n)]
 
 
 def _dir_paths(h: Header) -> list[str]:

@@ -18,7 +18,7 @@ from pathlib import Path
 from bootstrap.adapters.yum.header import RpmFile, RpmFileInfo
 from bootstrap.errors import UnpackError
 from bootstrap.types import FileEntry
-from bootstrap.unpack import Declare, Declared, IdMap, Unpacker
+from bootstrap.unpack import Declare, Declared, Divert, IdMap, Skip, Unpacker
 
 _TYPES = {stat.S_IFREG: "file", stat.S_IFDIR: "dir", stat.S_IFLNK: "symlink", stat.S_IFCHR: "char",
           stat.S_IFBLK: "block", stat.S_IFIFO: "fifo"}
@@ -53,7 +53,10 @@ def declared_by(rpm: RpmFile, package: str) -> Declare:
 
 
 def extract_rpm(unpacker: Unpacker, path: Path, package: str, *, ids: IdMap | None = None,
-                declare: Declare | None = None) -> list[FileEntry]:
+                declare: Declare | None = None, skip: Skip | None = None,
+                divert: Divert | None = None) -> list[FileEntry]:
     """Extract the cpio payload of the .rpm at `path` into the unpacker's root; with
-    `declare` (declared_by), the header decides what each entry is."""
-    return unpacker.extract(Path(path), package, ids=ids, fmt="cpio", declare=declare)
+    `declare` (declared_by), the header decides what each entry is; `skip` and `divert` are
+    the unpacker's (files.PackageFiles: what rpm does where a path is already taken)."""
+    return unpacker.extract(Path(path), package, ids=ids, fmt="cpio", declare=declare, skip=skip,
+                            divert=divert)

@@ -4,7 +4,10 @@ and filelists on demand. Network only through the fetcher; parsing in repomd/pri
 Failover: the repository's baseurl, then its other baseurls (`alternates`), then the URLs its
 mirrorlist= lists (plain list or metalink), in that order; the first that serves
 repodata/repomd.xml is used for everything after. A mirror that is unreachable or lacks the
-file is skipped with a log line; none answering raises RepositoryNotFound listing them. The
+file is skipped with a log line ("trying the next mirror" only when there is one). When none
+serves it: every one unreachable is `cannot reach HOST (why)` (several: one line naming each);
+else RepositoryNotFound, which says which architectures the mirror has when the tree lacks
+the target's (sibling directories in its listing) and otherwise lists what was tried. The
 candidates not tried yet (the mirrorlist only if it was read) stay the repository's other
 mirrors: a metadata file (primary, filelists, comps) or a package that fails at the mirror in
 use is fetched from them, in order, under the same path and held to the same digest.
@@ -21,15 +24,25 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from bootstrap import compression
+from bootstrap.adapters.mirrors import all_failed, arch_words, mirror_hint, reach_error, sibling_arches
 from bootstrap.adapters.yum import fastprimary
+from bootstrap.adapters.yum.facts import FACTS
 from bootstrap.adapters.yum.primary import parse_filelists, parse_primary, parse_primary_db
 from bootstrap.adapters.yum.repomd import RepoFile, RepoMd, decompress, decompress_stream, join_url, parse_repomd
 from bootstrap.adapters.yum.rollback import ABSENT, UNCHECKED, VERIFIED, check_repomd_freshness
-from bootstrap.errors import FetchError, RepositoryIndexError, RepositoryNotFound, VerificationError
+from bootstrap.errors import (
+    BootstrapError,
+    FetchError,
+    RepositoryIndexError,
+    RepositoryNotFound,
+    Unreachable,
+    VerificationError,
+)
 from bootstrap.indexcache import Entry, IndexCache, new_entry
 from bootstrap.types import Fetcher, FetchItem, IndexStamp, Log, Package, Repository, iso_utc
 
 _METALINK_URL = re.compile(rb"<url[^>]*>\s*([^<\s]+)\s*</url>")
+_REPOMD = "repodata/repomd.xml"
 
 
 @dataclass(frozen=True)
@@ -77,30 +90,10 @@ def _keyrings(repo: Repository, fetcher: Fetcher) -> tuple[str, ...]:
     return tuple(keys)
 
 
-def fetch_repomd(repo: Repository, fetcher: Fetcher, log: Log) -> RepoState:
-    """repomd.xml from the first mirror that answers, its signature checked (module docstring)."""
-    tried: list[str] = []
-    candidates = [repo.url, *repo.alternates]
-    mirrorlist_read = False
-    data: bytes | None = None
-    base = ""
-    while data is None:
-        if not candidates:
-            if mirrorlist_read or not repo.mirrorlist:
-                raise RepositoryNotFound(f"repository {repo.id}: no repodata/repomd.xml at {', '.join(tried)}",
-                                         hint="check --mirror and the release; vault mirrors keep old releases")
-            candidates, mirrorlist_read = _mirrorlist(repo, fetcher, log), True
-            continue
-        base = candidates.pop(0)
-        url = join_url(base, "repodata/repomd.xml")
-        tried.append(url)
-        try:
-            data = fetcher.try_get_bytes(url)
-        except FetchError as exc:
-            log(f"{repo.id}: {base} unreachable ({exc.message}); trying the next mirror")
-            continue
-        if data is None:
-            log(f"{repo.id}: no repomd.xml at {base}")
+def fetch_repomd(repo: Repository, fetcher: Fetcher, log: Log, basearch: str = "") -> RepoState:
+    """repomd.xml from the first mirror that answers, its signature checked (module docstring).
+    `basearch` (the tree's architecture directory) lets a mirror without it say which it has."""
+    base, data, candidates = _first_repomd(repo, fetcher, log, basearch)
     repomd = parse_repomd(data)
     keyrings = _keyrings(repo, fetcher) if repo.verify else ()
     signers: list[str] = []
@@ -114,6 +107,61 @@ def fetch_repomd(repo: Repository, fetcher: Fetcher, log: Log) -> RepoState:
                        iso_utc(repomd.timestamp) if repomd.timestamp else "")
     return RepoState(repo, base, repomd, keyrings, gpgcheck, tuple(u for u in candidates if u != base),
                      stamp, tuple(signers))
+
+
+def _first_repomd(repo: Repository, fetcher: Fetcher, log: Log, basearch: str) -> tuple[str, bytes, list[str]]:
+    """(the first candidate that serves repodata/repomd.xml, its bytes, the candidates not
+    tried yet); _no_repomd's error when none does."""
+    failures: list[tuple[str, FetchError | None]] = []  # (base, why; None: not there)
+    candidates = [repo.url, *repo.alternates]
+    mirrorlist_read = not repo.mirrorlist
+    while True:
+        if not candidates:
+            if mirrorlist_read:
+                raise _no_repomd(repo, failures, fetcher, basearch)
+            candidates, mirrorlist_read = _mirrorlist(repo, fetcher, log), True
+            continue
+        base = candidates.pop(0)
+        try:
+            data = fetcher.try_get_bytes(join_url(base, _REPOMD))
+        except FetchError as exc:
+            failures.append((base, exc))
+            then = "; trying the next mirror" if candidates else \
+                "; trying the mirrorlist" if not mirrorlist_read else ""
+            log(f"{repo.id}: {base} unreachable ({exc.message}){then}")
+            continue
+        if data is not None:
+            return base, data, candidates
+        failures.append((base, None))
+        log(f"{repo.id}: no repomd.xml at {base}")
+
+
+def _no_repomd(repo: Repository, failures: Sequence[tuple[str, FetchError | None]], fetcher: Fetcher,
+               basearch: str) -> BootstrapError:
+    """Why no candidate served repomd.xml: an unreachable mirror as `cannot reach HOST`, a
+    tree without `basearch` whose siblings the mirror lists as `no ARCH tree at URL (the
+    mirror has: ...)`, else RepositoryNotFound naming what was tried (an optional repository
+    is then skipped). Each hint says how to give a mirror and the layout it must have."""
+    missing = [base for base, exc in failures if exc is None]
+    errors: list[tuple[str, BootstrapError]] = [
+        (base, reach_error(replace(repo, url=base), exc) if isinstance(exc, Unreachable) else exc)
+        for base, exc in failures if exc is not None]
+    if errors and not missing:
+        return errors[0][1] if len(errors) == 1 else all_failed(repo, errors)
+    if not missing:
+        return RepositoryNotFound(f"repository {repo.id}: no mirror to read it from (its mirrorlist is empty)",
+                                  hint=mirror_hint(repo, join_url(repo.url, _REPOMD)))
+    first = replace(repo, url=missing[0])
+    url = join_url(missing[0], _REPOMD)
+    hint = mirror_hint(first, url)
+    found = sibling_arches(fetcher, url, basearch, arch_words(FACTS)) if basearch else None
+    if found is not None and found[1]:
+        return RepositoryNotFound(f"repository {repo.id}: no {basearch} tree at {found[0]} "
+                                  f"(the mirror has: {', '.join(found[1])})",
+                                  hint=f"choose one of them with --arch, or {hint}")
+    tried = ", ".join(join_url(b, _REPOMD) for b in missing)
+    return RepositoryNotFound(f"repository {repo.id}: no repodata/repomd.xml at {tried}",
+                              hint=f"check the release (vault mirrors keep old ones), or {hint}")
 
 
 def _check_repomd(repo: Repository, base: str, data: bytes, keyrings: Sequence[str],
