@@ -176,3 +176,20 @@ def test_a_small_tmpdir_is_named_before_the_download(archive: Archive, tmp_path:
     assert f"not enough space for the build root in {small} (TMPDIR)" in done.stderr
     assert "(None)" not in done.stderr and "set TMPDIR" in done.stderr
     assert not list((tmp_path / "c").rglob("*.deb"))  # nothing was downloaded
+
+
+def test_mode_root_as_a_user_fails_before_the_index_is_read(tmp_path: Path) -> None:
+    from tests import nobody
+
+    work = nobody.workdir()
+    try:
+        tree = nobody.source_tree(work)
+        nobody.give(work)
+        done = nobody.run(["build", "debian-bookworm", "--mirror", "http://127.0.0.1:9/", "--mode", "root",
+                           "-o", str(work / "x.tar.gz")], work, tree)
+    finally:
+        import shutil
+
+        shutil.rmtree(work, ignore_errors=True)
+    assert done.returncode == 2, done.stderr
+    assert "mode root is not possible" in done.stderr and "index" not in done.stderr, done.stderr
