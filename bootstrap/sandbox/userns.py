@@ -26,7 +26,8 @@ MIN_IDS = 65536
 CAP_SYS_ADMIN = 21
 IDENTITY_MAP = ["0", "0", "4294967295"]
 _CONTAINER_FIX = ("this runs in a container that does not allow nested user namespaces (podman: --security-opt "
-                  "seccomp=unconfined --security-opt unmask=ALL / docker: --privileged, or give the runner a subordinate range)")
+                  "seccomp=unconfined --security-opt unmask=ALL / docker: --privileged, or give the runner a "
+                  "subordinate range)")
 
 
 class Reason(str):

@@ -38,7 +38,8 @@ SHARED = ["pipeline.py", "config.py", "machine.py", "report.py", "progress.py", 
           "resolve", "unpack", "pack", "root", "fetch", "sandbox", "trust", "types.py", "errors.py",
           "compression.py", "freshness.py", "output.py", "signals.py", "indexcache", "memory.py", "collector.py",
           "lock", "locked.py", "refresh.py", "buildplan.py", "payloads.py", "buildsbom.py", "sbom",
-          "epoch.py", "scrub.py", "imagebuild.py", "publish.py", "registry", "image"]
+          "epoch.py", "scrub.py", "imagebuild.py", "publish.py", "registry", "image", "rootless.py", "summary.py",
+          "space.py"]
 
 
 def _root_names(func: ast.FunctionDef | ast.AsyncFunctionDef) -> set[str]:
