@@ -12,7 +12,7 @@ OUT ?= out
 SYSTEM_PACKAGES = gpg gpgv dpkg-dev apt-utils debootstrap mmdebstrap rpm createrepo-c \
 	podman skopeo umoci zstd xz-utils bzip2 pigz cpio gcc gcc-multilib libarchive13 \
 	libcap2-bin uidmap fakeroot file busybox-static python3-venv util-linux \
-	mount e2fsprogs libsolv-tools docker-registry apache2-utils
+	mount e2fsprogs libsolv-tools docker-registry apache2-utils python3-rpm
 
 .PHONY: install install-system install-python demo test lint bench man clean
 

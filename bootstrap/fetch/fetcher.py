@@ -164,6 +164,20 @@ class Fetcher(HttpGetter):
         except _NotFound:
             return None
 
+    def get_head(self, url: str, size: int) -> bytes | None:
+        """The first `size` bytes of a file (fewer when it is shorter), None when it is not
+        there: one HTTP Range request, or a local read. Neither cached nor verified: the
+        caller holds what it read to the whole file it fetches later."""
+        if urlsplit(url).scheme.lower() in ("", "file"):
+            try:
+                with open(_local_path(url), "rb") as fh:
+                    return fh.read(size)
+            except FileNotFoundError:
+                return None
+        if self.offline:
+            raise FetchError(f"--offline: not reading {url}", hint="a build with --offline reads no index")
+        return self._http_head(url, size)
+
     def get_file(self, item: FetchItem) -> Path:
         """The verified file in the shared cache (downloaded unless a valid copy is there)."""
         return self._get_file(item, _no_tick, None)

@@ -73,6 +73,26 @@ class HttpGetter:
             state.restart(response.headers)
         return response
 
+    def _http_head(self, url: str, size: int) -> bytes | None:
+        """The first `size` bytes of `url` by one Range request (a server that ignores Range
+        answers 200: only `size` bytes of it are read); None when the file is not there. No
+        retries: a caller reads many small heads and a failure is the caller's FetchError."""
+        try:
+            response = self._follow(url, {"Range": f"bytes=0-{size - 1}"})
+        except _Transient as exc:
+            raise FetchError(f"cannot fetch {url}: {exc}", hint=NETWORK_HINT) from None
+        with response:
+            if response.status_code in (404, 410):
+                return None
+            if response.status_code not in (200, 206):
+                raise FetchError(f"cannot fetch {url}: HTTP {response.status_code}", hint=NETWORK_HINT)
+            out = bytearray()
+            for chunk in response.iter_content(1 << 16):
+                out += chunk
+                if len(out) >= size:
+                    break
+        return bytes(out[:size])
+
     def _follow(self, url: str, headers: dict[str, str]) -> requests.Response:
         """GET `url`, following redirects to any http(s) URL, at most `max_redirects` of them;
         a loop, or a redirect elsewhere (file://, ftp://), is a FetchError."""

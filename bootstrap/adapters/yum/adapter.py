@@ -10,7 +10,9 @@ module decides what a yum user expects of each phase, and touches the tree only 
 - load: repodata/repomd.xml from the first of baseurl, its failovers and the mirrorlist that
   answers; repomd.xml.asc verified against the repository's keys when it exists (required when
   repo_gpgcheck=1); primary (xml in any compression, else primary_db) fetched and checked
-  against repomd's checksum, then parsed.
+  against repomd's checksum, then parsed. A tree without repodata/ (CentOS 2.1-3.x, Fedora
+  Core 1-2) is read from headers/header.info, else <Vendor>/base/hdlist, else its RPMS/ listing
+  (legacy.py); its packages are then also held to the header they were resolved from.
 - Index-phase hooks (the Adapter contract):
   `expand_requests(names, universe, fetcher) -> names` turns `@group` / `@^environment` into the comps
   group's mandatory + default packages (comps fetched only then);
@@ -47,8 +49,17 @@ from bootstrap.adapters.yum.caps import XATTR, CapsError, capability_xattr
 from bootstrap.adapters.yum.facts import FACTS
 from bootstrap.adapters.yum.files import FileClaims
 from bootstrap.adapters.yum.header import FILEDIGESTALGO, RpmFile, RpmFileInfo, read_rpm
+from bootstrap.adapters.yum.headers import header_identity
+from bootstrap.adapters.yum.legacy import HEADER_INFO, NOTICE, Legacy, load_legacy
 from bootstrap.adapters.yum.payload import declared_by, extract_rpm, header_path
-from bootstrap.adapters.yum.repo import RepoState, complete_files, fetch_entry, fetch_repomd, load_packages
+from bootstrap.adapters.yum.repo import (
+    RepoState,
+    complete_files,
+    fetch_entry,
+    fetch_repomd,
+    load_packages,
+    repo_keyrings,
+)
 from bootstrap.adapters.yum.repomd import EMPTY_COMPS, Comps, decompress, expand_groups, parse_comps
 from bootstrap.adapters.yum.version import rpm_version_scheme
 from bootstrap.errors import ChecksumError, RepositoryNotFound, UnpackError, UsageError
@@ -92,7 +103,18 @@ class YumAdapter(Adapter):
         return rpm_version_scheme(arch, multilib)
 
     def load(self, repo: Repository, arch: str, fetcher: Fetcher, log: Log) -> RepoIndex:
-        state = fetch_repomd(repo, fetcher, log, FACTS.basearch.get(arch, arch))
+        try:
+            state = fetch_repomd(repo, fetcher, log, FACTS.basearch.get(arch, arch))
+        except RepositoryNotFound as exc:
+            # Trees made for yum 2.0 or anaconda (CentOS 2.1-3.x, Fedora Core 1-2) have no
+            # repodata/: probe their headers/, hdlist and RPMS/ listing (legacy.py) first.
+            legacy = load_legacy(repo, fetcher, log)
+            if legacy is None:
+                if " no repodata/repomd.xml at " not in exc.message:
+                    raise
+                raise RepositoryNotFound(exc.message, hint=f"{exc.hint}; the tree has no {HEADER_INFO}, "
+                                         "<Vendor>/base/hdlist or RPMS/ listing either") from None
+            return self._legacy_index(repo, legacy, arch, fetcher, log)
         self._repos[repo.id] = state
         packages = load_packages(state, fetcher, log)
         _check_arches(repo, state.url, packages, self.version_scheme(arch), arch)
@@ -101,6 +123,18 @@ class YumAdapter(Adapter):
         # Packages fail over to the repository's other mirrors, as its metadata does.
         return RepoIndex(packages, RepoTrust(repo.id, state.url, state.gpgcheck, state.keyrings,
                                              state.signers, mirrors=state.mirrors), state.stamp)
+
+    def _legacy_index(self, repo: Repository, legacy: Legacy, arch: str, fetcher: Fetcher, log: Log) -> RepoIndex:
+        """The RepoIndex of a tree read from headers/ or an hdlist: its packages are checked
+        by their signatures (gpgcheck as for any tree) and the header they were resolved from."""
+        _check_arches(repo, legacy.url, legacy.packages, self.version_scheme(arch), arch)
+        log(f"{repo.id}: {legacy.url}: {len(legacy.packages)} packages from {legacy.what} (no repodata/)")
+        self._notice(NOTICE.format(what=legacy.what))
+        keyrings = repo_keyrings(repo, fetcher) if repo.verify else ()
+        gpgcheck = repo.verify and repo.option("gpgcheck", "1") != "0"
+        mirrors = tuple(u for u in (repo.url, *repo.alternates) if u != legacy.url)
+        return RepoIndex(legacy.packages, RepoTrust(repo.id, legacy.url, gpgcheck, keyrings, (), mirrors=mirrors),
+                         legacy.stamp)
 
     def extra_requests(self, sources: Sequence[str], defines: Sequence[str], log: Log) -> list[str]:
         """--buildrequires: every spec's BuildRequires, macros expanded for the target release."""
@@ -148,6 +182,11 @@ class YumAdapter(Adapter):
             raise ChecksumError(f"{pkg.filename} holds {rpm.nevra}, but the index says "
                                 f"{pkg.name}-{pkg.version}.{pkg.arch}",
                                 hint="the mirror's packages and metadata disagree; try another mirror")
+        expected = pkg.field("header-sha256")
+        if expected and header_identity(rpm.header) != expected:
+            raise ChecksumError(f"{pkg.filename}: its header is not the one the repository's headers/ gives "
+                                f"for {rpm.nevra}",
+                                hint="the mirror's packages and headers/ disagree; try another mirror")
 
     def _notice(self, line: str) -> None:
         """Expired-key notices once per key, not once per package."""

@@ -79,7 +79,7 @@ def _mirrorlist(repo: Repository, fetcher: Fetcher, log: Log) -> list[str]:
     return [line for line in lines if line and not line.startswith("#")]
 
 
-def _keyrings(repo: Repository, fetcher: Fetcher) -> tuple[str, ...]:
+def repo_keyrings(repo: Repository, fetcher: Fetcher) -> tuple[str, ...]:
     """Local key files as they are; gpgkey= URLs fetched (into the fetcher's cache)."""
     keys = []
     for key in repo.keyrings:
@@ -95,7 +95,7 @@ def fetch_repomd(repo: Repository, fetcher: Fetcher, log: Log, basearch: str = "
     `basearch` (the tree's architecture directory) lets a mirror without it say which it has."""
     base, data, candidates = _first_repomd(repo, fetcher, log, basearch)
     repomd = parse_repomd(data)
-    keyrings = _keyrings(repo, fetcher) if repo.verify else ()
+    keyrings = repo_keyrings(repo, fetcher) if repo.verify else ()
     signers: list[str] = []
     signature = _check_repomd(repo, base, data, keyrings, fetcher, log, signers)
     # A frozen or replayed mirror: older than this cache saw, or its signature stripped.
