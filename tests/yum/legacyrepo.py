@@ -19,7 +19,7 @@ import re
 import shutil
 import struct
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,7 +27,7 @@ from pathlib import Path
 from bootstrap.adapters.yum.header import HEADER_MAGIC, read_rpm
 from tests.yum.yumrepo import SETUP, _build, _key, _need_tools, _run, _sign
 
-KINDS = ("repodata", "headers", "hdlist", "missing", "badhdr", "listing")
+KINDS = ("repodata", "headers", "hdlist", "hdlist2", "missing", "badhdr", "listing")
 WRITEHDRS = Path(__file__).with_name("writehdrs.py")
 BASH = """Epoch: 1
 Requires: setup
@@ -133,6 +133,32 @@ def _hdlist(rpms: list[Path]) -> bytes:
     return out
 
 
+# The file-name tags genhdlist moved from hdlist to hdlist2 (OLDFILENAMES, DIRINDEXES,
+# BASENAMES, DIRNAMES), and MATCHER, which pairs the two.
+FILE_TAGS = frozenset({1027, 1116, 1117, 1118})
+MATCHER = 1000004
+
+
+def _select(blob: bytes, keep: Callable[[int], bool]) -> bytes:
+    """A header blob with only the index entries whose tag `keep` accepts; the store is left
+    as it was (the kept entries' offsets stay right)."""
+    count, size = struct.unpack_from(">II", blob, 8)
+    entries = [blob[16 + 16 * i:32 + 16 * i] for i in range(count)]
+    kept = [e for e in entries if keep(struct.unpack_from(">I", e)[0])]
+    store = blob[16 + 16 * count:16 + 16 * count + size]
+    return HEADER_MAGIC + b"\0\0\0\0" + struct.pack(">II", len(kept), size) + b"".join(kept) + store
+
+
+def _split_hdlist(hdlist: bytes) -> tuple[bytes, bytes]:
+    """(hdlist without file names, hdlist2 of the file names and MATCHER), as genhdlist splits them."""
+    from bootstrap.adapters.yum.headers import split_hdlist
+
+    blobs = split_hdlist(hdlist, "fixture")
+    first = b"".join(_select(b, lambda tag: tag not in FILE_TAGS) for b in blobs)
+    second = b"".join(_select(b, lambda tag: tag in FILE_TAGS or tag == MATCHER) for b in blobs)
+    return first, second
+
+
 def _headers_tree(top: Path, kind: str, rpms: list[Path]) -> Path:
     where = _os_tree(top, kind)
     (where / "RedHat" / "RPMS").mkdir(parents=True)
@@ -167,6 +193,14 @@ def legacy_mirror(work: Path) -> Iterator[Legacy]:
     for rpm in rpms:
         shutil.copy(rpm, where / "RedHat" / "RPMS" / rpm.name)
     (where / "RedHat" / "base" / "hdlist").write_bytes(_hdlist(rpms))
+    where = _os_tree(top, "hdlist2")
+    (where / "RedHat" / "RPMS").mkdir(parents=True)
+    (where / "RedHat" / "base").mkdir()
+    for rpm in rpms:
+        shutil.copy(rpm, where / "RedHat" / "RPMS" / rpm.name)
+    names, files = _split_hdlist(_hdlist(rpms))
+    (where / "RedHat" / "base" / "hdlist").write_bytes(names)
+    (where / "RedHat" / "base" / "hdlist2").write_bytes(files)
     where = _headers_tree(top, "missing", rpms)
     (where / "RedHat" / "RPMS" / rpms[1].name).unlink()
     where = _headers_tree(top, "badhdr", rpms)

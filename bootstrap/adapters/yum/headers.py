@@ -52,6 +52,7 @@ _RELATIONS = {"provides": (1047, 1112, 1113), "requires": (1049, 1048, 1050),
               "conflicts": (1054, 1053, 1055), "obsoletes": (1090, 1114, 1115)}
 # anaconda's hdlist tags (anaconda's hdrlist.py, genhdlist): where the package file is.
 FILENAME, FILESIZE, CDNUM = 1000000, 1000001, 1000002
+MATCHER = 1000004  # pairs an hdlist entry with its hdlist2 entry (anaconda's genhdlist)
 # ARCHIVESIZE and the file and verity signatures: what rpm merges from the signature header.
 _MERGED = frozenset({1046, 5090, 5091, 5099, 5100})
 # What header_identity compares in another form: file names (OLDFILENAMES, DIRINDEXES,

@@ -21,6 +21,7 @@ from bootstrap.adapters.yum.headers import (
     CDNUM,
     FILENAME,
     FILESIZE,
+    MATCHER,
     hdr_blob,
     header_package,
     parse_blob,
@@ -63,7 +64,8 @@ def load_legacy(repo: Repository, fetcher: Fetcher, log: Log) -> Legacy | None:
             path = f"{vendor}/base/hdlist"
             data = fetcher.try_get_bytes(join_url(base, path))
             if data is not None:
-                return Legacy(base, path, _from_hdlist(repo, base, vendor, data), _stamp(base, path, data))
+                files = fetcher.try_get_bytes(join_url(base, f"{path}2"))
+                return Legacy(base, path, _from_hdlist(repo, base, vendor, data, files), _stamp(base, path, data))
         listed = load_listing(repo, base, fetcher, log)
         if listed is not None:
             where, page, packages = listed
@@ -98,18 +100,36 @@ def _from_headers(repo: Repository, base: str, info: bytes, fetcher: Fetcher) ->
     return packages
 
 
-def _from_hdlist(repo: Repository, base: str, vendor: str, data: bytes) -> list[Package]:
-    """An hdlist's packages, at `<vendor>/RPMS/FILENAME` (anaconda's tag), FILESIZE their size."""
+def _from_hdlist(repo: Repository, base: str, vendor: str, data: bytes, files: bytes | None = None) -> list[Package]:
+    """An hdlist's packages, at `<vendor>/RPMS/FILENAME` (anaconda's tag), FILESIZE their size;
+    with `files` (hdlist2) each header completed by its hdlist2 header, as anaconda merged them
+    (rpm.mergeHeaderListFromFD on MATCHER): tags the hdlist entry lacks (the file lists
+    genhdlist moved out) are taken from the hdlist2 entry with the same MATCHER."""
     where = f"{vendor}/base/hdlist of {repo.id}"
+    extra = _by_matcher(files, f"{vendor}/base/hdlist2 of {repo.id}") if files is not None else {}
     packages = []
     for blob in split_hdlist(data, where):
         header = parse_blob(blob, where)
+        more = extra.get(header.string(MATCHER))
+        if more is not None:
+            header = Header({**more.tags, **header.tags})
         filename = _filename(header, where)
         sizes = header.ints(FILESIZE)
         # No header digest: anaconda's tags make an hdlist's header differ from the package's.
         packages.append(header_package(_without_anaconda(header), b"", join_url(base, f"{vendor}/RPMS/{filename}"),
                                        repo.id, where, sizes[0] if sizes else 0))
     return packages
+
+
+def _by_matcher(data: bytes, where: str) -> dict[str, Header]:
+    """hdlist2's headers by their MATCHER value (those without one cannot be paired: left out)."""
+    found = {}
+    for blob in split_hdlist(data, where):
+        header = parse_blob(blob, where)
+        key = header.string(MATCHER)
+        if key:
+            found[key] = header
+    return found
 
 
 def _filename(header: Header, where: str) -> str:
