@@ -55,21 +55,33 @@ def load_legacy(repo: Repository, fetcher: Fetcher, log: Log) -> Legacy | None:
     has, read; None when none has any (the caller says repodata/ is missing)."""
     for base in (repo.url, *repo.alternates):
         try:
-            info = fetcher.try_get_bytes(join_url(base, HEADER_INFO))
-        except FetchError:
-            continue  # unreachable: the repomd probe already said so
-        if info is not None:
-            return Legacy(base, "headers/", _from_headers(repo, base, info, fetcher), _stamp(base, HEADER_INFO, info))
-        for vendor in VENDORS:
-            path = f"{vendor}/base/hdlist"
-            data = fetcher.try_get_bytes(join_url(base, path))
-            if data is not None:
-                files = fetcher.try_get_bytes(join_url(base, f"{path}2"))
-                return Legacy(base, path, _from_hdlist(repo, base, vendor, data, files), _stamp(base, path, data))
-        listed = load_listing(repo, base, fetcher, log)
-        if listed is not None:
-            where, page, packages = listed
-            return Legacy(base, f"the {where} listing", packages, _stamp(base, where, page))
+            found = _probe(repo, base, fetcher, log)
+        except FetchError as exc:
+            # This copy of the tree failed to answer a probe (unreachable, a server error): the
+            # next copy may answer; with none left the repository counts as missing, as its
+            # repodata/ did.
+            log(f"{repo.id}: {base}: {exc.message}")
+            continue
+        if found is not None:
+            return found
+    return None
+
+
+def _probe(repo: Repository, base: str, fetcher: Fetcher, log: Log) -> Legacy | None:
+    """The first metadata of the module docstring that the tree at `base` has, or None."""
+    info = fetcher.try_get_bytes(join_url(base, HEADER_INFO))
+    if info is not None:
+        return Legacy(base, "headers/", _from_headers(repo, base, info, fetcher), _stamp(base, HEADER_INFO, info))
+    for vendor in VENDORS:
+        path = f"{vendor}/base/hdlist"
+        data = fetcher.try_get_bytes(join_url(base, path))
+        if data is not None:
+            files = fetcher.try_get_bytes(join_url(base, f"{path}2"))
+            return Legacy(base, path, _from_hdlist(repo, base, vendor, data, files), _stamp(base, path, data))
+    listed = load_listing(repo, base, fetcher, log)
+    if listed is not None:
+        where, page, packages = listed
+        return Legacy(base, f"the {where} listing", packages, _stamp(base, where, page))
     return None
 
 
