@@ -29,7 +29,7 @@ from bootstrap.types import Checksum, Package
 SHA256 = "ab" * 32
 DEB = Package(
     name="libc6", version="2.36-9+deb12u4", arch="amd64",
-    location="http://deb.debian.org/debian/pool/main/g/glibc/libc6_2.36-9+deb12u4_amd64.deb",
+    location="http://mirror.example.org/debian/pool/main/g/glibc/libc6_2.36-9+deb12u4_amd64.deb",
     checksums=(Checksum("sha256", SHA256.upper()), Checksum("md5", "cd" * 16), Checksum("whirlpool", "00")),
     fields=(("Package", "libc6"), ("Maintainer", "GNU Libc Maintainers <debian-glibc@lists.debian.org>")))
 RPM = Package(
