@@ -30,7 +30,7 @@ from bootstrap.imagebuild import LAYERS_ANNOTATION, LOCK_ANNOTATION, MODE_ANNOTA
 from bootstrap.lock import Lock, loads
 from bootstrap.lock.changes import ChangeReport, report_json, report_markdown
 from bootstrap.locked import options_of
-from bootstrap.refresh import Assessment, Refreshed, assess, write_reports
+from bootstrap.refresh import SOURCE_OVERRIDES, Assessment, Refreshed, assess, write_reports
 from bootstrap.report import Reporter
 
 if TYPE_CHECKING:
@@ -67,7 +67,7 @@ def refresh_from(ref_text: str, build: dict[str, Any], report: Reporter, *, push
         image = replace(image, mount_from=_mount_source(ref, push or ref_text))
         if build.get("mode") in (None, "auto"):  # built as published, unless told otherwise
             build["mode"] = notes.get(MODE_ANNOTATION, "auto")
-    overridden = any(build.get(k) for k in ("mirror", "keyrings", "keyring_only"))
+    overridden = any(build.get(k) for k in SOURCE_OVERRIDES)
     done: dict[str, Assessment] = {}
     for arch, lock in locks.items():
         opts = options_of(lock, **{**build, "fmt": "oci", "image": image})

@@ -30,6 +30,9 @@ from bootstrap.report import Reporter
 from bootstrap.types import Fetcher, Profile
 
 EXIT_CHANGED = 10  # refresh's "something changed: built, lock rewritten"
+# The build options that replace what a lock recorded of its sources: given any, the indexes' digests
+# in the lock prove nothing and the profile is resolved again.
+SOURCE_OVERRIDES = ("mirror", "keyrings", "keyring_only")
 
 
 @dataclass(frozen=True)
@@ -90,7 +93,7 @@ def refresh(path: Path, build: dict[str, object], report: Reporter, *,
     the new lock."""
     old = read_lock(path)
     opts = options_of(old, **build)
-    done = assess(old, opts, report, overridden=any(build.get(k) for k in ("mirror", "keyrings", "keyring_only")))
+    done = assess(old, opts, report, overridden=any(build.get(k) for k in SOURCE_OVERRIDES))
     if not done.changed:
         return Refreshed(False, done.line, done.changes)
     assert done.new is not None and done.changes is not None  # a change is always compared

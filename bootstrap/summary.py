@@ -20,9 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bootstrap.buildplan import BuildFacts
+from bootstrap.report import mib
 from bootstrap.types import Package
-
-MIB = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -52,10 +51,6 @@ def describe_output(path: Path) -> OutputInfo:
     with open(path, "rb") as f:
         digest = hashlib.file_digest(f, "sha256").hexdigest()
     return OutputInfo(str(path), "file", path.stat().st_size, f"sha256:{digest}")
-
-
-def mib(size: int) -> str:
-    return f"{size / MIB:.1f} MiB"
 
 
 def summary_line(where: str, info: OutputInfo | None, facts: BuildFacts, seconds: float,
